@@ -1,0 +1,52 @@
+/**
+ * Constants and limits of the pagepress wire format (docs/FORMAT.md section 2).
+ * Every limit here is also enforced natively for the image layer.
+ */
+
+/** First four bytes of a stream: 0x89 'P' 'P' 'S' (the high byte catches 7-bit and text-mode damage, as in PNG). */
+export const STREAM_MAGIC = 0x53505089; // read as u32le
+/** Stream format version written by this release; the only one it reads. */
+export const STREAM_VERSION = 1;
+/** Bytes in the stream header. */
+export const STREAM_HEADER_BYTES = 20;
+/** Bytes in every frame header. */
+export const FRAME_HEADER_BYTES = 24;
+/** Bytes in the body of the END frame. */
+export const END_BODY_BYTES = 32;
+
+/** Frame types. */
+export const FrameType = { BATCH: 1, END: 2 } as const;
+
+/** Stream header flags. */
+export const StreamFlags = {
+  /** Pages are consecutive slices of a byte stream; decoded batches concatenate. */
+  RAW: 0x01,
+} as const;
+/** All flag bits this release understands. */
+export const KNOWN_STREAM_FLAGS = StreamFlags.RAW;
+
+/** Smallest and largest page size accepted. */
+export const MIN_PAGE_SIZE = 512;
+export const MAX_PAGE_SIZE = 65536;
+/** Most pages in one batch (one image). */
+export const MAX_BATCH_PAGES = 4096;
+/** Default pages per batch (1024 x 4 KiB = 4 MiB, the shape the study and Xen use). */
+export const DEFAULT_BATCH_PAGES = 1024;
+/** Default page size. */
+export const DEFAULT_PAGE_SIZE = 4096;
+/** Most page-cache slots a stream may ask for (2^22 slots x 4 KiB = 16 GiB: a sanity cap, not a default). */
+export const MAX_CACHE_SLOTS = 1 << 22;
+
+/** Image header: 32 bytes + layout string, padded to 8. */
+export const IMAGE_LAYOUT_V1 = 'pfn:A(U) kind:A(c)|4 ref:A(u) payload:B';
+
+/** True if `n` is a power of two in the accepted page-size range. */
+export function isValidPageSize(n: number): boolean {
+  return Number.isInteger(n) && n >= MIN_PAGE_SIZE && n <= MAX_PAGE_SIZE && (n & (n - 1)) === 0;
+}
+
+/** Worst-case image length for `pages` pages of `pageSize` (mirrors native imageBound). */
+export function imageBound(pages: number, pageSize: number): number {
+  const header = 32 + Math.ceil(IMAGE_LAYOUT_V1.length / 8) * 8;
+  return header + 8 * pages + Math.ceil(pages / 4) * 4 + 4 * pages + pages * pageSize;
+}

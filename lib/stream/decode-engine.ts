@@ -1,0 +1,264 @@
+/**
+ * The decoding pipeline: an incremental frame parser on the main thread, and workers
+ * that check, decompress and reconstruct each BATCH body in place.
+ *
+ * Parser states: STREAM_HEADER (20 bytes) -> FRAME_HEADER (24) -> BODY (bodyLength bytes,
+ * copied straight into a slot) -> FRAME_HEADER ... -> END_BODY (32) -> DONE (any further
+ * byte is PP_ERR_TRAILING). Every header is validated (CRC first, then limits) before its
+ * body is buffered, so a hostile length never sizes anything. Decoded batches reach the
+ * sink in stream order; after an error nothing more is delivered, so the output ends at
+ * the last good frame.
+ */
+import { addon } from '../native';
+import { ErrorCodes, PagepressError } from '../errors';
+import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, STREAM_HEADER_BYTES } from '../format/constants';
+import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, FrameHeader, maxBodyLength, StreamHeader } from '../format/frame';
+import { createSlab, Slab, slotIn, slotOut } from './slab';
+import { WorkerPool } from './pool';
+import { JobResult } from './protocol';
+import { DecoderOptions, resolveDecoderOptions } from './options';
+import { FrameSink } from './encode-engine';
+
+/** Limits a decoder enforces on what a stream header may ask for. */
+export interface DecoderLimits {
+  /** Largest batch (batchPages x pageSize) accepted, bytes; default 64 MiB. */
+  maxBatchBytes?: number;
+  /** Largest page cache accepted, bytes; default 1 GiB. */
+  maxCacheBytes?: number;
+}
+
+/** Totals of a decoder. */
+export interface DecodeTotals {
+  frames: number;
+  pages: number;
+  rawBytes: number;
+  streamBytes: number;
+  kinds: number[];
+}
+
+const enum State { STREAM_HEADER, FRAME_HEADER, BODY, END_BODY, DONE }
+
+/** The decoding pipeline; see the file comment. */
+export class DecodeEngine {
+  readonly options: Required<DecoderOptions> & Required<DecoderLimits>;
+  header: StreamHeader | null = null;
+  readonly totals: DecodeTotals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [0, 0, 0, 0, 0] };
+  end: EndTotals | null = null;
+  private slab: Slab | null = null;
+  private pool: WorkerPool | null = null;
+  private state = State.STREAM_HEADER;
+  private readonly small = Buffer.alloc(Math.max(STREAM_HEADER_BYTES, FRAME_HEADER_BYTES, END_BODY_BYTES));
+  private smallFill = 0;
+  private frame: FrameHeader | null = null;
+  private frameOffset = 0;
+  private frameIndex = 0;
+  private slot = -1;
+  private bodyFill = 0;
+  private offset = 0;
+  private free: number[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private readonly ready = new Map<number, { slot: number; result: JobResult }>();
+  private readonly idle: Array<() => void> = [];
+  private seq = 0;
+  private nextOut = 0;
+  private held = 0;
+  private failed: Error | null = null;
+
+  /** A decoder whose batches go to `sink` in stream order. */
+  constructor(options: DecoderOptions & DecoderLimits, private readonly sink: FrameSink, private readonly onError: (err: Error) => void) {
+    this.options = {
+      ...resolveDecoderOptions(options),
+      maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
+      maxCacheBytes: options.maxCacheBytes ?? 1024 * 1024 * 1024,
+    };
+  }
+
+  /** Feeds stream bytes; resolves when they are parsed and their bodies handed to workers. */
+  async write(chunk: Uint8Array): Promise<void> {
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.failed) throw this.failed;
+      switch (this.state) {
+        case State.STREAM_HEADER:
+        case State.FRAME_HEADER:
+        case State.END_BODY: {
+          const need = this.state === State.STREAM_HEADER ? STREAM_HEADER_BYTES : this.state === State.FRAME_HEADER ? FRAME_HEADER_BYTES : END_BODY_BYTES;
+          const n = Math.min(need - this.smallFill, chunk.length - at);
+          this.small.set(chunk.subarray(at, at + n), this.smallFill);
+          this.smallFill += n;
+          at += n;
+          this.offset += n;
+          if (this.smallFill === need) {
+            this.smallFill = 0;
+            await this.onSmall(this.small.subarray(0, need));
+          }
+          break;
+        }
+        case State.BODY: {
+          const h = this.frame!;
+          const n = Math.min(h.bodyLength - this.bodyFill, chunk.length - at);
+          slotIn(this.slab!, this.slot).set(chunk.subarray(at, at + n), this.bodyFill);
+          this.bodyFill += n;
+          at += n;
+          this.offset += n;
+          if (this.bodyFill === h.bodyLength) this.submitBody();
+          break;
+        }
+        case State.DONE:
+          this.fail(new PagepressError(`${chunk.length - at} bytes of trailing data at offset ${this.offset} after the END frame`, ErrorCodes.TRAILING, { offset: this.offset }));
+          throw this.failed;
+      }
+    }
+  }
+
+  private async onSmall(bytes: Uint8Array): Promise<void> {
+    try {
+      if (this.state === State.STREAM_HEADER) {
+        this.header = decodeStreamHeader(bytes);
+        this.start(this.header);
+        this.totals.streamBytes = STREAM_HEADER_BYTES;
+        this.state = State.FRAME_HEADER;
+        return;
+      }
+      if (this.state === State.FRAME_HEADER) {
+        this.frameOffset = this.offset - FRAME_HEADER_BYTES;
+        const h = decodeFrameHeader(bytes, this.header!, this.frameOffset, this.frameIndex);
+        this.frame = h;
+        if (h.type === FrameType.END) {
+          this.state = State.END_BODY;
+          return;
+        }
+        this.slot = await this.acquire();
+        this.bodyFill = 0;
+        this.state = State.BODY;
+        return;
+      }
+      // END body
+      checkBodyCrc(bytes, this.frame!, this.frameOffset + FRAME_HEADER_BYTES, this.frameIndex);
+      this.end = decodeEndBody(bytes);
+      this.state = State.DONE;
+    } catch (err) {
+      this.fail(err as Error);
+      throw err;
+    }
+  }
+
+  private start(h: StreamHeader): void {
+    const batchBytes = h.batchPages * h.pageSize;
+    if (batchBytes > this.options.maxBatchBytes) {
+      throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the decoder limit of ${this.options.maxBatchBytes} (options.maxBatchBytes)`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
+    }
+    let cache: SharedArrayBuffer | null = null;
+    let turn: SharedArrayBuffer | null = null;
+    if (h.cacheSlots > 0) {
+      const bytes = addon.cacheBytes(h.cacheSlots, h.pageSize);
+      if (bytes > this.options.maxCacheBytes) {
+        throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the decoder limit of ${this.options.maxCacheBytes} (options.maxCacheBytes)`, ErrorCodes.LIMIT, { offset: 12, record: 'stream header' });
+      }
+      cache = new SharedArrayBuffer(bytes);
+      addon.cacheInit(new Uint8Array(cache), h.pageSize);
+      turn = new SharedArrayBuffer(8);
+    }
+    const o = this.options;
+    this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(1, h.pageSize)) });
+    for (let i = 0; i < o.window; i++) this.free.push(i);
+    this.pool = new WorkerPool(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn });
+  }
+
+  private acquire(): Promise<number> {
+    const slot = this.free.pop();
+    if (slot !== undefined) return Promise.resolve(slot);
+    return new Promise((resolve, reject) => this.waiters.push(() => (this.failed ? reject(this.failed) : resolve(this.free.pop()!))));
+  }
+
+  private submitBody(): void {
+    const h = this.frame!;
+    const slot = this.slot;
+    const seq = this.seq++;
+    const frameIndex = this.frameIndex++;
+    const frameOffset = this.frameOffset;
+    this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
+    this.state = State.FRAME_HEADER;
+    this.pool!
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false })
+      .then((result) => {
+        this.ready.set(seq, { slot, result });
+        this.deliver();
+      })
+      .catch((err: PagepressError) => {
+        // Say where in the stream: frame index and offset, plus the image offset the native decoder gave.
+        const inner = err.offset !== undefined ? ` (image offset ${err.offset})` : '';
+        const wrapped = new PagepressError(`frame ${frameIndex} at offset ${frameOffset}: ${err.message}${inner}`, err.code ?? ErrorCodes.WORKER, {
+          offset: frameOffset, frame: frameIndex, page: err.page, record: err.record ?? 'batch image',
+        });
+        this.fail(wrapped);
+      });
+  }
+
+  private deliver(): void {
+    let next;
+    while (!this.failed && (next = this.ready.get(this.nextOut))) {
+      this.ready.delete(this.nextOut);
+      this.nextOut++;
+      const { slot, result } = next;
+      this.totals.frames++;
+      for (let k = 0; k < 5; k++) this.totals.kinds[k] += result.stats[k];
+      this.totals.pages += result.stats[0] + result.stats[1] + result.stats[2] + result.stats[3] + result.stats[4];
+      this.totals.rawBytes += result.length;
+      this.held++;
+      let released = false;
+      this.sink(slotOut(this.slab!, slot, result.length), () => {
+        if (released) return;
+        released = true;
+        this.held--;
+        this.free.push(slot);
+        this.waiters.shift()?.();
+        if (this.free.length === this.options.window) for (const cb of this.idle.splice(0)) cb();
+      });
+    }
+  }
+
+  /**
+   * Call at end of input: checks that the stream ended with a valid END frame whose
+   * totals match what was decoded, after every batch has been delivered and released.
+   */
+  async finish(): Promise<EndTotals> {
+    if (this.failed) throw this.failed;
+    if (this.state !== State.DONE) {
+      const what = this.state === State.STREAM_HEADER ? 'the stream header' : this.state === State.BODY ? `the body of frame ${this.frameIndex}` : this.state === State.END_BODY ? 'the END frame' : `frame ${this.frameIndex}'s header`;
+      this.fail(new PagepressError(`stream truncated at offset ${this.offset}: input ended inside ${what} (no END frame)`, ErrorCodes.TRUNCATED, { offset: this.offset, frame: this.frameIndex }));
+      throw this.failed;
+    }
+    await this.drained();
+    const e = this.end!;
+    const t = this.totals;
+    if (e.frames !== t.frames || e.pages !== t.pages || e.rawBytes !== t.rawBytes || e.streamBytes !== t.streamBytes) {
+      this.fail(new PagepressError(
+        `END frame at offset ${this.frameOffset} says ${e.frames} frames, ${e.pages} pages, ${e.rawBytes} bytes, ${e.streamBytes} stream bytes; decoded ${t.frames}, ${t.pages}, ${t.rawBytes}, ${t.streamBytes}`,
+        ErrorCodes.FORMAT, { offset: this.frameOffset, record: 'END' },
+      ));
+      throw this.failed;
+    }
+    return e;
+  }
+
+  private drained(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.seq === this.nextOut && this.held === 0 && (!this.slab || this.free.length === this.options.window)) return Promise.resolve();
+    return new Promise((resolve, reject) => this.idle.push(() => (this.failed ? reject(this.failed) : resolve())));
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    for (const w of this.waiters.splice(0)) w();
+    for (const cb of this.idle.splice(0)) cb();
+    void this.pool?.close();
+    this.onError(err);
+  }
+
+  /** Stops the workers. */
+  close(): Promise<void> {
+    return this.pool ? this.pool.close() : Promise.resolve();
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The encoding pipeline shared by the Transform stream, the file path and the batch API.
+ *
+ *   acquire() -> fill input(slot) -> submit(slot, length) -> worker -> in-order sink(frame, release)
+ *
+ * States of a slot: free -> filling (caller) -> in a worker -> ready (result back, waiting
+ * for its turn in order) -> held by the sink -> free. At most `window` slots exist, so
+ * memory is fixed at construction: window x (batch bytes + frame bound), plus each
+ * worker's scratch image (one frame bound) and codec contexts.
+ */
+import { addon, Stat } from '../native';
+import { ErrorCodes, PagepressError } from '../errors';
+import { AutoCodec } from '../codec/auto';
+import { codecsById, codecsByName, maxBound } from '../codec/registry';
+import { FRAME_HEADER_BYTES, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
+import { encodeEndFrame, encodeStreamHeader } from '../format/frame';
+import { createSlab, Slab, slotIn, slotOut } from './slab';
+import { WorkerPool } from './pool';
+import { JobResult } from './protocol';
+import { EncoderOptions, ResolvedEncoderOptions, resolveEncoderOptions } from './options';
+
+/** Running totals of an encoder; `kinds` is indexed by page kind (lib/native.ts PageKind). */
+export interface EncodeTotals {
+  frames: number;
+  pages: number;
+  /** Input bytes. */
+  rawBytes: number;
+  /** Output bytes so far, stream header included. */
+  streamBytes: number;
+  kinds: number[];
+  /** Frames per codec name. */
+  codecs: Record<string, number>;
+}
+
+/** Receives frames in input order; must call `release` once it no longer needs the bytes. */
+export type FrameSink = (frame: Uint8Array, release: () => void) => void;
+
+/** The encoding pipeline; see the file comment. */
+export class EncodeEngine {
+  readonly options: ResolvedEncoderOptions;
+  readonly slab: Slab;
+  readonly pool: WorkerPool;
+  /** The stream header bytes; the caller writes them first. */
+  readonly streamHeader: Buffer;
+  readonly totals: EncodeTotals;
+  private readonly free: number[] = [];
+  private readonly waiters: Array<() => void> = [];
+  private readonly ready = new Map<number, { slot: number; result: JobResult }>();
+  private readonly idle: Array<() => void> = [];
+  private readonly auto: AutoCodec | null;
+  private seq = 0;
+  private nextOut = 0;
+  private held = 0;
+  private nextPfn = 0;
+  private failed: Error | null = null;
+
+  /** Starts the workers. @throws PagepressError PP_ERR_ARG for a bad option. */
+  constructor(options: EncoderOptions, private readonly sink: FrameSink, private readonly onError: (err: Error) => void) {
+    const o = (this.options = resolveEncoderOptions(options));
+    const batchBytes = o.batchPages * o.pageSize;
+    this.slab = createSlab({ slots: o.window, inCapacity: batchBytes, outCapacity: FRAME_HEADER_BYTES + maxBound(imageBound(o.batchPages, o.pageSize)) });
+    for (let i = 0; i < o.window; i++) this.free.push(i);
+    let cache: SharedArrayBuffer | null = null;
+    let turn: SharedArrayBuffer | null = null;
+    if (o.cacheSlots > 0) {
+      cache = new SharedArrayBuffer(addon.cacheBytes(o.cacheSlots, o.pageSize));
+      addon.cacheInit(new Uint8Array(cache), o.pageSize);
+      turn = new SharedArrayBuffer(8);
+    }
+    this.pool = new WorkerPool(o.threads, { slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn });
+    this.auto = o.codec === 'auto' ? new AutoCodec() : null;
+    this.streamHeader = encodeStreamHeader({
+      version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,
+    });
+    this.totals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: this.streamHeader.length, kinds: [0, 0, 0, 0, 0], codecs: {} };
+  }
+
+  /** Bytes one slot takes as input (a full batch). */
+  get batchBytes(): number {
+    return this.options.batchPages * this.options.pageSize;
+  }
+
+  /** Waits for a free slot (this is the stream's backpressure) and returns its index. */
+  acquire(): Promise<number> {
+    if (this.failed) return Promise.reject(this.failed);
+    const slot = this.free.pop();
+    if (slot !== undefined) return Promise.resolve(slot);
+    return new Promise((resolve, reject) => {
+      this.waiters.push(() => (this.failed ? reject(this.failed) : resolve(this.free.pop()!)));
+    });
+  }
+
+  /** True when a slot is free right now. */
+  get hasFreeSlot(): boolean {
+    return this.free.length > 0;
+  }
+
+  /** The input region of a slot. */
+  input(slot: number): Uint8Array {
+    return slotIn(this.slab, slot);
+  }
+
+  /**
+   * Sends the first `length` bytes of a slot's input to a worker as one batch.
+   * `pfns` gives each page's pfn; without it pages get consecutive pfns (byte streams).
+   */
+  submit(slot: number, length: number, pfns: Float64Array | null = null): void {
+    if (length < 1 || length > this.batchBytes) throw new PagepressError(`batch of ${length} bytes outside 1..${this.batchBytes}`, ErrorCodes.ARG);
+    const pages = Math.ceil(length / this.options.pageSize);
+    const pfnBase = this.nextPfn;
+    if (!pfns) this.nextPfn += pages;
+    const choice = this.auto
+      ? this.auto.choose(this.options.level)
+      : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };
+    const seq = this.seq++;
+    this.totals.rawBytes += length;
+    this.pool
+      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, seq })
+      .then((result) => {
+        this.ready.set(seq, { slot, result });
+        this.deliver();
+      })
+      .catch((err: Error) => this.fail(err));
+  }
+
+  private deliver(): void {
+    let next;
+    while (!this.failed && (next = this.ready.get(this.nextOut))) {
+      this.ready.delete(this.nextOut);
+      this.nextOut++;
+      const { slot, result } = next;
+      const t = this.totals;
+      t.frames++;
+      for (let k = 0; k < 5; k++) t.kinds[k] += result.stats[k];
+      t.pages += result.stats[Stat.ZERO] + result.stats[Stat.LITERAL] + result.stats[Stat.DUP] + result.stats[Stat.UNCHANGED] + result.stats[Stat.DELTA];
+      t.streamBytes += result.length;
+      const name = codecsById.get(result.codec)!.name;
+      t.codecs[name] = (t.codecs[name] ?? 0) + 1;
+      // Output-bound when the sink, not the workers, holds most of the window.
+      this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.held * 2 >= this.options.window });
+      this.held++;
+      let released = false;
+      this.sink(slotOut(this.slab, slot, result.length), () => {
+        if (released) return;
+        released = true;
+        this.held--;
+        this.release(slot);
+      });
+    }
+  }
+
+  /** Returns an acquired slot without submitting it. */
+  cancel(slot: number): void {
+    this.release(slot);
+  }
+
+  private release(slot: number): void {
+    this.free.push(slot);
+    const waiter = this.waiters.shift();
+    if (waiter) waiter();
+    if (this.free.length === this.options.window) for (const cb of this.idle.splice(0)) cb();
+  }
+
+  /** Slots not free: batches being filled, encoded, or written. */
+  get busySlots(): number {
+    return this.options.window - this.free.length;
+  }
+
+  /** Resolves when every submitted batch has been delivered and released. */
+  drained(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.seq === this.nextOut && this.held === 0 && this.waiters.length === 0 && this.free.length === this.options.window) return Promise.resolve();
+    return new Promise((resolve, reject) => this.idle.push(() => (this.failed ? reject(this.failed) : resolve())));
+  }
+
+  /** The END frame for the totals so far; call after drained(). */
+  endFrame(): Buffer {
+    return encodeEndFrame({ frames: this.totals.frames, pages: this.totals.pages, rawBytes: this.totals.rawBytes, streamBytes: this.totals.streamBytes });
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    for (const w of this.waiters.splice(0)) w();
+    for (const cb of this.idle.splice(0)) cb();
+    void this.pool.close();
+    this.onError(err);
+  }
+
+  /** Stops the workers. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}

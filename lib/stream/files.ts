@@ -1,0 +1,137 @@
+/**
+ * Whole-input encode and decode between file descriptors: the command line's fast path.
+ * A regular-file input is read in batch-sized blocks straight into slots; any other
+ * input (pipe, socket, terminal) goes through the Transform stream, which flushes
+ * whenever the input pauses.
+ */
+import * as fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { EncodeEngine, EncodeTotals } from './encode-engine';
+import { DecodeEngine, DecoderLimits, DecodeTotals } from './decode-engine';
+import { DecoderOptions, EncoderOptions } from './options';
+import { OrderedWriter, readSome } from './fd-io';
+import { Encoder } from './encoder';
+import { EndTotals } from '../format/frame';
+
+/** Called with running totals, at most every `progressMs`. */
+export type ProgressCallback = (totals: { rawBytes: number; streamBytes: number }) => void;
+
+function isRegularFile(fd: number): boolean {
+  try {
+    return fs.fstatSync(fd).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function sinkFor(writer: OrderedWriter): Writable {
+  return new Writable({
+    highWaterMark: 4 * 1024 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      writer.write(chunk);
+      writer.flush().then(() => cb(), cb);
+    },
+    final(cb) {
+      writer.flush().then(() => cb(), cb);
+    },
+  });
+}
+
+/**
+ * Encodes everything readable from `inFd` into a pagepress stream on `outFd`.
+ * @returns the encoder's totals
+ * @throws PagepressError or a system error (EPIPE, EIO ...)
+ */
+export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback): Promise<EncodeTotals> {
+  let failure: Error | null = null;
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err));
+  if (!isRegularFile(inFd)) {
+    const encoder = new Encoder(options);
+    const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
+    try {
+      await pipeline(fs.createReadStream('', { fd: inFd, highWaterMark: 1024 * 1024, autoClose: false }), encoder, sinkFor(writer));
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+    return encoder.totals;
+  }
+  const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));
+  const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
+  try {
+    writer.write(engine.streamHeader);
+    let position = 0;
+    for (;;) {
+      if (failure) throw failure;
+      const slot = await engine.acquire();
+      const buf = engine.input(slot);
+      let filled = 0;
+      while (filled < buf.length) {
+        const n = await readSome(inFd, buf, filled, buf.length - filled, position);
+        if (n === 0) break;
+        filled += n;
+        position += n;
+      }
+      if (filled === 0) {
+        engine.cancel(slot);
+        break;
+      }
+      engine.submit(slot, filled);
+      if (filled < buf.length) break;
+    }
+    await engine.drained();
+    writer.write(engine.endFrame());
+    await writer.flush();
+    if (failure) throw failure;
+    return engine.totals;
+  } finally {
+    if (timer) clearInterval(timer);
+    await engine.close();
+  }
+}
+
+/** Result of decodeFd. */
+export interface DecodeResult {
+  totals: DecodeTotals;
+  end: EndTotals;
+}
+
+/**
+ * Decodes a pagepress stream from `inFd` to `outFd`. On bad input it rejects with a
+ * PagepressError carrying the stream offset, after writing every good frame before it.
+ */
+export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
+  let failure: Error | null = null;
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err));
+  const engine = new DecodeEngine(options, (data, release) => writer.write(data, release), (err) => (failure ??= err));
+  const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
+  const regular = isRegularFile(inFd);
+  // Two read buffers: the next read runs while the previous block is parsed.
+  const bufs = [Buffer.allocUnsafe(4 * 1024 * 1024), Buffer.allocUnsafe(4 * 1024 * 1024)];
+  try {
+    let position = 0;
+    let which = 0;
+    let pending = readSome(inFd, bufs[0], 0, bufs[0].length, regular ? position : null);
+    for (;;) {
+      const n = await pending;
+      if (n === 0) break;
+      position += n;
+      const current = bufs[which];
+      which ^= 1;
+      pending = readSome(inFd, bufs[which], 0, bufs[which].length, regular ? position : null);
+      await engine.write(current.subarray(0, n));
+      if (failure) throw failure;
+    }
+    const end = await engine.finish();
+    await writer.flush();
+    if (failure) throw failure;
+    return { totals: engine.totals, end };
+  } catch (err) {
+    // Let the good frames already handed to the writer reach the output.
+    await writer.flush().catch(() => {});
+    throw failure ?? err;
+  } finally {
+    if (timer) clearInterval(timer);
+    await engine.close();
+  }
+}

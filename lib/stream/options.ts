@@ -1,0 +1,78 @@
+/** Options shared by encoders and decoders, validated in one place (cf. zlib's checkRangesOrGetDefault). */
+import * as os from 'node:os';
+import { ErrorCodes, PagepressError } from '../errors';
+import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
+import { DEFAULT_BATCH_PAGES, DEFAULT_PAGE_SIZE, isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
+
+/** Options of an encoder (stream, file or batch API). */
+export interface EncoderOptions {
+  /** Codec: 'zstd' (default), 'lz4', 'deflate', 'none' or 'auto' (chosen per batch). */
+  codec?: CodecChoice;
+  /** Codec level; default: the codec's default (zstd 1, deflate 1). */
+  level?: number;
+  /** Worker threads, 1..64; default: available parallelism. */
+  threads?: number;
+  /** Page size in bytes, power of two 512..65536; default 4096. */
+  pageSize?: number;
+  /** Pages per batch, 1..4096; default 1024. */
+  batchPages?: number;
+  /** Page-cache slots for UNCHANGED/DELTA pages (0..2^22); default 0 for byte streams. */
+  cacheSlots?: number;
+  /** Batches in flight (slots of the window); default 2 x threads + 2. */
+  window?: number;
+  /** Idle time after which a partial batch is flushed, in ms; default 2. */
+  flushDelayMs?: number;
+}
+
+/** Options of a decoder. */
+export interface DecoderOptions {
+  /** Worker threads, 1..64; default: available parallelism. */
+  threads?: number;
+  /** Batches in flight; default 2 x threads + 2. */
+  window?: number;
+}
+
+/** Encoder options with every default filled in. */
+export type ResolvedEncoderOptions = Required<EncoderOptions>;
+
+function intOption(name: string, value: number | undefined, min: number, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new PagepressError(`options.${name} must be an integer in ${min}..${max}, got ${String(value)}`, ErrorCodes.ARG);
+  }
+  return value;
+}
+
+/** Default worker count: the cores Node may use. */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(64, os.availableParallelism()));
+}
+
+/** Validates encoder options and fills defaults. @throws PagepressError PP_ERR_ARG naming the option. */
+export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOptions {
+  const codec = o.codec ?? 'zstd';
+  if (!CODEC_CHOICES.includes(codec)) {
+    throw new PagepressError(`options.codec must be one of ${CODEC_CHOICES.join(', ')}, got ${String(codec)}`, ErrorCodes.ARG);
+  }
+  const ops = codecsByName.get(codec === 'auto' ? 'zstd' : codec)!;
+  const level = intOption('level', o.level, ops.levels.min, ops.levels.max, ops.levels.default);
+  const threads = intOption('threads', o.threads, 1, 64, defaultThreads());
+  const pageSize = intOption('pageSize', o.pageSize, 512, 65536, DEFAULT_PAGE_SIZE);
+  if (!isValidPageSize(pageSize)) throw new PagepressError(`options.pageSize must be a power of two in 512..65536, got ${pageSize}`, ErrorCodes.ARG);
+  return {
+    codec,
+    level,
+    threads,
+    pageSize,
+    batchPages: intOption('batchPages', o.batchPages, 1, MAX_BATCH_PAGES, DEFAULT_BATCH_PAGES),
+    cacheSlots: intOption('cacheSlots', o.cacheSlots, 0, MAX_CACHE_SLOTS, 0),
+    window: intOption('window', o.window, 2, 256, 2 * threads + 2),
+    flushDelayMs: intOption('flushDelayMs', o.flushDelayMs, 0, 60000, 2),
+  };
+}
+
+/** Validates decoder options and fills defaults. */
+export function resolveDecoderOptions(o: DecoderOptions = {}): Required<DecoderOptions> {
+  const threads = intOption('threads', o.threads, 1, 64, defaultThreads());
+  return { threads, window: intOption('window', o.window, 2, 256, 2 * threads + 2) };
+}

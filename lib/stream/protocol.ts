@@ -1,0 +1,65 @@
+/** Messages between the main thread (pool.ts) and a batch worker (worker.ts). */
+import { Slab } from './slab';
+
+/** Data every worker starts with. */
+export interface WorkerInit {
+  slab: Slab;
+  pageSize: number;
+  batchPages: number;
+  /** Page cache shared by all workers of a stream (SharedArrayBuffer), or null. */
+  cache: SharedArrayBuffer | null;
+  /** One Int32: the sequence number whose turn it is to touch the cache. */
+  turn: SharedArrayBuffer | null;
+}
+
+/** Classify, serialize and compress the pages in a slot's input; write one BATCH frame to its output. */
+export interface EncodeJob {
+  kind: 'encode';
+  id: number;
+  slot: number;
+  /** Bytes of page data in the slot input. */
+  length: number;
+  /** pfn of the first page when `pfns` is null. */
+  pfnBase: number;
+  pfns: Float64Array | null;
+  /** Wire codec id to use (after `auto` chose), and its level. */
+  codec: number;
+  level: number;
+  /** Order of this batch in its stream (for the cache turn). */
+  seq: number;
+}
+
+/** Check, decompress and reconstruct the BATCH frame body in a slot's input into its output. */
+export interface DecodeJob {
+  kind: 'decode';
+  id: number;
+  slot: number;
+  codec: number;
+  bodyLength: number;
+  rawLength: number;
+  bodyCrc: number;
+  /** Expected page count (from the frame header). */
+  pages: number;
+  seq: number;
+  /** Also return the pfns (batch API). */
+  wantPfns: boolean;
+}
+
+/** Any job. */
+export type Job = EncodeJob | DecodeJob;
+
+/** A finished job. `stats` follows lib/native.ts Stat. */
+export interface JobResult {
+  id: number;
+  /** Encode: frame length in the slot output. Decode: decoded bytes in the slot output. */
+  length: number;
+  /** Wire codec actually used (encode may fall back to none when compression does not shrink). */
+  codec: number;
+  /** Image length before the codec. */
+  rawLength: number;
+  stats: number[];
+  pfns?: Float64Array;
+  /** Worker busy time in ms. */
+  busyMs: number;
+  error?: { message: string; code?: string; offset?: number; page?: number; record?: string };
+}

@@ -1,0 +1,36 @@
+/**
+ * The shared slab: a fixed window of slots in one SharedArrayBuffer, each with an input
+ * region and an output region. Workers read and write slots in place, so the bytes of a
+ * batch never pass through the main thread's JS heap. The window is the memory bound of
+ * a stream: slots x (inCapacity + outCapacity) bytes, allocated once.
+ */
+
+/** Geometry of a slab, sent to every worker. */
+export interface SlabLayout {
+  slots: number;
+  inCapacity: number;
+  outCapacity: number;
+}
+
+/** A slab: the buffer and its geometry. */
+export interface Slab extends SlabLayout {
+  buffer: SharedArrayBuffer;
+}
+
+/** Allocates a slab. Untouched pages of a SharedArrayBuffer cost no RSS. */
+export function createSlab(layout: SlabLayout): Slab {
+  const align = (n: number) => Math.ceil(n / 4096) * 4096; // page-aligned regions: cheap memcpy, no false sharing
+  const inCapacity = align(layout.inCapacity);
+  const outCapacity = align(layout.outCapacity);
+  return { slots: layout.slots, inCapacity, outCapacity, buffer: new SharedArrayBuffer(layout.slots * (inCapacity + outCapacity)) };
+}
+
+/** The input region of slot `i` (first `length` bytes, default all). */
+export function slotIn(slab: Slab, i: number, length = slab.inCapacity): Uint8Array {
+  return new Uint8Array(slab.buffer, i * (slab.inCapacity + slab.outCapacity), length);
+}
+
+/** The output region of slot `i` (first `length` bytes, default all). */
+export function slotOut(slab: Slab, i: number, length = slab.outCapacity): Uint8Array {
+  return new Uint8Array(slab.buffer, i * (slab.inCapacity + slab.outCapacity) + slab.inCapacity, length);
+}

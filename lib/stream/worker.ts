@@ -1,0 +1,110 @@
+/**
+ * Batch worker: runs on a worker thread, does all bulk work of a stream.
+ * encode: native classify+serialize into a scratch image -> codec -> frame in the slot output.
+ * decode: body CRC -> codec -> native validate+reconstruct into the slot output.
+ * With a page cache, the cache-touching step of batch `seq` waits for its turn (an
+ * Atomics counter shared by all workers), so cache state is the same as in a serial run;
+ * the codec step, the expensive one, still runs in parallel.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { addon, STATS_LENGTH } from '../native';
+import { codecById, none } from '../codec/registry';
+import { FRAME_HEADER_BYTES, FrameType, imageBound } from '../format/constants';
+import { writeFrameHeader } from '../format/frame';
+import { ErrorCodes, PagepressError } from '../errors';
+import { slotIn, slotOut } from './slab';
+import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
+
+const init = workerData as WorkerInit;
+const scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
+const stats = new Uint32Array(STATS_LENGTH);
+const cache = init.cache ? new Uint8Array(init.cache) : null;
+const turn = init.turn ? new Int32Array(init.turn) : null;
+
+/** Runs `fn` when it is batch `seq`'s turn at the cache, then passes the turn on. */
+function inTurn<T>(seq: number, fn: () => T): T {
+  if (!turn) return fn();
+  for (;;) {
+    const current = Atomics.load(turn, 0);
+    if (current === seq) break;
+    if (Atomics.load(turn, 1) !== 0) throw new PagepressError('stream aborted', ErrorCodes.WORKER);
+    Atomics.wait(turn, 0, current, 1000);
+  }
+  try {
+    return fn();
+  } finally {
+    Atomics.store(turn, 0, seq + 1);
+    Atomics.notify(turn, 0);
+  }
+}
+
+function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+  const pages = slotIn(init.slab, job.slot, job.length);
+  const out = slotOut(init.slab, job.slot);
+  const codec = codecById(job.codec);
+  // With codec none the image is serialized straight into the frame body: no copy.
+  const imageDst = codec === none ? out.subarray(FRAME_HEADER_BYTES) : scratch;
+  const imageLength = inTurn(job.seq, () =>
+    addon.encodeBatchSync({ pages, pfns: job.pfns, pfnBase: job.pfnBase, pageSize: init.pageSize, out: imageDst, cache, stats }),
+  );
+  const pageCount = Math.ceil(job.length / init.pageSize);
+  let used = codec;
+  let bodyLength = imageLength;
+  if (codec !== none) {
+    const body = out.subarray(FRAME_HEADER_BYTES);
+    bodyLength = codec.compress(scratch.subarray(0, imageLength), body, job.level);
+    if (bodyLength >= imageLength) {
+      // Compression did not pay: store the image as it is.
+      body.set(scratch.subarray(0, imageLength));
+      bodyLength = imageLength;
+      used = none;
+    }
+  }
+  const body = out.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + bodyLength);
+  writeFrameHeader(out, 0, {
+    type: FrameType.BATCH, codec: used.id, flags: 0, rawLength: imageLength, bodyLength, pages: pageCount,
+    bodyCrc: addon.crc32c(body),
+  });
+  return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: imageLength, stats: Array.from(stats) };
+}
+
+function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+  const body = slotIn(init.slab, job.slot, job.bodyLength);
+  const crc = addon.crc32c(body);
+  if (crc !== job.bodyCrc) {
+    throw new PagepressError(`body checksum 0x${job.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, { record: 'frame body' });
+  }
+  const codec = codecById(job.codec);
+  let image: Uint8Array = body;
+  if (codec !== none) {
+    image = scratch.subarray(0, job.rawLength);
+    codec.decompress(body, image);
+  } else if (job.bodyLength !== job.rawLength) {
+    throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
+  }
+  const info = addon.imageInfo(image);
+  if (info.pageCount !== job.pages) {
+    throw new PagepressError(`image holds ${info.pageCount} pages, frame header says ${job.pages}`, ErrorCodes.FORMAT, { offset: 12, record: 'image header' });
+  }
+  const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
+  const out = slotOut(init.slab, job.slot);
+  const length = inTurn(job.seq, () => addon.decodeBatchSync({ image, out, pfns, cache, stats }));
+  return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined };
+}
+
+parentPort!.on('message', (job: Job) => {
+  const start = performance.now();
+  let reply: JobResult;
+  try {
+    const r = job.kind === 'encode' ? encode(job) : decode(job);
+    reply = { id: job.id, ...r, busyMs: performance.now() - start };
+  } catch (err) {
+    const e = err as PagepressError;
+    reply = {
+      id: job.id, length: 0, codec: 0, rawLength: 0, stats: [], busyMs: performance.now() - start,
+      error: { message: e.message, code: e.code, offset: e.offset, page: e.page, record: e.record },
+    };
+  }
+  parentPort!.postMessage(reply);
+});
+
