@@ -36,6 +36,8 @@ export const DEFAULT_BATCH_PAGES = 1024;
 export const DEFAULT_PAGE_SIZE = 4096;
 /** Most page-cache slots a stream may ask for (2^22 slots x 4 KiB = 16 GiB: a sanity cap, not a default). */
 export const MAX_CACHE_SLOTS = 1 << 22;
+/** Largest page cache in bytes (one typed array: 4 GiB - 1). */
+export const MAX_CACHE_BYTES = 2 ** 32 - 1;
 
 /** Image header: 32 bytes + layout string, padded to 8. */
 export const IMAGE_LAYOUT_V1 = 'pfn:A(U) kind:A(c)|4 ref:A(u) payload:B';

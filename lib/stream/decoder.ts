@@ -29,7 +29,7 @@ export class Decoder extends Transform {
   }
 
   /** The END frame's totals, once seen. */
-  get end(): EndTotals | null {
+  get endTotals(): EndTotals | null {
     return this.engine.end;
   }
 

@@ -2,7 +2,7 @@
 import * as os from 'node:os';
 import { ErrorCodes, PagepressError } from '../errors';
 import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
-import { DEFAULT_BATCH_PAGES, DEFAULT_PAGE_SIZE, isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
+import { DEFAULT_BATCH_PAGES, DEFAULT_PAGE_SIZE, isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_BYTES, MAX_CACHE_SLOTS } from '../format/constants';
 
 /** Options of an encoder (stream, file or batch API). */
 export interface EncoderOptions {
@@ -59,13 +59,17 @@ export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOp
   const threads = intOption('threads', o.threads, 1, 64, defaultThreads());
   const pageSize = intOption('pageSize', o.pageSize, 512, 65536, DEFAULT_PAGE_SIZE);
   if (!isValidPageSize(pageSize)) throw new PagepressError(`options.pageSize must be a power of two in 512..65536, got ${pageSize}`, ErrorCodes.ARG);
+  const cacheSlots = intOption('cacheSlots', o.cacheSlots, 0, MAX_CACHE_SLOTS, 0);
+  if (64 + cacheSlots * (8 + pageSize) > MAX_CACHE_BYTES) {
+    throw new PagepressError(`options.cacheSlots: ${cacheSlots} slots of ${pageSize} bytes exceed the page-cache limit of ${MAX_CACHE_BYTES} bytes`, ErrorCodes.ARG);
+  }
   return {
     codec,
     level,
     threads,
     pageSize,
     batchPages: intOption('batchPages', o.batchPages, 1, MAX_BATCH_PAGES, DEFAULT_BATCH_PAGES),
-    cacheSlots: intOption('cacheSlots', o.cacheSlots, 0, MAX_CACHE_SLOTS, 0),
+    cacheSlots,
     window: intOption('window', o.window, 2, 256, 2 * threads + 2),
     flushDelayMs: intOption('flushDelayMs', o.flushDelayMs, 0, 60000, 2),
   };

@@ -6,7 +6,7 @@
 import { Worker } from 'node:worker_threads';
 import * as path from 'node:path';
 import { ErrorCodes, PagepressError, reviveError } from '../errors';
-import { Job, JobResult, WorkerInit } from './protocol';
+import { JobResult, NewJob, WorkerInit } from './protocol';
 
 interface Pending {
   resolve: (r: JobResult) => void;
@@ -58,7 +58,7 @@ export class WorkerPool {
   }
 
   /** Queues a job; resolves with its result or rejects with a PagepressError. */
-  run(job: Omit<Job, 'id'>): Promise<JobResult> {
+  run(job: NewJob): Promise<JobResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closed) return Promise.reject(new PagepressError('worker pool is closed', ErrorCodes.WORKER));
     const id = this.nextId++;

@@ -47,6 +47,8 @@ export interface DecodeJob {
 
 /** Any job. */
 export type Job = EncodeJob | DecodeJob;
+/** A job before the pool numbers it. */
+export type NewJob = Omit<EncodeJob, 'id'> | Omit<DecodeJob, 'id'>;
 
 /** A finished job. `stats` follows lib/native.ts Stat. */
 export interface JobResult {

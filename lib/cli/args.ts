@@ -1,0 +1,165 @@
+/**
+ * The commander program: commands, options and their value parsers. Every option value is
+ * checked here, while parsing, so a bad value is a usage error (exit 2) before any file is
+ * opened; checks that need two options at once (--level depends on --codec) are in
+ * resolveCompressOptions, also run before any work.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
+import { isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
+import { defaultThreads } from '../stream/options';
+import { UsageError } from './exit';
+
+/** Options shared by compress and decompress. */
+export interface CommonOptions {
+  output?: string;
+  force?: boolean;
+  threads: number;
+  progress?: boolean;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+/** Options of compress (raw, as parsed). */
+export interface CompressFlags extends CommonOptions {
+  codec: CodecChoice;
+  level?: number;
+  pageSize?: number;
+  batchPages?: number;
+  cacheSlots?: number;
+  decompress?: boolean;
+}
+
+/** Options of inspect. */
+export interface InspectFlags {
+  json?: boolean;
+  frames?: boolean;
+}
+
+/** What each command does once parsed; main.ts supplies these. */
+export interface Handlers {
+  compress(file: string | undefined, flags: CompressFlags): Promise<void>;
+  decompress(file: string | undefined, flags: CommonOptions): Promise<void>;
+  inspect(file: string | undefined, flags: InspectFlags): Promise<void>;
+}
+
+/** The version in package.json, found at run time by walking up from this file. */
+export function packageVersion(): string {
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const file = path.join(dir, 'package.json');
+    try {
+      const pkg = JSON.parse(fs.readFileSync(file, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'pagepress' && pkg.version) return pkg.version;
+    } catch {
+      // not here; keep walking up
+    }
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
+const LEVEL_MIN = Math.min(...[...codecsByName.values()].map((c) => c.levels.min));
+const LEVEL_MAX = Math.max(...[...codecsByName.values()].map((c) => c.levels.max));
+
+function integer(text: string): number {
+  if (!/^[+-]?\d+$/.test(text.trim())) throw new InvalidArgumentError('expected an integer.');
+  return Number(text);
+}
+
+function intInRange(min: number, max: number) {
+  return (text: string): number => {
+    const n = integer(text);
+    if (n < min || n > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}.`);
+    return n;
+  };
+}
+
+/** Parses a byte count with an optional k/K suffix (x1024), e.g. 4096, 4k, 64K, 4KiB. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+)\s*(k|kb|kib)?\s*$/i.exec(text);
+  if (!m) throw new InvalidArgumentError('expected bytes, e.g. 4096, 4k or 64k.');
+  return Number(m[1]) * (m[2] ? 1024 : 1);
+}
+
+function parsePageSize(text: string): number {
+  const n = parseSize(text);
+  if (!isValidPageSize(n)) throw new InvalidArgumentError('expected a power of two from 512 to 65536 (512, 1k, 2k, 4k ... 64k).');
+  return n;
+}
+
+function parseThreads(text: string): number {
+  const n = intInRange(0, 64)(text);
+  return n === 0 ? defaultThreads() : n;
+}
+
+/** Checks --level against the range of --codec. @throws UsageError (exit 2) */
+export function checkLevel(codec: CodecChoice, level: number | undefined): void {
+  if (level === undefined) return;
+  const ops = codecsByName.get(codec === 'auto' ? 'zstd' : codec)!;
+  if (level < ops.levels.min || level > ops.levels.max) {
+    const range = ops.levels.min === ops.levels.max ? `only ${ops.levels.min}` : `${ops.levels.min}..${ops.levels.max}`;
+    throw new UsageError(`option '-l, --level <N>': level ${level} is invalid for --codec ${codec} (accepted: ${range})`);
+  }
+}
+
+const EPILOG = `
+Input is FILE, or stdin when FILE is missing or "-". Output goes to stdout unless
+-o OUT is given ("-o -" is stdout). Compressed data is never written to a terminal,
+and an existing OUT is never overwritten, unless -f is given.
+
+When decompression fails, OUT keeps every byte decoded before the first bad frame
+(the stream is checked frame by frame); a failed compression removes OUT.
+
+Exit status: 0 success; 1 bad or corrupt input, I/O error, or stdout closed by its
+reader (EPIPE: no message, as the output is incomplete); 2 usage error (unknown
+option, bad option value, missing input file, existing OUT, terminal refusal).
+Set NODE_DEBUG=pagepress for stack traces.`;
+
+function addCommon(cmd: Command): Command {
+  return cmd
+    .option('-o, --output <OUT>', 'write to OUT ("-" = stdout)')
+    .option('-f, --force', 'overwrite OUT; allow compressed data on a terminal')
+    .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
+    .option('--progress', 'show a progress bar on stderr (when it is a terminal)')
+    .option('--json', 'print a one-line JSON summary on stderr')
+    .option('-q, --quiet', 'no progress bar, no summary; errors only');
+}
+
+/** Builds the program; actions call `handlers`. Errors surface as CommanderError (exitOverride). */
+export function buildProgram(handlers: Handlers): Command {
+  const program = new Command('pagepress');
+  program
+    .description('Compress and decompress streams of 4 KiB memory pages (the pagepress framed format).')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(`pagepress: ${str}`) })
+    .addHelpText('after', EPILOG);
+
+  const compress = program
+    .command('compress [FILE]', { isDefault: true })
+    .description('compress FILE (default stdin); also the default command, and "pagepress -d" decompresses');
+  addCommon(compress)
+    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
+    .addOption(new Option('-l, --level <N>', 'codec level: zstd -7..19 (default 1), deflate 0..9 (default 1), lz4 1, none 0').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
+    .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
+    .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
+    .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
+    .addOption(new Option('-d, --decompress', 'decompress instead (same as the decompress command)'))
+    .action(async (file: string | undefined, flags: CompressFlags) => (flags.decompress ? handlers.decompress(file, flags) : handlers.compress(file, flags)));
+
+  const decompress = program.command('decompress [FILE]').description('decompress FILE (default stdin)');
+  addCommon(decompress).action(async (file: string | undefined, flags: CommonOptions) => handlers.decompress(file, flags));
+
+  program
+    .command('inspect [FILE]')
+    .description('check a stream and describe its header, frames, codecs and page kinds')
+    .option('--json', 'print the report as JSON on stdout')
+    .option('--frames', 'also list every frame')
+    .action(async (file: string | undefined, flags: InspectFlags) => handlers.inspect(file, flags));
+
+  return program;
+}

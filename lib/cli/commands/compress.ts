@@ -1,0 +1,65 @@
+/** `pagepress compress [FILE] [-o OUT]`: raw bytes in, a pagepress stream out. */
+import { encodeFd } from '../../stream/files';
+import { EncoderOptions, resolveEncoderOptions } from '../../stream/options';
+import { ErrorCodes, isPagepressError } from '../../errors';
+import { checkLevel, CompressFlags } from '../args';
+import { cliOptionMessage, reportError, SilentExit, UsageError } from '../exit';
+import { Input, openInput, openOutput, Output, removeOutput } from '../io';
+import { createProgress } from '../progress';
+import { END_FRAME_BYTES, printSummary } from '../summary';
+
+/** Library options from the flags, validated by the library itself before any file is opened. */
+export function encoderOptions(flags: CompressFlags): EncoderOptions {
+  checkLevel(flags.codec, flags.level);
+  const options: EncoderOptions = {
+    codec: flags.codec, level: flags.level, threads: flags.threads, pageSize: flags.pageSize,
+    batchPages: flags.batchPages, cacheSlots: flags.cacheSlots,
+  };
+  try {
+    resolveEncoderOptions(options);
+  } catch (err) {
+    if (isPagepressError(err) && err.code === ErrorCodes.ARG) throw new UsageError(cliOptionMessage(err.message));
+    throw err;
+  }
+  return options;
+}
+
+export async function compress(file: string | undefined, flags: CompressFlags): Promise<void> {
+  const options = encoderOptions(flags);
+  const force = flags.force === true;
+  let input: Input | null = null;
+  let output: Output | null = null;
+  try {
+    input = openInput(file, { refuseTerminal: false, force });
+    output = openOutput(flags.output, input, { refuseTerminal: true, force });
+  } catch (err) {
+    input?.close();
+    throw err;
+  }
+  const progress = createProgress(flags.progress === true && !flags.quiet, 'compress', input.size);
+  const started = process.hrtime.bigint();
+  try {
+    const totals = await encodeFd(input.fd, output.fd, options, (t) => progress.update(t.rawBytes, t.streamBytes));
+    progress.stop();
+    output.close();
+    if (flags.json && !flags.quiet) {
+      const streamBytes = totals.streamBytes + END_FRAME_BYTES;
+      printSummary({
+        command: 'compress', input: input.name, output: output.name, inputBytes: totals.rawBytes, outputBytes: streamBytes,
+        rawBytes: totals.rawBytes, streamBytes, seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        frames: totals.frames, pages: totals.pages, kinds: totals.kinds, codecs: totals.codecs,
+      });
+    }
+  } catch (err) {
+    progress.stop();
+    // A partial stream is useless (no END frame): remove the file we created.
+    let suffix = '';
+    if (output.path) {
+      removeOutput(output);
+      suffix = `; removed ${output.path}`;
+    }
+    throw new SilentExit(reportError('compress', err, suffix));
+  } finally {
+    input.close();
+  }
+}

@@ -1,0 +1,51 @@
+/** `pagepress decompress [FILE] [-o OUT]` (and `pagepress -d`): a pagepress stream in, the original bytes out. */
+import { decodeFd } from '../../stream/files';
+import { CommonOptions } from '../args';
+import { reportError, SilentExit } from '../exit';
+import { Input, openInput, openOutput, Output, outputSize } from '../io';
+import { createProgress } from '../progress';
+import { END_FRAME_BYTES, printSummary } from '../summary';
+
+export async function decompress(file: string | undefined, flags: CommonOptions): Promise<void> {
+  const force = flags.force === true;
+  let input: Input | null = null;
+  let output: Output | null = null;
+  try {
+    input = openInput(file, { refuseTerminal: true, force });
+    output = openOutput(flags.output, input, { refuseTerminal: false, force });
+  } catch (err) {
+    input?.close();
+    throw err;
+  }
+  const progress = createProgress(flags.progress === true && !flags.quiet, 'decompress', input.size);
+  const started = process.hrtime.bigint();
+  try {
+    const { totals } = await decodeFd(input.fd, output.fd, { threads: flags.threads }, (t) => progress.update(t.streamBytes, t.rawBytes));
+    progress.stop();
+    output.close();
+    if (flags.json && !flags.quiet) {
+      const streamBytes = totals.streamBytes + END_FRAME_BYTES;
+      printSummary({
+        command: 'decompress', input: input.name, output: output.name, inputBytes: streamBytes, outputBytes: totals.rawBytes,
+        rawBytes: totals.rawBytes, streamBytes, seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        frames: totals.frames, pages: totals.pages, kinds: totals.kinds, codecs: null,
+      });
+    }
+  } catch (err) {
+    progress.stop();
+    // The decoder wrote every frame before the bad one and nothing after it: keep that prefix.
+    let suffix = '';
+    if (output.path) {
+      const kept = outputSize(output);
+      suffix = `; ${output.path} keeps the ${kept === undefined ? '' : `${kept} `}bytes decoded before the error`;
+      try {
+        output.close();
+      } catch {
+        // reported below
+      }
+    }
+    throw new SilentExit(reportError('decompress', err, suffix));
+  } finally {
+    input.close();
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * Opening the input and output of a command, with the gzip/zstd conventions: "-" and a
+ * missing name mean stdin/stdout (fd 0/1, used directly, never through process.stdin or
+ * process.stdout, so their blocking mode is left alone); an existing OUT needs -f;
+ * input and output may not be the same file. Failures here are usage errors (exit 2).
+ */
+import * as fs from 'node:fs';
+import * as tty from 'node:tty';
+import { UsageError } from './exit';
+
+/** An opened input. */
+export interface Input {
+  fd: number;
+  /** FILE as given, or "stdin". */
+  name: string;
+  /** Size when the input is a regular file. */
+  size?: number;
+  stat: fs.Stats | null;
+  close(): void;
+}
+
+/** An opened output. */
+export interface Output {
+  fd: number;
+  /** OUT as given, or "stdout". */
+  name: string;
+  /** The path of a file this command created or truncated, else null (stdout). */
+  path: string | null;
+  close(): void;
+}
+
+function systemMessage(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'ENOENT': return 'No such file or directory';
+    case 'EACCES': return 'Permission denied';
+    case 'EISDIR': return 'Is a directory';
+    case 'ENOTDIR': return 'Not a directory';
+    default: return e.message;
+  }
+}
+
+function fstatOrNull(fd: number): fs.Stats | null {
+  try {
+    return fs.fstatSync(fd);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Opens FILE (or stdin). With `refuseTerminal`, a terminal on stdin is refused
+ * (compressed data is not typed in) unless `force`.
+ */
+export function openInput(file: string | undefined, opts: { refuseTerminal: boolean; force: boolean }): Input {
+  if (file === undefined || file === '-') {
+    if (opts.refuseTerminal && !opts.force && tty.isatty(0)) throw new UsageError('stdin is a console, aborting (use -f to read it anyway)');
+    const stat = fstatOrNull(0);
+    return { fd: 0, name: 'stdin', stat, size: stat?.isFile() ? stat.size : undefined, close() {} };
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (err) {
+    throw new UsageError(`${file}: ${systemMessage(err)}`);
+  }
+  const stat = fstatOrNull(fd);
+  if (stat?.isDirectory()) {
+    fs.closeSync(fd);
+    throw new UsageError(`${file}: Is a directory`);
+  }
+  return { fd, name: file, stat, size: stat?.isFile() ? stat.size : undefined, close: () => fs.closeSync(fd) };
+}
+
+/**
+ * Opens OUT (or stdout). With `refuseTerminal` (compressed output), a terminal on stdout
+ * is refused unless `force`. Without `force` an existing OUT is refused.
+ */
+export function openOutput(output: string | undefined, input: Input, opts: { refuseTerminal: boolean; force: boolean }): Output {
+  if (output === undefined || output === '-') {
+    if (opts.refuseTerminal && !opts.force && tty.isatty(1)) throw new UsageError('stdout is a console, aborting (use -o OUT, a pipe, or -f)');
+    return { fd: 1, name: 'stdout', path: null, close() {} };
+  }
+  let existing: fs.Stats | null = null;
+  try {
+    existing = fs.statSync(output);
+  } catch {
+    existing = null;
+  }
+  if (existing && input.stat && existing.dev === input.stat.dev && existing.ino === input.stat.ino) {
+    throw new UsageError(`${output}: input and output are the same file`);
+  }
+  if (existing && !opts.force) throw new UsageError(`${output} already exists; use -f to overwrite it`);
+  if (existing?.isDirectory()) throw new UsageError(`${output}: Is a directory`);
+  let fd: number;
+  try {
+    fd = fs.openSync(output, opts.force ? 'w' : 'wx');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${output} already exists; use -f to overwrite it`);
+    throw new UsageError(`${output}: ${systemMessage(err)}`);
+  }
+  return { fd, name: output, path: output, close: () => fs.closeSync(fd) };
+}
+
+/** Closes and deletes a partial output file; ignores errors (it is cleanup). */
+export function removeOutput(out: Output): void {
+  try {
+    out.close();
+  } catch {
+    // already closed
+  }
+  if (out.path) {
+    try {
+      fs.unlinkSync(out.path);
+    } catch {
+      // gone already
+    }
+  }
+}
+
+/** Size of the output file so far, or undefined for a pipe/terminal. */
+export function outputSize(out: Output): number | undefined {
+  const stat = fstatOrNull(out.fd);
+  return stat?.isFile() ? stat.size : undefined;
+}

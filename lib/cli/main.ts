@@ -1,0 +1,40 @@
+#!/usr/bin/env node
+/**
+ * The `pagepress` command line: parses arguments (args.ts), runs one command
+ * (commands/*.ts) and sets process.exitCode (exit.ts). It never calls process.exit(),
+ * so pending writes to stdout and stderr always complete.
+ */
+import { buildProgram } from './args';
+import { compress } from './commands/compress';
+import { decompress } from './commands/decompress';
+import { inspect } from './commands/inspect';
+import { ExitCode, isEpipe, reportError } from './exit';
+
+/** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  let command: string | null = null;
+  const program = buildProgram({
+    compress: (file, flags) => ((command = 'compress'), compress(file, flags)),
+    decompress: (file, flags) => ((command = 'decompress'), decompress(file, flags)),
+    inspect: (file, flags) => ((command = 'inspect'), inspect(file, flags)),
+  });
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return ExitCode.OK;
+  } catch (err) {
+    return reportError(command, err);
+  }
+}
+
+if (require.main === module) {
+  // Last resort: anything that escapes the commands is one line and exit 1, not a stack dump.
+  const fatal = (err: unknown) => {
+    process.exitCode = isEpipe(err) ? ExitCode.FAILURE : reportError(null, err);
+    if (process.exitCode === ExitCode.OK) process.exitCode = ExitCode.FAILURE;
+  };
+  process.on('uncaughtException', fatal);
+  process.on('unhandledRejection', fatal);
+  main(process.argv.slice(2)).then((code) => {
+    if (!process.exitCode) process.exitCode = code;
+  });
+}

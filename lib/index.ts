@@ -1,0 +1,18 @@
+/**
+ * pagepress: serialize and compress batches of VM memory pages, natively and off the
+ * event loop. Public exports only.
+ */
+export { PagepressError, ErrorCodes, isPagepressError } from './errors';
+export type { ErrorCode, ErrorContext } from './errors';
+export { createEncoder, Encoder } from './stream/encoder';
+export { createDecoder, Decoder } from './stream/decoder';
+export { BatchEncoder, BatchDecoder } from './stream/batch';
+export type { DecodedBatch } from './stream/batch';
+export { encodeFd, decodeFd } from './stream/files';
+export type { EncoderOptions, DecoderOptions } from './stream/options';
+export type { DecoderLimits, DecodeTotals } from './stream/decode-engine';
+export type { EncodeTotals } from './stream/encode-engine';
+export { codecsById, codecsByName, CODEC_CHOICES } from './codec/registry';
+export type { Codec, CodecName, CodecChoice } from './codec/registry';
+export { PageKind, addon as native } from './native';
+export * as format from './format/constants';

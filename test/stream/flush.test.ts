@@ -1,0 +1,77 @@
+import * as assert from 'node:assert/strict';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { PassThrough, Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createDecoder, createEncoder } from '../../lib';
+import { memoryLike } from '../helpers';
+
+describe('stream behaviour', () => {
+  it('never waits for EOF: a small write comes out of encoder+decoder promptly', async () => {
+    const input = new PassThrough();
+    const encoder = createEncoder({ threads: 1 });
+    const decoder = createDecoder({ threads: 1 });
+    input.pipe(encoder).pipe(decoder);
+    const received: Buffer[] = [];
+    const arrived = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${Buffer.concat(received).length} of ${n} bytes within 1 s`)), 1000);
+        const check = () => {
+          if (Buffer.concat(received).length >= n) {
+            clearTimeout(timer);
+            decoder.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (c: Buffer) => {
+          received.push(c);
+          check();
+        };
+        decoder.on('data', onData);
+      });
+    const hello = Buffer.from('xl migrate handshake: ready\n');
+    let wait = arrived(hello.length);
+    input.write(hello);
+    await wait;
+    const more = memoryLike(3, 2);
+    wait = arrived(hello.length + more.length);
+    input.write(more);
+    await wait;
+    assert.ok(Buffer.concat(received).equals(Buffer.concat([hello, more])));
+    input.end();
+    await new Promise((r) => decoder.on('end', r).resume());
+  });
+
+  it('keeps the event loop responsive while encoding at full speed (p99 < 20 ms)', async function () {
+    this.timeout(60_000);
+    const block = memoryLike(1024, 4);
+    const h = monitorEventLoopDelay({ resolution: 1 });
+    let sent = 0;
+    const total = 96; // 384 MiB
+    const source = new Readable({
+      read() {
+        this.push(sent++ < total ? block : null);
+      },
+    });
+    h.enable();
+    await pipeline(source, createEncoder({ threads: 2 }), new Writable({ write: (_c, _e, cb) => cb() }));
+    h.disable();
+    const p99 = h.percentile(99) / 1e6;
+    assert.ok(p99 < 20, `event-loop delay p99 ${p99.toFixed(1)} ms`);
+  });
+
+  it('applies backpressure: a stalled consumer bounds what the encoder holds', async () => {
+    const encoder = createEncoder({ threads: 2, window: 4, batchPages: 64 });
+    const block = memoryLike(64, 8);
+    let written = 0;
+    // Nobody reads the encoder: writes must stop being accepted after a bounded amount.
+    for (let i = 0; i < 200; i++) {
+      const ok = encoder.write(block);
+      written++;
+      if (!ok) break;
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(written < 200, 'the encoder accepted everything without backpressure');
+    assert.ok(encoder.writableLength + encoder.readableLength < 64 * 1024 * 1024);
+    encoder.destroy();
+  });
+});
