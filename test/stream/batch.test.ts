@@ -1,0 +1,91 @@
+import * as assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { BatchDecoder, BatchEncoder } from '../../lib';
+import { memoryLike, rng } from '../helpers';
+
+describe('batch API', function () {
+  this.timeout(60_000);
+
+  it('re-sent pfns become UNCHANGED or DELTA pages and decode byte-exact (pre-copy iterations)', async () => {
+    const options = { cacheSlots: 4096, batchPages: 256, threads: 2 };
+    const enc = new BatchEncoder(options);
+    const dec = new BatchDecoder(options);
+    try {
+      const guest = memoryLike(1024, 21);
+      const r = rng(5);
+      const pfnsOf = (first: number, n: number) => Array.from({ length: n }, (_, i) => first + i);
+      // Iteration 0: every page once.
+      const frames0 = await Promise.all([0, 1, 2, 3].map((b) => enc.encode(guest.subarray(b * 256 * 4096, (b + 1) * 256 * 4096), pfnsOf(b * 256, 256))));
+      for (const [b, f] of frames0.entries()) {
+        const { pages } = await dec.decode(f);
+        assert.ok(pages.equals(guest.subarray(b * 256 * 4096, (b + 1) * 256 * 4096)));
+      }
+      const before = { ...enc.totals, kinds: [...enc.totals.kinds] };
+      // Iteration 1: 200 dirtied pages, a few bytes changed in each, plus 56 untouched re-sends.
+      const dirty = Array.from(new Set(Array.from({ length: 256 }, () => Math.floor(r() * 1024)))).slice(0, 200);
+      for (const pfn of dirty) {
+        const at = pfn * 4096 + Math.floor(r() * 4000);
+        guest[at] ^= 0x5a;
+        guest[at + 3] ^= 0x11;
+      }
+      const resend = [...dirty, ...Array.from({ length: 56 }, (_, i) => (i * 17) % 1024)];
+      const batch = Buffer.concat(resend.map((pfn) => guest.subarray(pfn * 4096, (pfn + 1) * 4096)));
+      const frame = await enc.encode(batch, resend);
+      assert.ok(frame.length < batch.length / 20, `re-sent batch should be tiny, got ${frame.length}`);
+      const { pages } = await dec.decode(frame);
+      assert.ok(pages.equals(batch));
+      const kinds = enc.totals.kinds.map((k, i) => k - before.kinds[i]);
+      assert.ok(kinds[3] + kinds[4] >= 200, `expected UNCHANGED+DELTA pages, got kinds ${kinds}`);
+      assert.ok(kinds[4] > 0, 'expected DELTA pages');
+    } finally {
+      await enc.close();
+      await dec.close();
+    }
+  });
+
+  it('property: any sequence of batches with repeated pfns round-trips', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(fc.record({ pfn: fc.nat({ max: 40 }), seed: fc.nat({ max: 5 }), edit: fc.nat({ max: 4095 }) }), { minLength: 1, maxLength: 12 }), { minLength: 1, maxLength: 5 }),
+        async (batches) => {
+          const options = { cacheSlots: 16, batchPages: 12, threads: 1, pageSize: 4096 };
+          const enc = new BatchEncoder(options);
+          const dec = new BatchDecoder(options);
+          try {
+            const frames: Buffer[] = [];
+            const inputs: Buffer[] = [];
+            for (const b of batches) {
+              const pages = Buffer.concat(b.map(({ seed, edit }) => {
+                const p = seed === 0 ? Buffer.alloc(4096) : memoryLike(1, seed);
+                p[edit] ^= 1;
+                return p;
+              }));
+              inputs.push(pages);
+              frames.push(await enc.encode(pages, b.map((x) => x.pfn)));
+            }
+            // Check late, so a buffer reused too early would show.
+            for (let i = 0; i < frames.length; i++) assert.ok((await dec.decode(frames[i])).pages.equals(inputs[i]));
+          } finally {
+            await enc.close();
+            await dec.close();
+          }
+        },
+      ),
+      { numRuns: 25, seed: 7 },
+    );
+  });
+
+  it('validates its arguments', async () => {
+    const enc = new BatchEncoder({ threads: 1, batchPages: 4 });
+    try {
+      await assert.rejects(enc.encode(Buffer.alloc(0)), { code: 'PP_ERR_ARG' });
+      await assert.rejects(enc.encode(Buffer.alloc(5 * 4096)), { code: 'PP_ERR_ARG' });
+      await assert.rejects(enc.encode(Buffer.alloc(2 * 4096), [1]), { code: 'PP_ERR_ARG' });
+    } finally {
+      await enc.close();
+    }
+    assert.throws(() => new BatchEncoder({ codec: 'brotli' as never }), { code: 'PP_ERR_ARG', message: /options\.codec/ });
+    assert.throws(() => new BatchEncoder({ level: 99 }), { code: 'PP_ERR_ARG', message: /options\.level/ });
+    assert.throws(() => new BatchEncoder({ pageSize: 3000 }), { code: 'PP_ERR_ARG', message: /options\.pageSize/ });
+  });
+});
