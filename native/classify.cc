@@ -45,14 +45,21 @@ size_t XbzrleEncode(const uint8_t* old, const uint8_t* cur, size_t len, uint8_t*
   const size_t words = len / 8;
   size_t d = 0, pos = 0, w = 0;
   for (;;) {
+    // Find the first differing byte at or after pos: first the rest of pos's word...
     uint64_t x = 0;
-    // Find the first differing byte at or after pos.
-    for (; w < words; w++) {
-      x = Load64(old + 8 * w) ^ Load64(cur + 8 * w);
-      if (8 * w < pos) x &= ~uint64_t{0} << (8 * (pos - 8 * w));  // bytes before pos are done
-      if (x) break;
+    if (w < words && 8 * w < pos) {
+      x = (Load64(old + 8 * w) ^ Load64(cur + 8 * w)) & (~uint64_t{0} << (8 * (pos - 8 * w)));
+      if (!x) w++;
     }
-    if (w == words) return d;  // rest unchanged
+    if (!x) {
+      // ...then skip equal 32-byte blocks (the common case), then single words.
+      while (w + 4 <= words && ((Load64(old + 8 * w) ^ Load64(cur + 8 * w)) | (Load64(old + 8 * w + 8) ^ Load64(cur + 8 * w + 8)) |
+                                (Load64(old + 8 * w + 16) ^ Load64(cur + 8 * w + 16)) | (Load64(old + 8 * w + 24) ^ Load64(cur + 8 * w + 24))) == 0)
+        w += 4;
+      for (; w < words; w++)
+        if ((x = Load64(old + 8 * w) ^ Load64(cur + 8 * w)) != 0) break;
+      if (w == words) return d;  // rest unchanged
+    }
     size_t start = 8 * w + (__builtin_ctzll(x) >> 3);
     // Extend through words that still differ somewhere.
     uint64_t last = x;
@@ -68,8 +75,7 @@ size_t XbzrleEncode(const uint8_t* old, const uint8_t* cur, size_t len, uint8_t*
     memcpy(q, cur + start, nzrun);
     d = static_cast<size_t>(q - dst) + nzrun;
     pos = end;
-    w = end / 8;  // the word holding `end` may still have differing bytes after it? no:
-                  // `end` is past the last differing byte of word w-1, so resume there.
+    w = end / 8;  // resume in the word holding `end` (its bytes from `end` on are equal)
   }
 }
 
@@ -109,73 +115,80 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
   const size_t full = shortTail ? n - 1 : n;  // pages 0..full-1 are full size
   Cache& c = b.cache;
 
-  // Pass 1: zero check; collect non-zero full pages for the interleaved CRC pass.
-  uint16_t todo[kMaxPages];
-  size_t ntodo = 0;
+  // Pages are processed in windows of ~128 KiB: zero check and CRC32C for the whole
+  // window first (CRCs three pages at a time), then classify and copy it while it is
+  // still in L2, instead of streaming the batch through the cache twice.
+  const size_t window = P >= 32768 ? 3 : (size_t{1} << 17) / P;
   const uint32_t zeroCrc = Crc32cZeroPage(P);
-  for (size_t i = 0; i < full; i++) {
-    if (IsZero(b.pages + i * P, P)) {
-      kinds[i] = ZERO;
-      crcs[i] = zeroCrc;
-    } else {
-      kinds[i] = LITERAL;  // provisional: "not zero"
-      todo[ntodo++] = static_cast<uint16_t>(i);
-    }
-  }
-  uint32_t todoCrc[kMaxPages];
-  Crc32cPages(b.pages, P, P, todo, ntodo, todoCrc);
-  for (size_t k = 0; k < ntodo; k++) crcs[todo[k]] = todoCrc[k];
-
-  // Pass 2: in page order, DUP -> cache (UNCHANGED/DELTA) -> LITERAL.
   // Open-addressed table of earlier distinct full pages, keyed by CRC; 2x the page
   // limit so probes stay short. Holds page index + 1 (0 = empty).
   uint16_t table[2 * kMaxPages];
   memset(table, 0, sizeof table);
   constexpr size_t kMask = 2 * kMaxPages - 1;
+  uint16_t todo[kMaxPages];
+  uint32_t todoCrc[kMaxPages];
   size_t d = 0;
-  for (size_t i = 0; i < full; i++) {
-    const uint8_t* page = b.pages + i * P;
-    uint8_t kind = kinds[i];
-    uint32_t ref = 0;
-    uint64_t pfn = Load64(b.pfns + 8 * i);
-    if (kind == LITERAL) {
-      const uint32_t crc = crcs[i];
-      size_t h = crc & kMask;
-      for (; table[h]; h = (h + 1) & kMask) {
-        size_t j = table[h] - 1u;
-        if (crcs[j] == crc && memcmp(b.pages + j * P, page, P) == 0) { kind = DUP; ref = static_cast<uint32_t>(j); break; }
+  for (size_t w0 = 0; w0 < full; w0 += window) {
+    const size_t w1 = w0 + window < full ? w0 + window : full;
+    size_t ntodo = 0;
+    for (size_t i = w0; i < w1; i++) {
+      if (IsZero(b.pages + i * P, P)) {
+        kinds[i] = ZERO;
+        crcs[i] = zeroCrc;
+      } else {
+        kinds[i] = LITERAL;  // provisional: "not zero"
+        todo[ntodo++] = static_cast<uint16_t>(i);
       }
-      if (kind != DUP) table[h] = static_cast<uint16_t>(i + 1);
     }
-    if (c.enabled()) {
-      uint64_t s = c.Slot(pfn);
-      uint8_t* slot = c.Page(s);
-      if (kind == LITERAL && c.Tag(s) == pfn + 1) {
-        size_t dl = XbzrleEncode(slot, page, P, payload + d);
-        if (dl == 0) {
-          kind = UNCHANGED;
-        } else if (dl < P) {
-          kind = DELTA;
-          ref = static_cast<uint32_t>(dl);
-          d += dl;
-        }
-      }
+    Crc32cPages(b.pages, P, P, todo, ntodo, todoCrc);
+    for (size_t k = 0; k < ntodo; k++) crcs[todo[k]] = todoCrc[k];
+
+    // In page order: DUP -> cache (UNCHANGED/DELTA) -> LITERAL.
+    for (size_t i = w0; i < w1; i++) {
+      const uint8_t* page = b.pages + i * P;
+      uint8_t kind = kinds[i];
+      uint32_t ref = 0;
+      uint64_t pfn = Load64(b.pfns + 8 * i);
       if (kind == LITERAL) {
+        const uint32_t crc = crcs[i];
+        size_t h = crc & kMask;
+        for (; table[h]; h = (h + 1) & kMask) {
+          size_t j = table[h] - 1u;
+          if (crcs[j] == crc && memcmp(b.pages + j * P, page, P) == 0) { kind = DUP; ref = static_cast<uint32_t>(j); break; }
+        }
+        if (kind != DUP) table[h] = static_cast<uint16_t>(i + 1);
+      }
+      if (c.enabled()) {
+        uint64_t s = c.Slot(pfn);
+        uint8_t* slot = c.Page(s);
+        if (kind == LITERAL && c.Tag(s) == pfn + 1) {
+          // memcmp first: libc's is vectorized and settles the common unchanged case.
+          size_t dl = memcmp(slot, page, P) == 0 ? 0 : XbzrleEncode(slot, page, P, payload + d);
+          if (dl == 0) {
+            kind = UNCHANGED;
+          } else if (dl < P) {
+            kind = DELTA;
+            ref = static_cast<uint32_t>(dl);
+            d += dl;
+          }
+        }
+        if (kind == LITERAL) {
+          memcpy(payload + d, page, P);
+          d += P;
+        }
+        // Store every full page in its slot (zero and dup pages too) so the decoder,
+        // which does the same, holds the same bytes.
+        if (kind == ZERO) memset(slot, 0, P);
+        else if (kind != UNCHANGED) memcpy(slot, page, P);
+        c.SetTag(s, pfn + 1);
+      } else if (kind == LITERAL) {
         memcpy(payload + d, page, P);
         d += P;
       }
-      // Store every full page in its slot (zero and dup pages too) so the decoder,
-      // which does the same, holds the same bytes.
-      if (kind == ZERO) memset(slot, 0, P);
-      else if (kind != UNCHANGED) memcpy(slot, page, P);
-      c.SetTag(s, pfn + 1);
-    } else if (kind == LITERAL) {
-      memcpy(payload + d, page, P);
-      d += P;
+      kinds[i] = kind;
+      Store32(refs + 4 * i, ref);
+      counts[kind]++;
     }
-    kinds[i] = kind;
-    Store32(refs + 4 * i, ref);
-    counts[kind]++;
   }
   if (shortTail) {  // short last page: ZERO or LITERAL, never cached
     const size_t i = n - 1;

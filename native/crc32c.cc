@@ -5,7 +5,7 @@
 
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
+#if (defined(__x86_64__) || defined(__i386__)) && !defined(PP_NO_HWCRC)  // PP_NO_HWCRC: test the fallback
 #include <nmmintrin.h>
 #define PP_X86 1
 #endif

@@ -150,6 +150,30 @@ describe('native addon', () => {
       assert.deepEqual(decode(e3.image, { cache: decCache }).out, c);
     });
 
+    it('delta round trips for random change patterns (runs, gaps, page edges)', () => {
+      const P2 = 512, n = 8;
+      const encCache = newCache(n, P2), decCache = newCache(n, P2);
+      const next = rng(77);
+      let pages = randomBytes(n * P2, 76);
+      decode(encode(pages, P2, { cache: encCache }).image, { cache: decCache });
+      const seen = new Set<number>();
+      for (let round = 0; round < 300; round++) {
+        pages = pages.slice();
+        for (let p = 0; p < n; p++) {
+          const runs = next() % 6;
+          for (let r = 0; r < runs; r++) {
+            const at = p * P2 + (next() % 3 === 0 ? (next() & 1 ? 0 : P2 - 1 - (next() % 9)) : next() % P2);
+            const len = 1 + (next() % (next() & 1 ? 3 : 40));
+            for (let k = at; k < Math.min(at + len, (p + 1) * P2); k++) pages[k] = next() & 255;
+          }
+        }
+        const e = encode(pages, P2, { cache: encCache });
+        kinds(e.image).forEach((k) => seen.add(k));
+        assert.deepEqual(decode(e.image, { cache: decCache }).out, pages);
+      }
+      assert.ok(seen.has(PageKind.DELTA) && seen.has(PageKind.UNCHANGED));
+    });
+
     it('cache slots shared by several pfns in one batch (same pfn twice, colliding slots)', () => {
       const encCache = newCache(3, 512), decCache = newCache(3, 512);
       const pfns = new Float64Array([0, 3, 0, 6, 3, 1]);
