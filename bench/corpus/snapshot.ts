@@ -397,16 +397,22 @@ export interface Running {
 
 const live = new Set<ChildProcess>();
 
-/** Kill a spawned workload's whole process group (it was started detached). */
+/**
+ * Kill a spawned workload's whole process group (it was started detached, so its pgid is its
+ * pid). The group is signalled even if the leader already exited: helpers such as bash's
+ * process substitutions may still be in it.
+ */
 export function killChild(child: ChildProcess): void {
   live.delete(child);
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  if (child.pid === undefined) return;
   try {
     process.kill(-child.pid, 'SIGKILL');
   } catch {
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch { /* already gone */ }
+    if (child.exitCode === null && child.signalCode === null) {
+      try {
+        process.kill(child.pid, 'SIGKILL');
+      } catch { /* already gone */ }
+    }
   }
 }
 
