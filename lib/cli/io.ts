@@ -24,7 +24,7 @@ export interface Output {
   fd: number;
   /** OUT as given, or "stdout". */
   name: string;
-  /** The path of a file this command created or truncated, else null (stdout). */
+  /** The path of a regular file this command created or truncated, else null (stdout, a device). */
   path: string | null;
   close(): void;
 }
@@ -90,16 +90,18 @@ export function openOutput(output: string | undefined, input: Input, opts: { ref
   if (existing && input.stat && existing.dev === input.stat.dev && existing.ino === input.stat.ino) {
     throw new UsageError(`${output}: input and output are the same file`);
   }
-  if (existing && !opts.force) throw new UsageError(`${output} already exists; use -f to overwrite it`);
   if (existing?.isDirectory()) throw new UsageError(`${output}: Is a directory`);
+  // Devices and FIFOs (/dev/null, a named pipe) are written to, not replaced: no -f needed.
+  const special = existing !== null && !existing.isFile();
+  if (existing && !special && !opts.force) throw new UsageError(`${output} already exists; use -f to overwrite it`);
   let fd: number;
   try {
-    fd = fs.openSync(output, opts.force ? 'w' : 'wx');
+    fd = fs.openSync(output, opts.force || special ? 'w' : 'wx');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new UsageError(`${output} already exists; use -f to overwrite it`);
     throw new UsageError(`${output}: ${systemMessage(err)}`);
   }
-  return { fd, name: output, path: output, close: () => fs.closeSync(fd) };
+  return { fd, name: output, path: special ? null : output, close: () => fs.closeSync(fd) };
 }
 
 /** Closes and deletes a partial output file; ignores errors (it is cleanup). */

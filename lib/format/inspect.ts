@@ -1,16 +1,16 @@
 /**
- * Sequential, main-thread parser of a whole pagepress stream for `pagepress inspect`:
+ * Sequential, main-thread checker of a whole pagepress stream for `pagepress inspect`:
  * validates the stream header, every frame header and body CRC, decompresses each
- * BATCH body, checks its image header (addon.imageInfo) and counts its page kinds,
- * then checks the END frame's totals. Memory is bounded by one frame: the read buffer,
- * one body (at most the codec bound of the frame's image, which decodeFrameHeader
- * limits by the stream header's batch size) and one image.
- *
- * It does not reconstruct pages (no per-page checksum, no cache checks): the body CRC
- * covers the wire bytes; `pagepress decompress -o /dev/null` checks everything.
+ * BATCH body and decodes its image with the addon (decodeBatchSync: every image field,
+ * the page checksum, the page cache for UNCHANGED/DELTA pages), which also counts the
+ * page kinds without depending on the image layout; then checks the END frame's totals.
+ * Memory is bounded by one frame: the read buffer, one body (at most the codec bound of
+ * its image, which decodeFrameHeader limits by the stream header's batch size), one
+ * image, one decoded batch, and the page cache the stream header asks for (both capped
+ * like the stream decoder's: 64 MiB batches, 1 GiB cache).
  */
 import * as fs from 'node:fs';
-import { addon } from '../native';
+import { addon, STATS_LENGTH } from '../native';
 import { ErrorCodes, isPagepressError, PagepressError } from '../errors';
 import { codecById } from '../codec/registry';
 import { readSome } from '../stream/fd-io';
@@ -81,6 +81,10 @@ export interface InspectOptions {
   /** Keep every frame in the report (default true). */
   keepFrames?: boolean;
 }
+
+/** Same caps as the stream decoder's defaults (lib/stream/decode-engine.ts). */
+const MAX_BATCH_BYTES = 64 * 1024 * 1024;
+const MAX_CACHE_BYTES = 1024 * 1024 * 1024;
 
 const KIND_NAMES = ['zero', 'literal', 'dup', 'unchanged', 'delta'] as const;
 
@@ -177,6 +181,20 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
     throw truncated('the stream header', r.offset);
   }
   const header = decodeStreamHeader(hb);
+  const batchBytes = header.batchPages * header.pageSize;
+  if (batchBytes > MAX_BATCH_BYTES) {
+    throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the inspect limit of ${MAX_BATCH_BYTES}`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
+  }
+  let cache: Uint8Array | null = null;
+  if (header.cacheSlots > 0) {
+    const bytes = addon.cacheBytes(header.cacheSlots, header.pageSize);
+    if (bytes > MAX_CACHE_BYTES) {
+      throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the inspect limit of ${MAX_CACHE_BYTES}`, ErrorCodes.LIMIT, { offset: 12, record: 'stream header' });
+    }
+    cache = new Uint8Array(bytes);
+    addon.cacheInit(cache, header.pageSize);
+  }
+  const pagesOut = Buffer.allocUnsafe(batchBytes);
   options.onHeader?.(header);
 
   const frames: FrameReport[] = [];
@@ -239,18 +257,17 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
     if (info.pageSize !== header.pageSize) {
       throw new PagepressError(`frame ${index} at offset ${offset}: image page size ${info.pageSize} differs from the stream's ${header.pageSize}`, ErrorCodes.FORMAT, { offset, frame: index, record: 'batch image' });
     }
-    const headerLength = image.readUInt16LE(6);
-    const kindAt = headerLength + 8 * info.pageCount;
-    const frameKinds = emptyKinds();
-    for (let i = 0; i < info.pageCount; i++) {
-      const k = image[kindAt + i];
-      const name = KIND_NAMES[k];
-      if (name === undefined) {
-        throw new PagepressError(`frame ${index} at offset ${offset}: page ${i} has unknown kind ${k} (image offset ${kindAt + i})`, ErrorCodes.FORMAT, { offset, frame: index, page: i, record: 'kind' });
-      }
-      frameKinds[name]++;
-      kinds[name]++;
+    const stats = new Uint32Array(STATS_LENGTH);
+    try {
+      addon.decodeBatchSync({ image, out: pagesOut, pfns: null, cache, stats });
+    } catch (err) {
+      throw inFrame(err, index, offset);
     }
+    const frameKinds = emptyKinds();
+    KIND_NAMES.forEach((name, k) => {
+      frameKinds[name] = stats[k];
+      kinds[name] += stats[k];
+    });
     pages += info.pageCount;
     rawBytes += info.byteLength;
     imageBytes += h.rawLength;
