@@ -57,6 +57,10 @@ export interface ImageInfo {
   imageLength: number;
   /** Decoded byte length: (pageCount-1)*pageSize + tailBytes. */
   byteLength: number;
+  /** Header length H: the pfn section starts here. */
+  headerLength: number;
+  /** True for the layout "pfn:R(U)" (one base pfn, consecutive pages). */
+  pfnRun: boolean;
 }
 
 /** The addon's exports (native/addon.cc). */

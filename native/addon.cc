@@ -239,6 +239,8 @@ Napi::Value ImageInfo(const Napi::CallbackInfo& info) {
   o.Set("checksum", Napi::Number::New(env, h.checksum));
   o.Set("imageLength", Napi::Number::New(env, static_cast<double>(h.imageLength)));
   o.Set("byteLength", Napi::Number::New(env, static_cast<double>(h.byteLength)));
+  o.Set("headerLength", Napi::Number::New(env, h.headerLength));
+  o.Set("pfnRun", Napi::Boolean::New(env, h.pfnRun));
   return o;
 }
 

@@ -40,6 +40,7 @@ struct DecodeJob {
 struct ImageInfo {
   uint32_t pageSize, pageCount, tailBytes, payloadLength, checksum;
   uint32_t headerLength;
+  bool pfnRun;  // layout "pfn:R(U)": one base pfn, page i has pfn base + i
   uint64_t imageLength, byteLength;
 };
 

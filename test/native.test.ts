@@ -5,11 +5,12 @@ import { Worker } from 'node:worker_threads';
 import { addon, PageKind, Stat, STATS_LENGTH } from '../lib/native';
 import { PagepressError } from '../lib/errors';
 
-const H = 72; // header length for the version-1 layout string (32 + 39, rounded up to 8)
+const H = 72; // header length for the version-1 layout strings (32 + 39, rounded up to 8)
 const align4 = (n: number) => (n + 3) & ~3;
-const kindOff = (n: number) => H + 8 * n;
-const refOff = (n: number) => kindOff(n) + align4(n);
-const payloadOff = (n: number) => refOff(n) + 4 * n;
+// Section offsets; `run` = the "pfn:R(U)" layout the encoder uses for consecutive pfns.
+const kindOff = (n: number, run = true) => H + (run ? 8 : 8 * n);
+const refOff = (n: number, run = true) => kindOff(n, run) + align4(n);
+const payloadOff = (n: number, run = true) => refOff(n, run) + 4 * n;
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -55,8 +56,8 @@ function newCache(slots: number, P: number): Uint8Array {
 }
 
 function kinds(image: Uint8Array): number[] {
-  const n = addon.imageInfo(image).pageCount;
-  return Array.from(image.subarray(kindOff(n), kindOff(n) + n));
+  const { pageCount: n, pfnRun } = addon.imageInfo(image);
+  return Array.from(image.subarray(kindOff(n, pfnRun), kindOff(n, pfnRun) + n));
 }
 
 function expectError(fn: () => unknown, code: string, offset?: number): PagepressError {
@@ -251,7 +252,7 @@ describe('native addon', () => {
       expectError(() => decode(mutate((b) => { b[kindOff(4) + 1] = 9; })), 'PP_ERR_FORMAT', kindOff(4) + 1);
       expectError(() => decode(mutate((b) => u32(b, refOff(4) + 8, 2))), 'PP_ERR_FORMAT', refOff(4) + 8);
       expectError(() => decode(mutate((b) => u32(b, refOff(4) + 4, 1))), 'PP_ERR_FORMAT', refOff(4) + 4);
-      expectError(() => decode(mutate((b) => { b[H + 8 * 2 + 6] = 0x10; })), 'PP_ERR_FORMAT', H + 16);
+      expectError(() => decode(mutate((b) => { b[H + 6] = 0x10; })), 'PP_ERR_FORMAT', H);
       expectError(() => decode(mutate((b) => { b[24] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
       expectError(() => decode(mutate((b) => { b[payloadOff(4) + 7] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
     });
@@ -328,10 +329,28 @@ describe('native addon', () => {
       expectError(() => addon.encodeBatchSync({ pages: shared.subarray(0, 4 * P), pfns: null, pfnBase: 0, pageSize: P, out: shared.subarray(100), cache: null, stats }), 'PP_ERR_ARG');
     });
 
+    it('consecutive pfns use the run layout, others the array layout; both round-trip', () => {
+      const pages = randomBytes(3 * P, 40);
+      const run = encode(pages, P, { pfnBase: 7 }).image;
+      const arr = encode(pages, P, { pfns: Float64Array.from([7, 9, 8]) }).image;
+      assert.equal(addon.imageInfo(run).pfnRun, true);
+      assert.equal(addon.imageInfo(arr).pfnRun, false);
+      assert.equal(arr.length - run.length, 8 * 3 - 8);
+      assert.equal(Buffer.from(run.subarray(32, 40)).toString(), 'pfn:R(U)');
+      assert.equal(Buffer.from(arr.subarray(32, 40)).toString(), 'pfn:A(U)');
+      assert.deepEqual(Array.from(decode(run).pfns), [7, 8, 9]);
+      assert.deepEqual(Array.from(decode(arr).pfns), [7, 9, 8]);
+      assert.deepEqual(decode(arr).out, pages);
+      // A run whose last pfn would pass 2^52 is refused.
+      const bad = run.slice();
+      new DataView(bad.buffer).setBigUint64(H, 2n ** 52n - 2n, true);
+      expectError(() => decode(bad), 'PP_ERR_FORMAT', H);
+    });
+
     it('imageInfo reads the header only', () => {
       const image = sample();
       const info = addon.imageInfo(image.subarray(0, H));
-      assert.deepEqual(info, { pageSize: P, pageCount: 4, tailBytes: P, payloadLength: 2 * P, checksum: rd32(image, 24), imageLength: image.length, byteLength: 4 * P });
+      assert.deepEqual(info, { pageSize: P, pageCount: 4, tailBytes: P, payloadLength: 2 * P, checksum: rd32(image, 24), imageLength: image.length, byteLength: 4 * P, headerLength: H, pfnRun: true });
       expectError(() => addon.imageInfo(image.subarray(0, H - 1)), 'PP_ERR_TRUNCATED', H - 1);
     });
   });
