@@ -121,7 +121,7 @@ Set NODE_DEBUG=pagepress for stack traces.`;
 function addCommon(cmd: Command): Command {
   return cmd
     .option('-o, --output <OUT>', 'write to OUT ("-" = stdout)')
-    .option('-f, --force', 'overwrite OUT; allow compressed data on a terminal')
+    .option('-f, --force', 'overwrite OUT; allow compressed data to or from a terminal')
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .option('--progress', 'show a progress bar on stderr (when it is a terminal)')
     .option('--json', 'print a one-line JSON summary on stderr')
