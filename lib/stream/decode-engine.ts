@@ -34,6 +34,8 @@ export interface DecodeTotals {
   rawBytes: number;
   streamBytes: number;
   kinds: number[];
+  /** Frames per wire codec id. */
+  codecs: Record<number, number>;
 }
 
 const enum State { STREAM_HEADER, FRAME_HEADER, BODY, END_BODY, DONE }
@@ -42,7 +44,7 @@ const enum State { STREAM_HEADER, FRAME_HEADER, BODY, END_BODY, DONE }
 export class DecodeEngine {
   readonly options: Required<DecoderOptions> & Required<DecoderLimits>;
   header: StreamHeader | null = null;
-  readonly totals: DecodeTotals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [0, 0, 0, 0, 0] };
+  readonly totals: DecodeTotals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [0, 0, 0, 0, 0], codecs: {} };
   end: EndTotals | null = null;
   private slab: Slab | null = null;
   private pool: WorkerPool | null = null;
@@ -57,7 +59,8 @@ export class DecodeEngine {
   private offset = 0;
   private free: number[] = [];
   private readonly waiters: Array<() => void> = [];
-  private readonly ready = new Map<number, { slot: number; result: JobResult }>();
+  /** Finished batches waiting for their turn, or the error that stops the stream at that point. */
+  private readonly ready = new Map<number, { slot: number; result: JobResult } | { error: Error }>();
   private readonly idle: Array<() => void> = [];
   private seq = 0;
   private nextOut = 0;
@@ -105,10 +108,24 @@ export class DecodeEngine {
           break;
         }
         case State.DONE:
-          this.fail(new PagepressError(`${chunk.length - at} bytes of trailing data at offset ${this.offset} after the END frame`, ErrorCodes.TRAILING, { offset: this.offset }));
-          throw this.failed;
+          return this.stopAt(new PagepressError(`${chunk.length - at} bytes of trailing data at offset ${this.offset} after the END frame`, ErrorCodes.TRAILING, { offset: this.offset }));
       }
     }
+  }
+
+  /**
+   * Stops the stream at the current point: every batch submitted before it is still
+   * delivered, then the decoder fails with `err` (so output ends at the last good frame).
+   */
+  private stopAt(err: Error): Promise<never> {
+    if (!this.failed && ![...this.ready.values()].some((v) => 'error' in v)) {
+      this.ready.set(this.seq, { error: err });
+      this.deliver();
+    }
+    return new Promise<never>((_resolve, reject) => {
+      if (this.failed) return reject(this.failed);
+      this.idle.push(() => reject(this.failed ?? err));
+    });
   }
 
   private async onSmall(bytes: Uint8Array): Promise<void> {
@@ -138,8 +155,7 @@ export class DecodeEngine {
       this.end = decodeEndBody(bytes);
       this.state = State.DONE;
     } catch (err) {
-      this.fail(err as Error);
-      throw err;
+      await this.stopAt(err as Error);
     }
   }
 
@@ -191,7 +207,8 @@ export class DecodeEngine {
         const wrapped = new PagepressError(`frame ${frameIndex} at offset ${frameOffset}: ${err.message}${inner}`, err.code ?? ErrorCodes.WORKER, {
           offset: frameOffset, frame: frameIndex, page: err.page, record: err.record ?? 'batch image',
         });
-        this.fail(wrapped);
+        this.ready.set(seq, { error: wrapped });
+        this.deliver();
       });
   }
 
@@ -199,9 +216,15 @@ export class DecodeEngine {
     let next;
     while (!this.failed && (next = this.ready.get(this.nextOut))) {
       this.ready.delete(this.nextOut);
+      if ('error' in next) {
+        // Everything before this point has reached the sink; the sink gets nothing after it.
+        this.fail(next.error);
+        return;
+      }
       this.nextOut++;
       const { slot, result } = next;
       this.totals.frames++;
+      this.totals.codecs[result.codec] = (this.totals.codecs[result.codec] ?? 0) + 1;
       for (let k = 0; k < 5; k++) this.totals.kinds[k] += result.stats[k];
       this.totals.pages += result.stats[0] + result.stats[1] + result.stats[2] + result.stats[3] + result.stats[4];
       this.totals.rawBytes += result.length;
@@ -214,7 +237,7 @@ export class DecodeEngine {
         this.free.push(slot);
         this.waiters.shift()?.();
         if (this.free.length === this.options.window) for (const cb of this.idle.splice(0)) cb();
-      });
+      }, result.dataRanges);
     }
   }
 
@@ -226,18 +249,16 @@ export class DecodeEngine {
     if (this.failed) throw this.failed;
     if (this.state !== State.DONE) {
       const what = this.state === State.STREAM_HEADER ? 'the stream header' : this.state === State.BODY ? `the body of frame ${this.frameIndex}` : this.state === State.END_BODY ? 'the END frame' : `frame ${this.frameIndex}'s header`;
-      this.fail(new PagepressError(`stream truncated at offset ${this.offset}: input ended inside ${what} (no END frame)`, ErrorCodes.TRUNCATED, { offset: this.offset, frame: this.frameIndex }));
-      throw this.failed;
+      return this.stopAt(new PagepressError(`stream truncated at offset ${this.offset}: input ended inside ${what} (no END frame)`, ErrorCodes.TRUNCATED, { offset: this.offset, frame: this.frameIndex }));
     }
     await this.drained();
     const e = this.end!;
     const t = this.totals;
     if (e.frames !== t.frames || e.pages !== t.pages || e.rawBytes !== t.rawBytes || e.streamBytes !== t.streamBytes) {
-      this.fail(new PagepressError(
+      return this.stopAt(new PagepressError(
         `END frame at offset ${this.frameOffset} says ${e.frames} frames, ${e.pages} pages, ${e.rawBytes} bytes, ${e.streamBytes} stream bytes; decoded ${t.frames}, ${t.pages}, ${t.rawBytes}, ${t.streamBytes}`,
         ErrorCodes.FORMAT, { offset: this.frameOffset, record: 'END' },
       ));
-      throw this.failed;
     }
     return e;
   }

@@ -36,33 +36,93 @@ export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
   }
 }
 
-/** Writes buffers in the order given, one at a time, each released after it is written. */
+/** Writes `buf` at `position` (positional write, the file offset is not used). */
+async function writeAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
+  let at = 0;
+  while (at < buf.length) {
+    at += await new Promise<number>((resolve, reject) =>
+      fs.write(fd, buf, at, buf.length - at, position + at, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+  }
+}
+
+/**
+ * Where sparse output may start on `fd`, or null when it may not: the fd must be a
+ * regular file, not in append mode, with nothing after its current offset (so a hole
+ * reads back as zeros). Linux only (reads /proc/self/fdinfo); null elsewhere.
+ */
+export function sparseStart(fd: number): number | null {
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile()) return null;
+    const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+    const pos = Number(/^pos:\s*(\d+)/m.exec(info)?.[1]);
+    const flags = parseInt(/^flags:\s*([0-7]+)/m.exec(info)?.[1] ?? 'x', 8);
+    const O_APPEND = 0o2000;
+    if (!Number.isFinite(pos) || Number.isNaN(flags) || flags & O_APPEND || st.size > pos) return null;
+    return pos;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Writes buffers in the order given, each released after it is written.
+ * Stream mode (pipes, sockets, terminals): one write at a time, in order.
+ * Positional mode (a regular file, see sparseStart): each buffer's place in the file is
+ * known when it is queued, so several writes run at once on the libuv pool, and the zero
+ * pages a decoder reports are skipped, leaving holes (like zstd's default for files);
+ * flush() sets the final length.
+ */
 export class OrderedWriter {
   private tail: Promise<void> = Promise.resolve();
+  private readonly inFlight = new Set<Promise<void>>();
   private error: Error | null = null;
-  /** Bytes written so far. */
-  written = 0;
+  /** Bytes queued so far (written, being written, or left as holes). */
+  queued = 0;
 
-  constructor(private readonly fd: number, private readonly onError: (err: Error) => void) {}
+  constructor(private readonly fd: number, private readonly onError: (err: Error) => void, private readonly base: number | null = null) {}
 
   /** Queues `buf`; `release` runs once it is written (or the writer has failed). */
-  write(buf: Uint8Array, release: () => void = () => {}): void {
-    this.tail = this.tail.then(async () => {
-      if (this.error) return release();
+  write(buf: Uint8Array, release: () => void = () => {}, dataRanges?: number[]): void {
+    if (this.base === null) {
+      this.tail = this.tail.then(async () => {
+        if (!this.error) await writeAll(this.fd, buf).catch((err) => this.setError(err));
+        release();
+      });
+      return;
+    }
+    const at = this.base + this.queued;
+    this.queued += buf.length;
+    const ranges = dataRanges ?? [0, buf.length];
+    const job = (async () => {
       try {
-        await writeAll(this.fd, buf);
-        this.written += buf.length;
+        for (let k = 0; k < ranges.length && !this.error; k += 2) {
+          await writeAt(this.fd, buf.subarray(ranges[k], ranges[k + 1]), at + ranges[k]);
+        }
       } catch (err) {
-        this.error = err as Error;
-        this.onError(this.error);
+        this.setError(err as Error);
       }
       release();
-    });
+    })();
+    this.inFlight.add(job);
+    void job.then(() => this.inFlight.delete(job));
+  }
+
+  private setError(err: Error): void {
+    if (this.error) return;
+    this.error = err;
+    this.onError(err);
   }
 
   /** Resolves when everything queued is written; rejects with the first write error. */
   async flush(): Promise<void> {
     await this.tail;
+    await Promise.all(this.inFlight);
+    if (this.base !== null && !this.error) {
+      // A trailing hole is not part of the file until its length says so.
+      await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, this.base! + this.queued, (err) => (err ? reject(err) : resolve())));
+    }
     if (this.error) throw this.error;
   }
 }

@@ -10,9 +10,20 @@ import { Writable } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from './encode-engine';
 import { DecodeEngine, DecoderLimits, DecodeTotals } from './decode-engine';
 import { DecoderOptions, EncoderOptions } from './options';
-import { OrderedWriter, readSome } from './fd-io';
+import { OrderedWriter, readSome, sparseStart } from './fd-io';
 import { Encoder } from './encoder';
 import { EndTotals } from '../format/frame';
+
+/** Reads up to `length` bytes at `position`, looping over short reads; resolves with the count. */
+async function readFull(fd: number, buf: Uint8Array, position: number, length: number): Promise<number> {
+  let filled = 0;
+  while (filled < length) {
+    const n = await readSome(fd, buf, filled, length - filled, position + filled);
+    if (n === 0) break;
+    filled += n;
+  }
+  return filled;
+}
 
 /** Called with running totals, at most every `progressMs`. */
 export type ProgressCallback = (totals: { rawBytes: number; streamBytes: number }) => void;
@@ -45,7 +56,7 @@ function sinkFor(writer: OrderedWriter): Writable {
  */
 export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback): Promise<EncodeTotals> {
   let failure: Error | null = null;
-  const writer = new OrderedWriter(outFd, (err) => (failure ??= err));
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   if (!isRegularFile(inFd)) {
     const encoder = new Encoder(options);
     const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
@@ -60,25 +71,33 @@ export async function encodeFd(inFd: number, outFd: number, options: EncoderOpti
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {
     writer.write(engine.streamHeader);
+    // Reads of successive batches overlap (each into its own slot, at its own file
+    // position, on the libuv pool); batches are submitted strictly in file order.
+    const batch = engine.batchBytes;
     let position = 0;
-    for (;;) {
+    let eof = false;
+    let chain: Promise<boolean> = Promise.resolve(true); // false once a short read was seen
+    const steps: Promise<boolean>[] = [];
+    while (!eof) {
       if (failure) throw failure;
       const slot = await engine.acquire();
-      const buf = engine.input(slot);
-      let filled = 0;
-      while (filled < buf.length) {
-        const n = await readSome(inFd, buf, filled, buf.length - filled, position);
-        if (n === 0) break;
-        filled += n;
-        position += n;
-      }
-      if (filled === 0) {
-        engine.cancel(slot);
-        break;
-      }
-      engine.submit(slot, filled);
-      if (filled < buf.length) break;
+      const at = position;
+      position += batch;
+      const read = readFull(inFd, engine.input(slot), at, batch);
+      chain = chain.then(async (more) => {
+        const filled = await read;
+        if (!more || filled === 0) {
+          engine.cancel(slot);
+          return false;
+        }
+        engine.submit(slot, filled);
+        return filled === batch;
+      });
+      steps.push(chain);
+      // At most two reads ahead of the submissions: enough to overlap disk and workers.
+      if (steps.length >= 2 && !(await steps.shift()!)) eof = true;
     }
+    await chain;
     await engine.drained();
     writer.write(engine.endFrame());
     await writer.flush();
@@ -99,19 +118,20 @@ export interface DecodeResult {
 /**
  * Decodes a pagepress stream from `inFd` to `outFd`. On bad input it rejects with a
  * PagepressError carrying the stream offset, after writing every good frame before it.
+ * When `outFd` is a regular file, zero pages become holes (`sparse: false` turns this off).
  */
-export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
+export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits & { sparse?: boolean } = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
   let failure: Error | null = null;
-  const writer = new OrderedWriter(outFd, (err) => (failure ??= err));
-  const engine = new DecodeEngine(options, (data, release) => writer.write(data, release), (err) => (failure ??= err));
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), options.sparse === false ? null : sparseStart(outFd));
+  const engine = new DecodeEngine(options, (data, release, ranges) => writer.write(data, release, ranges), (err) => (failure ??= err));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   const regular = isRegularFile(inFd);
   // Two read buffers: the next read runs while the previous block is parsed.
   const bufs = [Buffer.allocUnsafe(4 * 1024 * 1024), Buffer.allocUnsafe(4 * 1024 * 1024)];
+  let position = 0;
+  let which = 0;
+  let pending = readSome(inFd, bufs[0], 0, bufs[0].length, regular ? position : null);
   try {
-    let position = 0;
-    let which = 0;
-    let pending = readSome(inFd, bufs[0], 0, bufs[0].length, regular ? position : null);
     for (;;) {
       const n = await pending;
       if (n === 0) break;
@@ -127,6 +147,7 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
     if (failure) throw failure;
     return { totals: engine.totals, end };
   } catch (err) {
+    pending.catch(() => {}); // the read ahead may fail once the caller closes the input
     // Let the good frames already handed to the writer reach the output.
     await writer.flush().catch(() => {});
     throw failure ?? err;

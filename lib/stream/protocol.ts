@@ -61,6 +61,11 @@ export interface JobResult {
   rawLength: number;
   stats: number[];
   pfns?: Float64Array;
+  /**
+   * Decode: byte ranges [start, end) of the output that are not ZERO pages, merged, so a
+   * file writer can leave holes where the zero pages are (sparse output, as zstd does).
+   */
+  dataRanges?: number[];
   /** Worker busy time in ms. */
   busyMs: number;
   error?: { message: string; code?: string; offset?: number; page?: number; record?: string };

@@ -101,7 +101,23 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
   const out = slotOut(init.slab, job.slot);
   const length = inTurn(job.seq, () => addon.decodeBatchSync({ image, out, pfns, cache, stats }));
-  return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined };
+  // The image validated, so its kind section is sound: find the non-zero ranges.
+  const dataRanges: number[] = [];
+  if (stats[0] === 0) {
+    dataRanges.push(0, length);
+  } else if (stats[0] < info.pageCount) {
+    const kinds = image.subarray(info.headerLength + (info.pfnRun ? 8 : 8 * info.pageCount));
+    const P = init.pageSize;
+    for (let i = 0; i < info.pageCount; i++) {
+      if (kinds[i] === 0) continue;
+      const start = i * P;
+      const end = Math.min(length, start + P);
+      const last = dataRanges.length;
+      if (last && dataRanges[last - 1] === start) dataRanges[last - 1] = end;
+      else dataRanges.push(start, end);
+    }
+  }
+  return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
 }
 
 parentPort!.on('message', (job: Job) => {

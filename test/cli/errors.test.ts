@@ -97,14 +97,16 @@ describe('cli: corrupt and truncated input', function () {
     }
   });
 
-  // Known library bug (see the CLI report): decodeFd fails as soon as the parser sees the
-  // error, and batches still in a worker are then dropped, so the good prefix is often
-  // empty. Un-skip once lib/stream/decode-engine.ts delivers every frame before the bad one.
-  it.skip('keeps every good frame before a truncation or a corrupt frame (library bug: good frames dropped)', async () => {
+  it('keeps every good frame before a truncation or a corrupt frame', async () => {
     const cut = frames[4].offset + 100; // inside frame 4: frames 0..3 are good
     const r = await expectFailure(stream.subarray(0, cut), /PP_ERR_TRUNCATED/);
     assert.equal(r.pipeOut.length, boundaries[4]);
     assert.equal(r.fileOut.length, boundaries[4]);
+    const bad = Buffer.from(stream);
+    bad[frames[3].offset + 30] ^= 0x40; // inside frame 3's body
+    const c = await expectFailure(bad, /PP_ERR_CHECKSUM/);
+    assert.equal(c.pipeOut.length, boundaries[3]);
+    assert.equal(c.fileOut.length, boundaries[3]);
   });
 
   it('garbage that is not a pagepress stream', async () => {
