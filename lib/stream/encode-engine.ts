@@ -105,13 +105,14 @@ export class EncodeEngine {
 
   /**
    * Sends the first `length` bytes of a slot's input to a worker as one batch.
-   * `pfns` gives each page's pfn; without it pages get consecutive pfns (byte streams).
+   * `pfns` gives each page's pfn; without it pages get consecutive pfns from `firstPfn`
+   * (default: after the previous batch).
    */
-  submit(slot: number, length: number, pfns: Float64Array | null = null): void {
+  submit(slot: number, length: number, pfns: Float64Array | null = null, firstPfn?: number): void {
     if (length < 1 || length > this.batchBytes) throw new PagepressError(`batch of ${length} bytes outside 1..${this.batchBytes}`, ErrorCodes.ARG);
     const pages = Math.ceil(length / this.options.pageSize);
-    const pfnBase = this.nextPfn;
-    if (!pfns) this.nextPfn += pages;
+    const pfnBase = firstPfn ?? this.nextPfn;
+    if (!pfns) this.nextPfn = pfnBase + pages;
     const choice = this.auto
       ? this.auto.choose(this.options.level)
       : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };

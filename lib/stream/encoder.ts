@@ -12,6 +12,10 @@ export class Encoder extends Transform {
   private readonly engine: EncodeEngine;
   private slot = -1;
   private filled = 0;
+  /** Bytes the current batch takes (a full batch, or the rest of a page). */
+  private cap = 0;
+  /** Input bytes submitted so far. */
+  private offset = 0;
   private timer: NodeJS.Timeout | null = null;
   private headerSent = false;
 
@@ -46,18 +50,22 @@ export class Encoder extends Transform {
   }
 
   private async fill(chunk: Uint8Array): Promise<void> {
-    const cap = this.engine.batchBytes;
     let at = 0;
     while (at < chunk.length) {
       if (this.slot < 0) {
         this.slot = await this.engine.acquire();
         this.filled = 0;
+        // After a flush in the middle of a page, the next batch is just the rest of that
+        // page, so later pages stay on the page grid (pfn = offset / page size) where zero
+        // and repeated pages are found.
+        const misaligned = this.offset % this.engine.options.pageSize;
+        this.cap = misaligned ? this.engine.options.pageSize - misaligned : this.engine.batchBytes;
       }
-      const n = Math.min(cap - this.filled, chunk.length - at);
+      const n = Math.min(this.cap - this.filled, chunk.length - at);
       this.engine.input(this.slot).set(chunk.subarray(at, at + n), this.filled);
       this.filled += n;
       at += n;
-      if (this.filled === cap) this.flushPartial();
+      if (this.filled === this.cap) this.flushPartial();
     }
   }
 
@@ -65,7 +73,8 @@ export class Encoder extends Transform {
   flushPartial(): void {
     this.clearTimer();
     if (this.slot >= 0 && this.filled > 0) {
-      this.engine.submit(this.slot, this.filled);
+      this.engine.submit(this.slot, this.filled, null, Math.floor(this.offset / this.engine.options.pageSize));
+      this.offset += this.filled;
       this.slot = -1;
       this.filled = 0;
     }

@@ -3,7 +3,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecoder, createEncoder } from '../../lib';
-import { memoryLike } from '../helpers';
+import { memoryLike, through } from '../helpers';
 
 describe('stream behaviour', () => {
   it('never waits for EOF: a small write comes out of encoder+decoder promptly', async () => {
@@ -73,5 +73,25 @@ describe('stream behaviour', () => {
     assert.ok(written < 200, 'the encoder accepted everything without backpressure');
     assert.ok(encoder.writableLength + encoder.readableLength < 64 * 1024 * 1024);
     encoder.destroy();
+  });
+});
+
+describe('paused input', () => {
+  it('stays on the page grid after a flush in the middle of a page', async () => {
+    const input = new PassThrough();
+    const encoder = createEncoder({ threads: 1, flushDelayMs: 1 });
+    const frames: Buffer[] = [];
+    encoder.on('data', (c: Buffer) => frames.push(c));
+    input.pipe(encoder);
+    // 100 bytes, a pause (the encoder flushes), then 3 zero pages' worth of bytes.
+    input.write(Buffer.alloc(100, 1));
+    await new Promise((r) => setTimeout(r, 50));
+    input.end(Buffer.alloc(3 * 4096 - 100));
+    await new Promise((r) => encoder.on('end', r));
+    // Batches: [100 bytes], [rest of page 0: 3996 bytes], [pages 1 and 2, both zero].
+    assert.equal(encoder.totals.frames, 3);
+    assert.deepEqual(encoder.totals.kinds.slice(0, 2), [3, 1]);
+    const decoded = await through(Buffer.concat(frames), createDecoder({ threads: 1 }));
+    assert.ok(decoded.equals(Buffer.concat([Buffer.alloc(100, 1), Buffer.alloc(3 * 4096 - 100)])));
   });
 });
