@@ -44,6 +44,8 @@ export interface DecodeArgs {
   cache: Uint8Array | null;
   /** Receives per-kind counts; LENGTH = bytes written to `out`. */
   stats: Uint32Array;
+  /** Leave ZERO pages unwritten in `out` (they become holes in a sparse file). Default false. */
+  zeroPagesAsHoles?: boolean;
 }
 
 /** Header fields of an image, after validation. */

@@ -133,6 +133,8 @@ pp::DecodeJob ParseDecode(const Napi::CallbackInfo& info, Keep* keep) {
   j.cache = cache.data, j.cacheLen = cache.len, j.hasCache = cache.present;
   auto stats = GetArray<uint32_t>(env, a.Get("stats"), "stats", napi_uint32_array, "Uint32Array", false, keep);
   j.stats = stats.data, j.statsLen = stats.len;
+  Napi::Value holes = a.Get("zeroPagesAsHoles");
+  j.zeroPagesAsHoles = holes.IsBoolean() && holes.As<Napi::Boolean>().Value();
   return j;
 }
 

@@ -341,7 +341,7 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     const uint64_t s = cached ? c.Slot(pfn) : 0;
     switch (kind) {
       case ZERO:
-        memset(dst, 0, len);
+        if (!j.zeroPagesAsHoles) memset(dst, 0, len);
         crcs[i] = i < full ? zeroCrc : Crc32c(dst, len);
         if (cached) memset(c.Page(s), 0, P);
         break;
@@ -354,7 +354,10 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
         break;
       case DUP:
         if (ref >= i || i >= full) return changed(static_cast<int64_t>(lay.ref + 4 * i), i);
-        memcpy(dst, out + size_t{ref} * P, P);
+        if (j.zeroPagesAsHoles && im[lay.kind + ref] == ZERO)
+          memset(dst, 0, P);  // its source was left as a hole
+        else
+          memcpy(dst, out + size_t{ref} * P, P);
         dups[ndups++] = static_cast<uint32_t>(i << 16 | ref);  // CRC copied from ref below
         if (cached) memcpy(c.Page(s), dst, P);
         break;

@@ -35,6 +35,9 @@ struct DecodeJob {
   double* pfns = nullptr; size_t pfnsLen = 0; bool hasPfns = false;
   uint8_t* cache = nullptr; size_t cacheLen = 0; bool hasCache = false;
   uint32_t* stats = nullptr; size_t statsLen = 0;
+  // ZERO pages are left unwritten in `out` (the caller writes them as file holes and
+  // never reads them); DUPs of a ZERO page are still written.
+  bool zeroPagesAsHoles = false;
 };
 
 struct ImageInfo {

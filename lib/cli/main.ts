@@ -4,6 +4,7 @@
  * (commands/*.ts) and sets process.exitCode (exit.ts). It never calls process.exit(),
  * so pending writes to stdout and stderr always complete.
  */
+import './early';
 import { buildProgram } from './args';
 import { compress } from './commands/compress';
 import { decompress } from './commands/decompress';

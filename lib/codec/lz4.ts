@@ -1,6 +1,10 @@
-import * as lz4napi from 'lz4-napi';
+import type * as Lz4Napi from 'lz4-napi';
 import { Codec } from './codec';
 import { ErrorCodes, PagepressError } from '../errors';
+
+// Loaded on first use (worker threads only).
+let lz4napi: typeof Lz4Napi | undefined;
+const lib = () => (lz4napi ??= require('lz4-napi') as typeof Lz4Napi);
 
 /** Bytes of the size prefix lz4-napi puts before each block (u32le, the decoded length). */
 const PREFIX = 4;
@@ -17,7 +21,7 @@ export const lz4: Codec = {
   // lz4_flex's get_maximum_output_size: 16 + 4 + 1.1 * n, plus the prefix.
   bound: (rawLength) => PREFIX + 20 + Math.ceil(rawLength * 1.1),
   compress(src, dst) {
-    const out = lz4napi.compressSync(Buffer.from(src.buffer, src.byteOffset, src.length));
+    const out = lib().compressSync(Buffer.from(src.buffer, src.byteOffset, src.length));
     if (out.length > dst.length) {
       throw new PagepressError(`lz4 output ${out.length} exceeds its bound ${dst.length}`, ErrorCodes.CODEC);
     }
@@ -34,7 +38,7 @@ export const lz4: Codec = {
     }
     let out: Buffer;
     try {
-      out = lz4napi.uncompressSync(src);
+      out = lib().uncompressSync(src);
     } catch (err) {
       throw new PagepressError(`lz4: ${(err as Error).message}`, ErrorCodes.CODEC);
     }

@@ -1,12 +1,17 @@
-import * as binding from 'zstd-napi/binding';
+import type * as ZstdBinding from 'zstd-napi/binding';
 import { Codec } from './codec';
 import { ErrorCodes, PagepressError } from '../errors';
 
+// Loaded on first use: only worker threads compress, so the main thread (and the CLI's
+// start-up time) never pays for it.
+let binding: typeof ZstdBinding | undefined;
+const zstdBinding = () => (binding ??= require('zstd-napi/binding') as typeof ZstdBinding);
+
 // One context pair per thread, made on first use and reused (cf. qemu multifd-zstd.c):
 // a fresh context per batch costs more than compressing a small batch.
-let cctx: binding.CCtx | undefined;
+let cctx: ZstdBinding.CCtx | undefined;
 let cctxLevel = NaN;
-let dctx: binding.DCtx | undefined;
+let dctx: ZstdBinding.DCtx | undefined;
 
 /**
  * Zstandard through zstd-napi's low-level binding, on caller buffers. zstd-napi is
@@ -16,17 +21,19 @@ export const zstd: Codec = {
   id: 3,
   name: 'zstd',
   levels: { min: -7, max: 19, default: 1 },
-  bound: (rawLength) => binding.compressBound(rawLength),
+  // ZSTD_COMPRESSBOUND from zstd.h, so sizing needs no native call.
+  bound: (n) => n + Math.floor(n / 256) + (n < 131072 ? Math.floor((131072 - n) / 2048) : 0),
   compress(src, dst, level) {
-    if (!cctx) cctx = new binding.CCtx();
+    const b = zstdBinding();
+    if (!cctx) cctx = new b.CCtx();
     if (level !== cctxLevel) {
-      cctx.setParameter(binding.CParameter.compressionLevel, level);
+      cctx.setParameter(b.CParameter.compressionLevel, level);
       cctxLevel = level;
     }
     return cctx.compress2(dst, src);
   },
   decompress(src, dst) {
-    if (!dctx) dctx = new binding.DCtx();
+    if (!dctx) dctx = new (zstdBinding().DCtx)();
     let written: number;
     try {
       // Bounded by dst: ZSTD_decompressDCtx never writes past dst, whatever the frame claims.

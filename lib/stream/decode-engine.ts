@@ -25,6 +25,8 @@ export interface DecoderLimits {
   maxBatchBytes?: number;
   /** Largest page cache accepted, bytes; default 1 GiB. */
   maxCacheBytes?: number;
+  /** Leave ZERO pages unwritten in delivered batches; the sink must write only their data ranges. */
+  zeroPagesAsHoles?: boolean;
 }
 
 /** Totals of a decoder. */
@@ -73,6 +75,7 @@ export class DecodeEngine {
       ...resolveDecoderOptions(options),
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
       maxCacheBytes: options.maxCacheBytes ?? 1024 * 1024 * 1024,
+      zeroPagesAsHoles: options.zeroPagesAsHoles ?? false,
     };
   }
 
@@ -178,7 +181,7 @@ export class DecodeEngine {
     const o = this.options;
     this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(1, h.pageSize)) });
     for (let i = 0; i < o.window; i++) this.free.push(i);
-    this.pool = new WorkerPool(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn });
+    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn });
   }
 
   private acquire(): Promise<number> {
@@ -196,7 +199,7 @@ export class DecodeEngine {
     this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
     this.state = State.FRAME_HEADER;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false })
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, holes: this.options.zeroPagesAsHoles })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();

@@ -70,7 +70,7 @@ export class EncodeEngine {
       addon.cacheInit(new Uint8Array(cache), o.pageSize);
       turn = new SharedArrayBuffer(8);
     }
-    this.pool = new WorkerPool(o.threads, { slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn });
+    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn });
     this.auto = o.codec === 'auto' ? new AutoCodec() : null;
     this.streamHeader = encodeStreamHeader({
       version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,

@@ -122,8 +122,9 @@ export interface DecodeResult {
  */
 export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits & { sparse?: boolean } = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
   let failure: Error | null = null;
-  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), options.sparse === false ? null : sparseStart(outFd));
-  const engine = new DecodeEngine(options, (data, release, ranges) => writer.write(data, release, ranges), (err) => (failure ??= err));
+  const base = options.sparse === false ? null : sparseStart(outFd);
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), base);
+  const engine = new DecodeEngine({ ...options, zeroPagesAsHoles: base !== null }, (data, release, ranges) => writer.write(data, release, ranges), (err) => (failure ??= err));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   const regular = isRegularFile(inFd);
   // Two read buffers: the next read runs while the previous block is parsed.

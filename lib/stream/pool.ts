@@ -33,14 +33,20 @@ export class WorkerPool {
   private failure: Error | null = null;
   readonly counters: PoolCounters = { queued: 0, done: 0, busyMs: 0 };
 
-  /** Starts `threads` workers (1..64). */
-  constructor(threads: number, readonly init: WorkerInit) {
+  private init: WorkerInit | null = null;
+
+  /**
+   * Starts `threads` workers (1..64). Without `init` they wait for setup(): see
+   * prestartWorkers(), which lets a command line start threads before it has read its input.
+   */
+  constructor(threads: number, init?: WorkerInit) {
     if (!Number.isInteger(threads) || threads < 1 || threads > 64) {
       throw new PagepressError(`options.threads must be an integer in 1..64, got ${threads}`, ErrorCodes.ARG);
     }
     const file = path.join(__dirname, 'worker.js');
+    this.init = init ?? null;
     for (let i = 0; i < threads; i++) {
-      const worker = new Worker(file, { workerData: init });
+      const worker = new Worker(file, { workerData: init ?? null });
       worker.on('message', (r: JobResult) => this.onResult(r));
       worker.on('error', (err) => this.fail(new PagepressError(`batch worker failed: ${err.message}`, ErrorCodes.WORKER)));
       worker.on('exit', (code) => {
@@ -52,6 +58,25 @@ export class WorkerPool {
     }
   }
 
+  /** Gives workers started without `init` their stream geometry; must precede run(). */
+  setup(init: WorkerInit): void {
+    if (this.init) throw new PagepressError('worker pool is already set up', ErrorCodes.ARG);
+    this.init = init;
+    for (const w of this.workers) w.postMessage({ kind: 'setup', init });
+  }
+
+  /** A pool for `threads` workers: the prestarted one if it matches, else a new one. */
+  static create(threads: number, init: WorkerInit): WorkerPool {
+    const pool = prestarted;
+    prestarted = null;
+    if (pool && pool.threads === threads && !pool.init && !pool.closed) {
+      pool.setup(init);
+      return pool;
+    }
+    void pool?.close();
+    return new WorkerPool(threads, init);
+  }
+
   /** Number of worker threads. */
   get threads(): number {
     return this.workers.length;
@@ -60,6 +85,7 @@ export class WorkerPool {
   /** Queues a job; resolves with its result or rejects with a PagepressError. */
   run(job: NewJob): Promise<JobResult> {
     if (this.failure) return Promise.reject(this.failure);
+    if (!this.init) return Promise.reject(new PagepressError('worker pool used before setup()', ErrorCodes.WORKER));
     if (this.closed) return Promise.reject(new PagepressError('worker pool is closed', ErrorCodes.WORKER));
     const id = this.nextId++;
     let w = 0;
@@ -105,7 +131,8 @@ export class WorkerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.init.turn) {
+    if (prestarted === this) prestarted = null;
+    if (this.init?.turn) {
       const turn = new Int32Array(this.init.turn);
       Atomics.store(turn, 1, 1);
       Atomics.notify(turn, 0);
@@ -114,4 +141,15 @@ export class WorkerPool {
     this.pending.clear();
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
+}
+
+let prestarted: WorkerPool | null = null;
+
+/**
+ * Starts `threads` worker threads now, for the next encoder or decoder with that thread
+ * count to adopt (WorkerPool.create). Thread start-up (about 50 ms) then overlaps the
+ * caller's own start-up; the command line calls this first thing.
+ */
+export function prestartWorkers(threads: number): void {
+  if (!prestarted) prestarted = new WorkerPool(threads);
 }

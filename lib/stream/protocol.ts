@@ -43,6 +43,8 @@ export interface DecodeJob {
   seq: number;
   /** Also return the pfns (batch API). */
   wantPfns: boolean;
+  /** Leave ZERO pages unwritten: the sink writes only `dataRanges` (sparse files). */
+  holes: boolean;
 }
 
 /** Any job. */

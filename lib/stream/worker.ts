@@ -17,7 +17,21 @@ import { ErrorCodes, PagepressError } from '../errors';
 import { slotIn, slotOut } from './slab';
 import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
 
-const init = workerData as WorkerInit;
+// Set by the first message (or workerData): a pool may start its threads before it knows
+// the stream's geometry, so thread start-up overlaps the caller's own start-up.
+let init: WorkerInit;
+let scratch: Uint8Array;
+let cache: Uint8Array | null;
+let turn: Int32Array | null;
+const stats = new Uint32Array(STATS_LENGTH);
+
+function setup(data: WorkerInit): void {
+  init = data;
+  scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
+  cache = init.cache ? new Uint8Array(init.cache) : null;
+  turn = init.turn ? new Int32Array(init.turn) : null;
+}
+if (workerData) setup(workerData as WorkerInit);
 
 // Bulk work yields to the event loop: with as many workers as cores, an equal-priority
 // main thread waits for a time slice (measured: event-loop p99 above 20 ms). Linux lets a
@@ -28,10 +42,6 @@ try {
 } catch {
   // not Linux, or not permitted: run at the process priority
 }
-const scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
-const stats = new Uint32Array(STATS_LENGTH);
-const cache = init.cache ? new Uint8Array(init.cache) : null;
-const turn = init.turn ? new Int32Array(init.turn) : null;
 
 /** Runs `fn` when it is batch `seq`'s turn at the cache, then passes the turn on. */
 function inTurn<T>(seq: number, fn: () => T): T {
@@ -100,7 +110,7 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   }
   const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
   const out = slotOut(init.slab, job.slot);
-  const length = inTurn(job.seq, () => addon.decodeBatchSync({ image, out, pfns, cache, stats }));
+  const length = inTurn(job.seq, () => addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: job.holes }));
   // The image validated, so its kind section is sound: find the non-zero ranges.
   const dataRanges: number[] = [];
   if (stats[0] === 0) {
@@ -120,7 +130,8 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
 }
 
-parentPort!.on('message', (job: Job) => {
+parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {
+  if (job.kind === 'setup') return setup(job.init);
   const start = performance.now();
   let reply: JobResult;
   try {
