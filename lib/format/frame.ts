@@ -15,7 +15,7 @@ import {
   END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, isValidPageSize, KNOWN_STREAM_FLAGS,
   MAX_BATCH_PAGES, MAX_CACHE_SLOTS, STREAM_HEADER_BYTES, STREAM_MAGIC, STREAM_VERSION,
 } from './constants';
-import { codecById, maxBound } from '../codec/registry';
+import { codecsById, maxBound } from '../codec/registry';
 
 /** Fields of the stream header. */
 export interface StreamHeader {
@@ -148,7 +148,10 @@ export function decodeFrameHeader(b: Uint8Array, stream: StreamHeader, offset: n
   if (h.type !== FrameType.BATCH) {
     throw new PagepressError(`frame ${frame} at offset ${offset}: unknown frame type ${h.type}`, ErrorCodes.FORMAT, where);
   }
-  const codec = codecById(h.codec, offset + 1);
+  const codec = codecsById.get(h.codec);
+  if (!codec) {
+    throw new PagepressError(`frame ${frame} at offset ${offset}: unknown codec id ${h.codec} (byte ${offset + 1})`, ErrorCodes.FORMAT, where);
+  }
   if (h.pages < 1 || h.pages > stream.batchPages) {
     throw new PagepressError(`frame ${frame} at offset ${offset}: page count ${h.pages} outside 1..${stream.batchPages} (the stream header's batch size)`, ErrorCodes.LIMIT, where);
   }
