@@ -46,6 +46,11 @@ export interface DecodeArgs {
   stats: Uint32Array;
   /** Leave ZERO pages unwritten in `out` (they become holes in a sparse file). Default false. */
   zeroPagesAsHoles?: boolean;
+  /**
+   * The image lies inside `out`, headerLength bytes before it (it was decompressed there):
+   * pages are expanded in place without copying the payload. No cache. Default false.
+   */
+  inPlace?: boolean;
 }
 
 /** Header fields of an image, after validation. */

@@ -135,6 +135,8 @@ pp::DecodeJob ParseDecode(const Napi::CallbackInfo& info, Keep* keep) {
   j.stats = stats.data, j.statsLen = stats.len;
   Napi::Value holes = a.Get("zeroPagesAsHoles");
   j.zeroPagesAsHoles = holes.IsBoolean() && holes.As<Napi::Boolean>().Value();
+  Napi::Value inPlace = a.Get("inPlace");
+  j.inPlace = inPlace.IsBoolean() && inPlace.As<Napi::Boolean>().Value();
   return j;
 }
 

@@ -1,6 +1,7 @@
 #include "image.h"
 
 #include <cstring>
+#include <utility>
 
 #include "cache.h"
 #include "classify.h"
@@ -12,8 +13,11 @@ namespace {
 // The two layouts version 1 knows (FORMAT.md 1.1), compared byte for byte: a pfn per
 // page, or one base pfn for a run of consecutive pfns (byte streams, sequential sends),
 // which saves 8 bytes a page before the codec (about 1 % of a zstd stream of memory).
-constexpr char kLayout[] = "pfn:A(U) kind:A(c)|4 ref:A(u) payload:B";
-constexpr char kLayoutRun[] = "pfn:R(U) kind:A(c)|4 ref:A(u) payload:B";
+// The payload comes first, right after the header: a decoder that decompresses the image
+// to (its output - H) finds the pages' bytes already at their place in the output
+// (in-place decode, no copy of the payload).
+constexpr char kLayout[] = "payload:B|8 pfn:A(U) kind:A(c)|4 ref:A(u)";
+constexpr char kLayoutRun[] = "payload:B|8 pfn:R(U) kind:A(c)|4 ref:A(u)";
 constexpr size_t kLayoutLen = sizeof kLayout - 1;
 static_assert(sizeof kLayout == sizeof kLayoutRun, "both layouts share one header length");
 constexpr size_t kFixedHeader = 32;
@@ -27,15 +31,17 @@ inline void Store16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
 inline void Store32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
 inline void Store64(uint8_t* p, uint64_t v) { memcpy(p, &v, 8); }
 inline size_t Align4(size_t v) { return (v + 3) & ~size_t{3}; }
+inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
 
 // Section offsets for n pages after a header of H bytes (FORMAT.md 1.2).
 struct Layout {
-  size_t pfn, kind, ref, payload;
-  Layout(size_t H, size_t n, bool run = false)
-      : pfn(H),
-        kind(H + (run ? 8 : 8 * n)),
+  size_t payload, pfn, kind, ref, end;
+  Layout(size_t H, size_t n, bool run, size_t D)
+      : payload(H),
+        pfn(H + Align8(D)),
+        kind(pfn + (run ? 8 : 8 * n)),
         ref(kind + Align4(n)),
-        payload(ref + 4 * n) {}
+        end(ref + 4 * n) {}
 };
 
 inline bool Overlaps(const void* a, size_t alen, const void* b, size_t blen) {
@@ -72,7 +78,7 @@ bool CheckStats(uint32_t* stats, size_t len, Error* e) {
 }  // namespace
 
 uint64_t ImageBound(uint64_t n, uint32_t P) {
-  return Layout(kHeaderLen, n).payload + n * P;
+  return Layout(kHeaderLen, n, false, n * P).end;
 }
 
 // ---------------------------------------------------------------------------------
@@ -110,14 +116,21 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
     Store64(reinterpret_cast<uint8_t*>(pfnList + i), static_cast<uint64_t>(v));
     if (i && static_cast<uint64_t>(v) != static_cast<uint64_t>(j.hasPfns ? j.pfns[i - 1] : j.pfnBase + static_cast<double>(i - 1)) + 1) run = false;
   }
-  const Layout lay(kHeaderLen, n, run);
-  memcpy(out + lay.pfn, pfnList, run ? 8 : 8 * n);
   b.pfns = reinterpret_cast<const uint8_t*>(pfnList);
 
+  // Kinds and refs are collected on the side: their place follows the payload, whose
+  // length is known only after classification.
   uint32_t crcs[kMaxPages];
   uint32_t counts[kKinds] = {};
+  uint8_t kindList[kMaxPages];
+  uint8_t refList[4 * kMaxPages];
+  const size_t D = ClassifyBatch(b, kindList, refList, out + kHeaderLen, crcs, counts);
+  const Layout lay(kHeaderLen, n, run, D);
+  memset(out + lay.payload + D, 0, lay.pfn - lay.payload - D);  // payload padding
+  memcpy(out + lay.pfn, pfnList, run ? 8 : 8 * n);
+  memcpy(out + lay.kind, kindList, n);
   memset(out + lay.kind + n, 0, Align4(n) - n);  // kind section padding
-  const size_t D = ClassifyBatch(b, out + lay.kind, out + lay.ref, out + lay.payload, crcs, counts);
+  memcpy(out + lay.ref, refList, 4 * n);
 
   // Header last: D and the checksum are known only now.
   memset(out, 0, kHeaderLen);
@@ -133,7 +146,7 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   Store16(out + 28, static_cast<uint16_t>(kLayoutLen));
   memcpy(out + kFixedHeader, run ? kLayoutRun : kLayout, kLayoutLen);  // reserved and pad stay 0
 
-  const uint64_t total = lay.payload + D;
+  const uint64_t total = lay.end;
   for (unsigned k = 0; k < kKinds; k++) j.stats[k] = counts[k];
   j.stats[5] = static_cast<uint32_t>(D);
   j.stats[6] = static_cast<uint32_t>(total);
@@ -180,7 +193,7 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
     return Fail(e, Status::LAYOUT, kFixedHeader, -1, "image layout string at offset 32 (%u bytes) is not a known layout (\"%s\" or \"%s\")", L, kLayout, kLayoutRun);
   for (size_t k = kFixedHeader + L; k < H; k++)
     if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "image header padding byte 0x%02x at offset %zu must be 0", im[k], k);
-  const Layout lay(H, n, run);
+  const Layout lay(H, n, run, D);
   info->pfnRun = run;
   info->pageSize = P;
   info->pageCount = n;
@@ -188,7 +201,7 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
   info->payloadLength = D;
   info->checksum = Load32(im + 24);
   info->headerLength = H;
-  info->imageLength = lay.payload + D;
+  info->imageLength = lay.end;
   info->byteLength = uint64_t{n - 1} * P + T;
   return true;
 }
@@ -207,18 +220,32 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image decodes to %llu", j.outLen, (unsigned long long)h.byteLength);
   if (j.hasPfns && j.pfnsLen < n)
     return Fail(e, Status::ARG, -1, -1, "pfns has %zu entries, the image has %zu pages", j.pfnsLen, n);
-  if (Overlaps(j.out, j.outLen, j.image, j.imageLen) || Overlaps(j.out, j.outLen, j.cache, j.cacheLen) ||
-      Overlaps(j.out, j.outLen, j.pfns, j.pfnsLen * 8))
-    return Fail(e, Status::ARG, -1, -1, "out must not overlap image, cache or pfns");
+  if (j.inPlace) {
+    // The image sits in `out` with its payload at out[0]; pages expand in place.
+    if (j.image + h.headerLength != j.out)
+      return Fail(e, Status::ARG, -1, -1, "in-place decode needs image + %u == out", h.headerLength);
+    if (j.hasCache) return Fail(e, Status::ARG, -1, -1, "in-place decode takes no page cache");
+    if (j.outLen < j.imageLen - h.headerLength)
+      return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image needs %zu after its header", j.outLen, j.imageLen - h.headerLength);
+  } else if (Overlaps(j.out, j.outLen, j.image, j.imageLen)) {
+    return Fail(e, Status::ARG, -1, -1, "out must not overlap image");
+  }
+  if (Overlaps(j.out, j.outLen, j.cache, j.cacheLen) || Overlaps(j.out, j.outLen, j.pfns, j.pfnsLen * 8))
+    return Fail(e, Status::ARG, -1, -1, "out must not overlap cache or pfns");
   Cache c;
   if (j.hasCache && !CacheOpen(j.cache, j.cacheLen, static_cast<uint32_t>(P), &c, e)) return false;
 
   const uint8_t* im = j.image;
-  const Layout lay(h.headerLength, n, h.pfnRun);
-  if (j.imageLen < lay.payload)
+  const Layout lay(h.headerLength, n, h.pfnRun, D);
+  if (j.imageLen < lay.end)
     return Fail(e, Status::TRUNCATED, static_cast<int64_t>(j.imageLen), -1,
-                "image of %zu bytes ends inside its sections, which end at offset %zu", j.imageLen, lay.payload);
-  // The pfn of every page, from either layout; validated below.
+                "image of %zu bytes is truncated: its header says %zu bytes", j.imageLen, lay.end);
+  if (j.imageLen > lay.end)
+    return Fail(e, Status::TRAILING, static_cast<int64_t>(lay.end), -1,
+                "image has %zu bytes after its end at offset %zu", j.imageLen - lay.end, lay.end);
+  for (size_t k = lay.payload + D; k < lay.pfn; k++)
+    if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "payload padding byte 0x%02x at offset %zu must be 0", im[k], k);
+  // Sections are copied out first: an in-place decode overwrites them.
   uint64_t pfnList[kMaxPages];
   if (h.pfnRun) {
     const uint64_t base = Load64(im + lay.pfn);
@@ -230,14 +257,17 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     memcpy(pfnList, im + lay.pfn, 8 * n);
   }
   const uint8_t* pfnBytes = reinterpret_cast<const uint8_t*>(pfnList);
-  // Sections: pfn, kind (+ padding), ref; payload sum.
-  uint64_t sum = 0;
+  uint8_t kinds[kMaxPages];
+  uint32_t refs[kMaxPages];
+  memcpy(kinds, im + lay.kind, n);
+  memcpy(refs, im + lay.ref, 4 * n);
   for (size_t k = lay.kind + n; k < lay.ref; k++)
     if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "kind section padding byte 0x%02x at offset %zu must be 0", im[k], k);
+  uint64_t sum = 0;
   for (size_t i = 0; i < n; i++) {
     const uint64_t pfn = Load64(pfnBytes + 8 * i);
-    const unsigned kind = im[lay.kind + i];
-    const uint32_t ref = Load32(im + lay.ref + 4 * i);
+    const unsigned kind = kinds[i];
+    const uint32_t ref = refs[i];
     const int64_t pi = static_cast<int64_t>(i);
     const int64_t kindAt = static_cast<int64_t>(lay.kind + i), refAt = static_cast<int64_t>(lay.ref + 4 * i);
     if (pfn >= kMaxPfn)
@@ -265,12 +295,6 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   }
   if (sum != D)
     return Fail(e, Status::FORMAT, 20, -1, "image payload length %zu at offset 20 does not match the %llu payload bytes its pages need", D, (unsigned long long)sum);
-  if (j.imageLen < h.imageLength)
-    return Fail(e, Status::TRUNCATED, static_cast<int64_t>(j.imageLen), -1,
-                "image of %zu bytes is truncated: its header says %llu bytes", j.imageLen, (unsigned long long)h.imageLength);
-  if (j.imageLen > h.imageLength)
-    return Fail(e, Status::TRAILING, static_cast<int64_t>(h.imageLength), -1,
-                "image has %llu bytes after its end at offset %llu", (unsigned long long)(j.imageLen - h.imageLength), (unsigned long long)h.imageLength);
 
   // Cache hits and delta payloads. Tags change as the batch proceeds (every full page is
   // stored in its slot), so simulate: `last` maps a slot to the last page stored there.
@@ -280,7 +304,7 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     constexpr size_t kMask = 2 * kMaxPages - 1;
     size_t q = lay.payload;
     for (size_t i = 0; i < full; i++) {
-      const unsigned kind = im[lay.kind + i];
+      const unsigned kind = kinds[i];
       const uint64_t pfn = Load64(pfnBytes + 8 * i);
       if (!c.enabled()) {
         if (kind == UNCHANGED || kind == DELTA)
@@ -303,7 +327,7 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
       }
       last[hh] = static_cast<uint16_t>(i + 1);
       if (kind == DELTA) {
-        const size_t d = Load32(im + lay.ref + 4 * i);
+        const size_t d = refs[i];
         size_t at;
         const char* why;
         if (!XbzrleDecode(im + q, d, nullptr, P, &at, &why))
@@ -316,10 +340,9 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     }
   }
 
-  // Phase 2: reconstruct in page order, updating the cache like the encoder did.
+  // Phase 2: reconstruct, updating the cache in page order like the encoder did.
   uint8_t* out = j.out;
   const uint8_t* pay = im + lay.payload;
-  size_t q = 0;
   uint32_t crcs[kMaxPages];
   uint16_t todo[kMaxPages];  // pages whose CRC must be computed from the output
   size_t ntodo = 0;
@@ -330,59 +353,106 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   auto changed = [&](int64_t at, size_t i) {
     return Fail(e, Status::FORMAT, at, static_cast<int64_t>(i), "image changed while it was being decoded (page %zu)", i);
   };
-  for (size_t i = 0; i < n; i++) {
-    const size_t len = i < full ? P : T;
+  auto dup = [&](size_t i) {
     uint8_t* dst = out + i * P;
-    const unsigned kind = im[lay.kind + i];
-    const uint32_t ref = Load32(im + lay.ref + 4 * i);
-    const uint64_t pfn = Load64(pfnBytes + 8 * i);
-    if (j.hasPfns) j.pfns[i] = static_cast<double>(pfn);
-    const bool cached = i < full && c.enabled();
-    const uint64_t s = cached ? c.Slot(pfn) : 0;
-    switch (kind) {
-      case ZERO:
-        if (!j.zeroPagesAsHoles) memset(dst, 0, len);
-        crcs[i] = i < full ? zeroCrc : Crc32c(dst, len);
-        if (cached) memset(c.Page(s), 0, P);
-        break;
-      case LITERAL:
-        if (len > D - q) return changed(static_cast<int64_t>(lay.payload + q), i);
-        memcpy(dst, pay + q, len);
-        q += len;
-        todo[ntodo++] = static_cast<uint16_t>(i);
-        if (cached) memcpy(c.Page(s), dst, P);
-        break;
-      case DUP:
-        if (ref >= i || i >= full) return changed(static_cast<int64_t>(lay.ref + 4 * i), i);
-        if (j.zeroPagesAsHoles && im[lay.kind + ref] == ZERO)
-          memset(dst, 0, P);  // its source was left as a hole
-        else
-          memcpy(dst, out + size_t{ref} * P, P);
-        dups[ndups++] = static_cast<uint32_t>(i << 16 | ref);  // CRC copied from ref below
-        if (cached) memcpy(c.Page(s), dst, P);
-        break;
-      case UNCHANGED:
-      case DELTA: {
-        if (!cached || c.Tag(s) != pfn + 1)
-          return Fail(e, Status::CACHE_MISS, static_cast<int64_t>(lay.kind + i), static_cast<int64_t>(i),
-                      "%s page %zu (pfn %llu) is not in the page cache", KindName(kind), i, (unsigned long long)pfn);
-        uint8_t* slot = c.Page(s);
-        if (kind == DELTA) {  // apply in place in the cache slot, then copy out
-          size_t at;
-          const char* why;
-          if (ref > D - q || !XbzrleDecode(pay + q, ref, slot, P, &at, &why))
-            return changed(static_cast<int64_t>(lay.payload + q), i);
-          q += ref;
-        }
-        memcpy(dst, slot, P);
-        todo[ntodo++] = static_cast<uint16_t>(i);
-        break;
-      }
-      default:
-        return changed(static_cast<int64_t>(lay.kind + i), i);
+    const uint32_t ref = refs[i];
+    if (j.zeroPagesAsHoles && kinds[ref] == ZERO)
+      memset(dst, 0, P);  // its source was left as a hole
+    else
+      memcpy(dst, out + size_t{ref} * P, P);
+    dups[ndups++] = static_cast<uint32_t>(i << 16 | ref);  // CRC copied from ref below
+  };
+  if (j.inPlace) {
+    // No cache, so only ZERO, LITERAL and DUP. Payload offsets never pass their page's
+    // place (the payload is the literal pages, compacted), so moving pages last to first
+    // never overwrites payload not yet moved. DUPs go last, first to last.
+    uint32_t at[kMaxPages];
+    size_t q = 0;
+    for (size_t i = 0; i < n; i++) {
+      at[i] = static_cast<uint32_t>(q);
+      if (kinds[i] == LITERAL) q += i < full ? P : T;
     }
-    if (cached) c.SetTag(s, pfn + 1);
-    counts[kind]++;
+    if (q != D) return changed(20, 0);
+    for (size_t i = n; i-- > 0;) {
+      const size_t len = i < full ? P : T;
+      uint8_t* dst = out + i * P;
+      switch (kinds[i]) {
+        case ZERO:
+          if (!j.zeroPagesAsHoles || i >= full) memset(dst, 0, len);  // a short one is always written
+          crcs[i] = i < full ? zeroCrc : Crc32c(dst, len);
+          break;
+        case LITERAL:
+          if (dst != pay + at[i]) memmove(dst, pay + at[i], len);
+          todo[ntodo++] = static_cast<uint16_t>(i);
+          break;
+        case DUP:
+          break;
+        default:
+          return changed(static_cast<int64_t>(lay.kind + i), i);
+      }
+      counts[kinds[i]]++;
+    }
+    // todo was filled last to first; CRC order does not matter, but keep it ascending.
+    for (size_t a = 0, b = ntodo; a + 1 < b; a++, b--) std::swap(todo[a], todo[b - 1]);
+    for (size_t i = 0; i < n; i++)
+      if (kinds[i] == DUP) {
+        if (refs[i] >= i || i >= full) return changed(static_cast<int64_t>(lay.ref + 4 * i), i);
+        dup(i);
+      }
+    if (j.hasPfns)
+      for (size_t i = 0; i < n; i++) j.pfns[i] = static_cast<double>(Load64(pfnBytes + 8 * i));
+  } else {
+    size_t q = 0;
+    for (size_t i = 0; i < n; i++) {
+      const size_t len = i < full ? P : T;
+      uint8_t* dst = out + i * P;
+      const unsigned kind = kinds[i];
+      const uint32_t ref = refs[i];
+      const uint64_t pfn = Load64(pfnBytes + 8 * i);
+      if (j.hasPfns) j.pfns[i] = static_cast<double>(pfn);
+      const bool cached = i < full && c.enabled();
+      const uint64_t s = cached ? c.Slot(pfn) : 0;
+      switch (kind) {
+        case ZERO:
+          if (!j.zeroPagesAsHoles || i >= full) memset(dst, 0, len);
+          crcs[i] = i < full ? zeroCrc : Crc32c(dst, len);
+          if (cached) memset(c.Page(s), 0, P);
+          break;
+        case LITERAL:
+          if (len > D - q) return changed(static_cast<int64_t>(lay.payload + q), i);
+          memcpy(dst, pay + q, len);
+          q += len;
+          todo[ntodo++] = static_cast<uint16_t>(i);
+          if (cached) memcpy(c.Page(s), dst, P);
+          break;
+        case DUP:
+          if (ref >= i || i >= full) return changed(static_cast<int64_t>(lay.ref + 4 * i), i);
+          dup(i);
+          if (cached) memcpy(c.Page(s), dst, P);
+          break;
+        case UNCHANGED:
+        case DELTA: {
+          if (!cached || c.Tag(s) != pfn + 1)
+            return Fail(e, Status::CACHE_MISS, static_cast<int64_t>(lay.kind + i), static_cast<int64_t>(i),
+                        "%s page %zu (pfn %llu) is not in the page cache", KindName(kind), i, (unsigned long long)pfn);
+          uint8_t* slot = c.Page(s);
+          if (kind == DELTA) {  // apply in place in the cache slot, then copy out
+            size_t errAt;
+            const char* why;
+            if (ref > D - q || !XbzrleDecode(pay + q, ref, slot, P, &errAt, &why))
+              return changed(static_cast<int64_t>(lay.payload + q), i);
+            q += ref;
+          }
+          memcpy(dst, slot, P);
+          todo[ntodo++] = static_cast<uint16_t>(i);
+          break;
+        }
+        default:
+          return changed(static_cast<int64_t>(lay.kind + i), i);
+      }
+      if (cached) c.SetTag(s, pfn + 1);
+      counts[kind]++;
+    }
   }
   // CRCs of the reconstructed bytes; full pages three at a time.
   size_t nfull = ntodo;

@@ -38,6 +38,9 @@ struct DecodeJob {
   // ZERO pages are left unwritten in `out` (the caller writes them as file holes and
   // never reads them); DUPs of a ZERO page are still written.
   bool zeroPagesAsHoles = false;
+  // The image lies inside `out`: image + headerLength == out (the caller decompressed it
+  // there). Pages are expanded in place; no cache allowed.
+  bool inPlace = false;
 };
 
 struct ImageInfo {

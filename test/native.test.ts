@@ -5,12 +5,17 @@ import { Worker } from 'node:worker_threads';
 import { addon, PageKind, Stat, STATS_LENGTH } from '../lib/native';
 import { PagepressError } from '../lib/errors';
 
-const H = 72; // header length for the version-1 layout strings (32 + 39, rounded up to 8)
+const H = 80; // header length for the version-1 layout strings (32 + 41, rounded up to 8)
 const align4 = (n: number) => (n + 3) & ~3;
-// Section offsets; `run` = the "pfn:R(U)" layout the encoder uses for consecutive pfns.
-const kindOff = (n: number, run = true) => H + (run ? 8 : 8 * n);
-const refOff = (n: number, run = true) => kindOff(n, run) + align4(n);
-const payloadOff = (n: number, run = true) => refOff(n, run) + 4 * n;
+const align8 = (n: number) => (n + 7) & ~7;
+/** Section offsets of an image (FORMAT.md 1.2): payload first, then pfn, kind, ref. */
+function sec(image: Uint8Array) {
+  const { pageCount: n, pfnRun, payloadLength: D, headerLength } = addon.imageInfo(image);
+  const pfn = headerLength + align8(D);
+  const kind = pfn + (pfnRun ? 8 : 8 * n);
+  const ref = kind + align4(n);
+  return { payload: headerLength, pfn, kind, ref, end: ref + 4 * n };
+}
 
 function rng(seed: number): () => number {
   let x = seed >>> 0 || 1;
@@ -56,8 +61,8 @@ function newCache(slots: number, P: number): Uint8Array {
 }
 
 function kinds(image: Uint8Array): number[] {
-  const { pageCount: n, pfnRun } = addon.imageInfo(image);
-  return Array.from(image.subarray(kindOff(n, pfnRun), kindOff(n, pfnRun) + n));
+  const n = addon.imageInfo(image).pageCount;
+  return Array.from(image.subarray(sec(image).kind, sec(image).kind + n));
 }
 
 function expectError(fn: () => unknown, code: string, offset?: number): PagepressError {
@@ -96,7 +101,7 @@ describe('native addon', () => {
       pages.set(randomBytes(100, 3), 4 * P);      // short literal tail
       const { image, stats } = encode(pages, P, { pfnBase: 1000 });
       assert.deepEqual(kinds(image), [PageKind.ZERO, PageKind.LITERAL, PageKind.ZERO, PageKind.DUP, PageKind.LITERAL]);
-      assert.equal(rd32(image, refOff(5) + 12), 1);
+      assert.equal(rd32(image, sec(image).ref + 12), 1);
       assert.deepEqual(Array.from(stats.subarray(0, 6)), [2, 2, 1, 0, 0, P + 100]);
       const d = decode(image);
       assert.deepEqual(d.out, pages);
@@ -139,7 +144,7 @@ describe('native addon', () => {
       b.set(randomBytes(P, 8), 3 * P); // page 3: all new -> literal
       const e2 = encode(b, P, { cache: encCache });
       assert.deepEqual(kinds(e2.image), [PageKind.UNCHANGED, PageKind.DELTA, PageKind.DELTA, PageKind.LITERAL]);
-      assert.ok(rd32(e2.image, refOff(4) + 4) < 8);
+      assert.ok(rd32(e2.image, sec(e2.image).ref + 4) < 8);
       assert.deepEqual(Array.from(e2.stats.subarray(0, 5)), [0, 1, 0, 1, 2]);
       const d2 = decode(e2.image, { cache: decCache });
       assert.deepEqual(d2.out, b);
@@ -193,8 +198,8 @@ describe('native addon', () => {
       a[10] ^= 1;
       const { image } = encode(a, P, { cache: encCache });
       assert.deepEqual(kinds(image), [PageKind.DELTA, PageKind.UNCHANGED]);
-      expectError(() => decode(image, { cache: newCache(8, P) }), 'PP_ERR_CACHE_MISS', kindOff(2));
-      expectError(() => decode(image), 'PP_ERR_CACHE_MISS', kindOff(2));
+      expectError(() => decode(image, { cache: newCache(8, P) }), 'PP_ERR_CACHE_MISS', sec(image).kind);
+      expectError(() => decode(image), 'PP_ERR_CACHE_MISS', sec(image).kind);
     });
 
     it('SharedArrayBuffer-backed arrays with a non-zero byteOffset', () => {
@@ -234,10 +239,11 @@ describe('native addon', () => {
     const mutate = (f: (b: Uint8Array) => void) => { const b = sample(); f(b); return b; };
 
     it('each corrupted header field gives its code and offset', () => {
+      const S = sec(sample());
       expectError(() => decode(mutate((b) => { b[0] ^= 1; })), 'PP_ERR_MAGIC', 0);
       expectError(() => decode(mutate((b) => { b[4] = 2; })), 'PP_ERR_VERSION', 4);
       expectError(() => decode(mutate((b) => { b[5] = 1; })), 'PP_ERR_FORMAT', 5);
-      expectError(() => decode(mutate((b) => { b[6] = 80; })), 'PP_ERR_FORMAT', 6);
+      expectError(() => decode(mutate((b) => { b[6] = 88; })), 'PP_ERR_FORMAT', 6);
       expectError(() => decode(mutate((b) => u32(b, 8, 1000))), 'PP_ERR_FORMAT', 8);
       expectError(() => decode(mutate((b) => u32(b, 8, 256))), 'PP_ERR_LIMIT', 8);
       const e = expectError(() => decode(mutate((b) => u32(b, 12, 5000))), 'PP_ERR_LIMIT', 12);
@@ -245,16 +251,16 @@ describe('native addon', () => {
       expectError(() => decode(mutate((b) => u32(b, 12, 0))), 'PP_ERR_FORMAT', 12);
       expectError(() => decode(mutate((b) => u32(b, 16, 0))), 'PP_ERR_FORMAT', 16);
       expectError(() => decode(mutate((b) => u32(b, 16, P + 1))), 'PP_ERR_FORMAT', 16);
-      expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) + 1))), 'PP_ERR_FORMAT', 20);
-      expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) - 1))), 'PP_ERR_FORMAT', 20);
+      expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) + 1))), 'PP_ERR_TRUNCATED'); // sections move: the image is too short
+      expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) - 1))), 'PP_ERR_FORMAT', H + 2 * P - 1); // last payload byte is now padding
       expectError(() => decode(mutate((b) => { b[33] = 'x'.charCodeAt(0); })), 'PP_ERR_LAYOUT', 32);
-      expectError(() => decode(mutate((b) => { b[71] = 1; })), 'PP_ERR_FORMAT', 71);
-      expectError(() => decode(mutate((b) => { b[kindOff(4) + 1] = 9; })), 'PP_ERR_FORMAT', kindOff(4) + 1);
-      expectError(() => decode(mutate((b) => u32(b, refOff(4) + 8, 2))), 'PP_ERR_FORMAT', refOff(4) + 8);
-      expectError(() => decode(mutate((b) => u32(b, refOff(4) + 4, 1))), 'PP_ERR_FORMAT', refOff(4) + 4);
-      expectError(() => decode(mutate((b) => { b[H + 6] = 0x10; })), 'PP_ERR_FORMAT', H);
+      expectError(() => decode(mutate((b) => { b[79] = 1; })), 'PP_ERR_FORMAT', 79);
+      expectError(() => decode(mutate((b) => { b[S.kind + 1] = 9; })), 'PP_ERR_FORMAT', S.kind + 1);
+      expectError(() => decode(mutate((b) => u32(b, S.ref + 8, 2))), 'PP_ERR_FORMAT', S.ref + 8);
+      expectError(() => decode(mutate((b) => u32(b, S.ref + 4, 1))), 'PP_ERR_FORMAT', S.ref + 4);
+      expectError(() => decode(mutate((b) => { b[S.pfn + 6] = 0x10; })), 'PP_ERR_FORMAT', S.pfn);
       expectError(() => decode(mutate((b) => { b[24] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
-      expectError(() => decode(mutate((b) => { b[payloadOff(4) + 7] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
+      expectError(() => decode(mutate((b) => { b[S.payload + 7] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
     });
 
     it('DELTA length >= P and malformed delta payloads', () => {
@@ -265,18 +271,19 @@ describe('native addon', () => {
       const { image } = encode(a, P, { cache });
       assert.deepEqual(kinds(image), [PageKind.DELTA]);
       const bad = image.slice();
-      u32(bad, refOff(1), P);
-      expectError(() => decode(bad, { cache }), 'PP_ERR_FORMAT', refOff(1));
+      const D1 = sec(image);
+      u32(bad, D1.ref, P);
+      expectError(() => decode(bad, { cache }), 'PP_ERR_FORMAT', D1.ref);
       // Payload is [zrun=3, nzrun=1, byte]; make nzrun 0, then make zrun run off the page.
       const dcache = () => { const c = newCache(4, P); decode(encode(randomBytes(P, 30), P, { cache: newCache(4, P) }).image, { cache: c }); return c; };
       const z = image.slice();
-      z[payloadOff(1) + 1] = 0;
-      expectError(() => decode(z, { cache: dcache() }), 'PP_ERR_DELTA', payloadOff(1));
+      z[D1.payload + 1] = 0;
+      expectError(() => decode(z, { cache: dcache() }), 'PP_ERR_DELTA', D1.payload);
       const far = image.slice();
-      far[payloadOff(1)] = 0x7f; far[payloadOff(1) + 1] = 0x7f; // a 127-byte run, but 1 byte left
-      expectError(() => decode(far, { cache: dcache() }), 'PP_ERR_DELTA', payloadOff(1) + 2);
+      far[D1.payload] = 0x7f; far[D1.payload + 1] = 0x7f; // a 127-byte run, but 1 byte left
+      expectError(() => decode(far, { cache: dcache() }), 'PP_ERR_DELTA', D1.payload + 2);
       const ul = image.slice();
-      ul[payloadOff(1) + 1] = 0x80; // nzrun ULEB128 continues past the delta's end
+      ul[D1.payload + 1] = 0x80; // nzrun ULEB128 continues past the delta's end
       expectError(() => decode(ul, { cache: dcache() }), 'PP_ERR_DELTA');
       assert.deepEqual(decode(image, { cache: dcache() }).out, a);
     });
@@ -336,15 +343,59 @@ describe('native addon', () => {
       assert.equal(addon.imageInfo(run).pfnRun, true);
       assert.equal(addon.imageInfo(arr).pfnRun, false);
       assert.equal(arr.length - run.length, 8 * 3 - 8);
-      assert.equal(Buffer.from(run.subarray(32, 40)).toString(), 'pfn:R(U)');
-      assert.equal(Buffer.from(arr.subarray(32, 40)).toString(), 'pfn:A(U)');
+      assert.equal(Buffer.from(run.subarray(32, 52)).toString(), 'payload:B|8 pfn:R(U)');
+      assert.equal(Buffer.from(arr.subarray(32, 52)).toString(), 'payload:B|8 pfn:A(U)');
       assert.deepEqual(Array.from(decode(run).pfns), [7, 8, 9]);
       assert.deepEqual(Array.from(decode(arr).pfns), [7, 9, 8]);
       assert.deepEqual(decode(arr).out, pages);
       // A run whose last pfn would pass 2^52 is refused.
       const bad = run.slice();
-      new DataView(bad.buffer).setBigUint64(H, 2n ** 52n - 2n, true);
-      expectError(() => decode(bad), 'PP_ERR_FORMAT', H);
+      new DataView(bad.buffer).setBigUint64(sec(run).pfn, 2n ** 52n - 2n, true);
+      expectError(() => decode(bad), 'PP_ERR_FORMAT', sec(run).pfn);
+    });
+
+    it('in-place decode (image decompressed to out - H) gives the same pages, with and without holes', () => {
+      const next = rng(77);
+      for (let round = 0; round < 40; round++) {
+        const n = 1 + (next() % 64);
+        const tail = next() % 3 === 0 ? 1 + (next() % (P - 1)) : 0;
+        const pages = new Uint8Array((tail ? n - 1 : n) * P + tail);
+        for (let i = 0; i < n; i++) {
+          const len = Math.min(P, pages.length - i * P);
+          const r = next() % 4;
+          if (r === 0) continue; // zero
+          if (r === 1 && i > 0) pages.copyWithin(i * P, (next() % i) * P, (next() % i) * P + len); // maybe dup
+          else pages.set(randomBytes(len, next()), i * P);
+        }
+        const { image } = encode(pages, P);
+        const buf = new Uint8Array(H + Math.max(pages.length, image.length));
+        buf.set(image);
+        const out = buf.subarray(H);
+        const stats = new Uint32Array(STATS_LENGTH);
+        assert.equal(addon.decodeBatchSync({ image: buf.subarray(0, image.length), out, pfns: null, cache: null, stats, inPlace: true }), pages.length);
+        assert.deepEqual(out.subarray(0, pages.length), pages, `round ${round}`);
+        // Holes: zero pages are not written, everything else is.
+        buf.fill(0xee);
+        buf.set(image);
+        addon.decodeBatchSync({ image: buf.subarray(0, image.length), out, pfns: null, cache: null, stats, inPlace: true, zeroPagesAsHoles: true });
+        const k = kinds(image);
+        for (let i = 0; i < n; i++) {
+          const len = Math.min(P, pages.length - i * P);
+          if (k[i] === PageKind.ZERO && len === P) continue;
+          assert.deepEqual(out.subarray(i * P, i * P + len), pages.subarray(i * P, i * P + len), `round ${round} page ${i}`);
+        }
+      }
+    });
+
+    it('in-place decode refuses a misplaced image or a cache', () => {
+      const { image } = encode(randomBytes(2 * P, 3), P);
+      const buf = new Uint8Array(H + 8 + image.length);
+      buf.set(image, 8);
+      const stats = new Uint32Array(STATS_LENGTH);
+      expectError(() => addon.decodeBatchSync({ image: buf.subarray(8, 8 + image.length), out: buf.subarray(H), pfns: null, cache: null, stats, inPlace: true }), 'PP_ERR_ARG');
+      buf.set(image, 0);
+      expectError(() => addon.decodeBatchSync({ image: buf.subarray(0, image.length), out: buf.subarray(H), pfns: null, cache: newCache(2, P), stats, inPlace: true }), 'PP_ERR_ARG');
+      expectError(() => addon.decodeBatchSync({ image: buf.subarray(0, image.length), out: buf.subarray(H), pfns: null, cache: null, stats }), 'PP_ERR_ARG');
     });
 
     it('imageInfo reads the header only', () => {

@@ -39,8 +39,11 @@ export const MAX_CACHE_SLOTS = 1 << 22;
 /** Largest page cache in bytes (one typed array: 4 GiB - 1). */
 export const MAX_CACHE_BYTES = 2 ** 32 - 1;
 
-/** Image header: 32 bytes + layout string, padded to 8. */
-export const IMAGE_LAYOUT_V1 = 'pfn:A(U) kind:A(c)|4 ref:A(u) payload:B';
+/** The image layouts version 1 knows (docs/FORMAT.md 1.1); both have the same length. */
+export const IMAGE_LAYOUT_V1 = 'payload:B|8 pfn:A(U) kind:A(c)|4 ref:A(u)';
+export const IMAGE_LAYOUT_V1_RUN = 'payload:B|8 pfn:R(U) kind:A(c)|4 ref:A(u)';
+/** Image header length: 32 bytes + layout string, padded to 8. */
+export const IMAGE_HEADER_BYTES = 32 + Math.ceil(IMAGE_LAYOUT_V1.length / 8) * 8;
 
 /** True if `n` is a power of two in the accepted page-size range. */
 export function isValidPageSize(n: number): boolean {
@@ -49,6 +52,5 @@ export function isValidPageSize(n: number): boolean {
 
 /** Worst-case image length for `pages` pages of `pageSize` (mirrors native imageBound). */
 export function imageBound(pages: number, pageSize: number): number {
-  const header = 32 + Math.ceil(IMAGE_LAYOUT_V1.length / 8) * 8;
-  return header + 8 * pages + Math.ceil(pages / 4) * 4 + 4 * pages + pages * pageSize;
+  return IMAGE_HEADER_BYTES + pages * pageSize + 8 * pages + Math.ceil(pages / 4) * 4 + 4 * pages;
 }

@@ -94,7 +94,7 @@ export class BatchDecoder {
   private readonly engine: DecodeEngine;
   private readonly waiting: Deferred<DecodedBatch>[] = [];
   private failure: Error | null = null;
-  private started: Promise<void>;
+  private writes: Promise<void>;
 
   /** @param options pageSize, batchPages, cacheSlots as given to the encoder; threads */
   constructor(options: EncoderOptions = {}) {
@@ -111,7 +111,7 @@ export class BatchDecoder {
       },
     );
     // A batch decoder is a stream decoder fed a synthetic stream header.
-    this.started = this.engine.write(encodeStreamHeader({
+    this.writes = this.engine.write(encodeStreamHeader({
       version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: options.pageSize ?? 4096,
       cacheSlots: options.cacheSlots ?? 0, batchPages: options.batchPages ?? 1024,
     }));
@@ -122,12 +122,19 @@ export class BatchDecoder {
     return this.engine.totals;
   }
 
-  /** Decodes one frame; resolves with its pages. @throws PagepressError on bad input */
-  async decode(frame: Uint8Array): Promise<DecodedBatch> {
-    await this.started;
-    if (this.failure) throw this.failure;
+  /**
+   * Decodes one frame; resolves with its pages. Calls may overlap: frames are fed to the
+   * decoder in call order, and results come back in that order.
+   * @throws PagepressError on bad input
+   */
+  decode(frame: Uint8Array): Promise<DecodedBatch> {
+    if (this.failure) return Promise.reject(this.failure);
     const result = new Promise<DecodedBatch>((resolve, reject) => this.waiting.push({ resolve, reject }));
-    await this.engine.write(frame);
+    // One write at a time: the parser is a state machine over one byte stream.
+    this.writes = this.writes.then(() => this.engine.write(frame)).catch((err: Error) => {
+      this.failure ??= err;
+      for (const d of this.waiting.splice(0)) d.reject(this.failure);
+    });
     return result;
   }
 

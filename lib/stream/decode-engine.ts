@@ -179,7 +179,7 @@ export class DecodeEngine {
       turn = new SharedArrayBuffer(8);
     }
     const o = this.options;
-    this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(1, h.pageSize)) });
+    this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(h.batchPages, h.pageSize)) });
     for (let i = 0; i < o.window; i++) this.free.push(i);
     this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn });
   }

@@ -2,7 +2,7 @@
  * The shared slab: a fixed window of slots in one SharedArrayBuffer, each with an input
  * region and an output region. Workers read and write slots in place, so the bytes of a
  * batch never pass through the main thread's JS heap. The window is the memory bound of
- * a stream: slots x (inCapacity + outCapacity) bytes, allocated once.
+ * a stream: slots x (inCapacity + 4 KiB + outCapacity) bytes, allocated once.
  */
 
 /** Geometry of a slab, sent to every worker. */
@@ -17,20 +17,31 @@ export interface Slab extends SlabLayout {
   buffer: SharedArrayBuffer;
 }
 
+/**
+ * Bytes reserved before each output region: a decoder decompresses an image to
+ * (output - image header length), so the pages land in place (native in-place decode).
+ */
+export const OUT_PREFIX = 4096;
+
 /** Allocates a slab. Untouched pages of a SharedArrayBuffer cost no RSS. */
 export function createSlab(layout: SlabLayout): Slab {
   const align = (n: number) => Math.ceil(n / 4096) * 4096; // page-aligned regions: cheap memcpy, no false sharing
   const inCapacity = align(layout.inCapacity);
   const outCapacity = align(layout.outCapacity);
-  return { slots: layout.slots, inCapacity, outCapacity, buffer: new SharedArrayBuffer(layout.slots * (inCapacity + outCapacity)) };
+  return { slots: layout.slots, inCapacity, outCapacity, buffer: new SharedArrayBuffer(layout.slots * (inCapacity + OUT_PREFIX + outCapacity)) };
+}
+
+/** Byte offset of slot `i`'s output region in the slab. */
+export function slotOutOffset(slab: Slab, i: number): number {
+  return i * (slab.inCapacity + OUT_PREFIX + slab.outCapacity) + slab.inCapacity + OUT_PREFIX;
 }
 
 /** The input region of slot `i` (first `length` bytes, default all). */
 export function slotIn(slab: Slab, i: number, length = slab.inCapacity): Uint8Array {
-  return new Uint8Array(slab.buffer, i * (slab.inCapacity + slab.outCapacity), length);
+  return new Uint8Array(slab.buffer, i * (slab.inCapacity + OUT_PREFIX + slab.outCapacity), length);
 }
 
 /** The output region of slot `i` (first `length` bytes, default all). */
 export function slotOut(slab: Slab, i: number, length = slab.outCapacity): Uint8Array {
-  return new Uint8Array(slab.buffer, i * (slab.inCapacity + slab.outCapacity) + slab.inCapacity, length);
+  return new Uint8Array(slab.buffer, slotOutOffset(slab, i), length);
 }

@@ -9,12 +9,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { addon, STATS_LENGTH } from '../native';
+import { addon, ImageInfo, STATS_LENGTH } from '../native';
 import { codecById, none } from '../codec/registry';
-import { FRAME_HEADER_BYTES, FrameType, imageBound } from '../format/constants';
+import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, imageBound } from '../format/constants';
 import { writeFrameHeader } from '../format/frame';
 import { ErrorCodes, PagepressError } from '../errors';
-import { slotIn, slotOut } from './slab';
+import { slotIn, slotOut, slotOutOffset } from './slab';
 import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
 
 // Set by the first message (or workerData): a pool may start its threads before it knows
@@ -90,6 +90,27 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: imageLength, stats: Array.from(stats) };
 }
 
+/** Offset of the kind section in a validated image header (docs/FORMAT.md 1.2). */
+function kindSection(info: ImageInfo): number {
+  const payloadEnd = info.headerLength + Math.ceil(info.payloadLength / 8) * 8;
+  return payloadEnd + (info.pfnRun ? 8 : 8 * info.pageCount);
+}
+
+/** Byte ranges [start, end) of the decoded batch that are not ZERO pages, merged. */
+function dataRangesOf(kinds: Uint8Array, info: ImageInfo): number[] {
+  const P = init.pageSize;
+  const ranges: number[] = [];
+  for (let i = 0; i < info.pageCount; i++) {
+    if (kinds[i] === 0 && (i + 1) * P <= info.byteLength) continue; // a short zero tail is written
+    const start = i * P;
+    const end = Math.min(info.byteLength, start + P);
+    const last = ranges.length;
+    if (last && ranges[last - 1] === start) ranges[last - 1] = end;
+    else ranges.push(start, end);
+  }
+  return ranges;
+}
+
 function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   const body = slotIn(init.slab, job.slot, job.bodyLength);
   const crc = addon.crc32c(body);
@@ -97,36 +118,40 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     throw new PagepressError(`body checksum 0x${job.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, { record: 'frame body' });
   }
   const codec = codecById(job.codec);
-  let image: Uint8Array = body;
-  if (codec !== none) {
+  const outAt = slotOutOffset(init.slab, job.slot);
+  const out = new Uint8Array(init.slab.buffer, outAt, init.slab.outCapacity);
+  // Without a cache, decompress the image to (out - header length): the native decoder
+  // then expands the pages in place instead of copying the payload (docs/FORMAT.md 1.2).
+  const inPlace = codec !== none && !cache && job.rawLength - IMAGE_HEADER_BYTES <= out.length;
+  let image: Uint8Array;
+  if (inPlace) {
+    image = new Uint8Array(init.slab.buffer, outAt - IMAGE_HEADER_BYTES, job.rawLength);
+    codec.decompress(body, image);
+  } else if (codec !== none) {
     image = scratch.subarray(0, job.rawLength);
     codec.decompress(body, image);
-  } else if (job.bodyLength !== job.rawLength) {
-    throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
+  } else {
+    if (job.bodyLength !== job.rawLength) {
+      throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
+    }
+    image = body;
   }
   const info = addon.imageInfo(image);
   if (info.pageCount !== job.pages) {
     throw new PagepressError(`image holds ${info.pageCount} pages, frame header says ${job.pages}`, ErrorCodes.FORMAT, { offset: 12, record: 'image header' });
   }
-  const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
-  const out = slotOut(init.slab, job.slot);
-  const length = inTurn(job.seq, () => addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: job.holes }));
-  // The image validated, so its kind section is sound: find the non-zero ranges.
-  const dataRanges: number[] = [];
-  if (stats[0] === 0) {
-    dataRanges.push(0, length);
-  } else if (stats[0] < info.pageCount) {
-    const kinds = image.subarray(info.headerLength + (info.pfnRun ? 8 : 8 * info.pageCount));
-    const P = init.pageSize;
-    for (let i = 0; i < info.pageCount; i++) {
-      if (kinds[i] === 0) continue;
-      const start = i * P;
-      const end = Math.min(length, start + P);
-      const last = dataRanges.length;
-      if (last && dataRanges[last - 1] === start) dataRanges[last - 1] = end;
-      else dataRanges.push(start, end);
-    }
+  if (inPlace && info.headerLength !== IMAGE_HEADER_BYTES) {
+    throw new PagepressError(`image header length ${info.headerLength}, expected ${IMAGE_HEADER_BYTES}`, ErrorCodes.FORMAT, { offset: 6, record: 'image header' });
   }
+  // Read the kinds before decoding: an in-place decode overwrites them. (If the image is
+  // bad, the decoder refuses it below and these ranges are never used.)
+  const ks = kindSection(info);
+  const kinds = ks + info.pageCount <= image.length ? image.subarray(ks, ks + info.pageCount) : new Uint8Array(info.pageCount).fill(1);
+  const dataRanges = job.holes ? dataRangesOf(kinds, info) : [0, info.byteLength];
+  const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
+  const length = inTurn(job.seq, () =>
+    addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: job.holes, inPlace }),
+  );
   return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
 }
 

@@ -89,3 +89,29 @@ describe('batch API', function () {
     assert.throws(() => new BatchEncoder({ pageSize: 3000 }), { code: 'PP_ERR_ARG', message: /options\.pageSize/ });
   });
 });
+
+describe('batch API concurrency', () => {
+  it('many overlapping encode() and decode() calls keep their order', async () => {
+    const options = { threads: 2, batchPages: 64, codec: 'zstd' as const };
+    const enc = new BatchEncoder(options);
+    const dec = new BatchDecoder(options);
+    try {
+      const inputs = Array.from({ length: 24 }, (_, i) => memoryLike(64, 100 + i));
+      const frames = await Promise.all(inputs.map((p) => enc.encode(p)));
+      const outputs = await Promise.all(frames.map((f) => dec.decode(f)));
+      outputs.forEach((o, i) => assert.ok(o.pages.equals(inputs[i]), `batch ${i}`));
+      // A corrupt frame rejects its own call and every later one, and nothing is left unhandled.
+      const dec2 = new BatchDecoder(options);
+      const bad = Buffer.from(frames[1]);
+      bad[bad.length - 3] ^= 1;
+      const results = await Promise.allSettled([dec2.decode(frames[0]), dec2.decode(bad), dec2.decode(frames[2])]);
+      assert.equal(results[0].status, 'fulfilled');
+      assert.equal(results[1].status, 'rejected');
+      assert.equal(results[2].status, 'rejected');
+      await dec2.close();
+    } finally {
+      await enc.close();
+      await dec.close();
+    }
+  });
+});
