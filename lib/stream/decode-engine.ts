@@ -27,6 +27,13 @@ export interface DecoderLimits {
   maxCacheBytes?: number;
   /** Leave ZERO pages unwritten in delivered batches; the sink must write only their data ranges. */
   zeroPagesAsHoles?: boolean;
+  /**
+   * A regular file the workers write decoded batches to themselves (positional writes,
+   * starting at `writeBase`); the sink then only releases slots. The caller sets the
+   * file's final length (ftruncate) after finish(), or after close() on failure.
+   */
+  writeFd?: number;
+  writeBase?: number;
 }
 
 /** Totals of a decoder. */
@@ -76,6 +83,8 @@ export class DecodeEngine {
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
       maxCacheBytes: options.maxCacheBytes ?? 1024 * 1024 * 1024,
       zeroPagesAsHoles: options.zeroPagesAsHoles ?? false,
+      writeFd: options.writeFd ?? -1,
+      writeBase: options.writeBase ?? 0,
     };
   }
 
@@ -181,7 +190,12 @@ export class DecodeEngine {
     const o = this.options;
     this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(h.batchPages, h.pageSize)) });
     for (let i = 0; i < o.window; i++) this.free.push(i);
-    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn });
+    let writer: SharedArrayBuffer | null = null;
+    if (o.writeFd >= 0) {
+      writer = new SharedArrayBuffer(16);
+      new Float64Array(writer, 8, 1)[0] = o.writeBase;
+    }
+    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn, writer });
   }
 
   private acquire(): Promise<number> {
@@ -199,7 +213,7 @@ export class DecodeEngine {
     this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
     this.state = State.FRAME_HEADER;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, holes: this.options.zeroPagesAsHoles })
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, holes: this.options.zeroPagesAsHoles, writeFd: this.options.writeFd })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();

@@ -122,9 +122,18 @@ export interface DecodeResult {
  */
 export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits & { sparse?: boolean } = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
   let failure: Error | null = null;
+  // A regular file: the workers write their batches themselves, positionally, while the
+  // bytes are still in their cache, and leave zero pages as holes. Anything else (pipes,
+  // sockets, terminals): the main thread writes in order.
   const base = options.sparse === false ? null : sparseStart(outFd);
-  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), base);
-  const engine = new DecodeEngine({ ...options, zeroPagesAsHoles: base !== null }, (data, release, ranges) => writer.write(data, release, ranges), (err) => (failure ??= err));
+  const writer = base === null ? new OrderedWriter(outFd, (err) => (failure ??= err)) : null;
+  const engine = new DecodeEngine(
+    base === null ? options : { ...options, zeroPagesAsHoles: true, writeFd: outFd, writeBase: base },
+    writer ? (data, release, ranges) => writer.write(data, release, ranges) : (_data, release) => release(),
+    (err) => (failure ??= err),
+  );
+  const setLength = (length: number) =>
+    new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   const regular = isRegularFile(inFd);
   // Two read buffers: the next read runs while the previous block is parsed.
@@ -144,13 +153,19 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
       if (failure) throw failure;
     }
     const end = await engine.finish();
-    await writer.flush();
+    if (writer) await writer.flush();
+    else await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
     if (failure) throw failure;
     return { totals: engine.totals, end };
   } catch (err) {
     pending.catch(() => {}); // the read ahead may fail once the caller closes the input
-    // Let the good frames already handed to the writer reach the output.
-    await writer.flush().catch(() => {});
+    // The output ends exactly at the last good frame: let queued writes finish, or stop the
+    // workers (no write after this) and cut the file back to the frames delivered.
+    if (writer) await writer.flush().catch(() => {});
+    else {
+      await engine.close();
+      await setLength(base! + engine.totals.rawBytes).catch(() => {});
+    }
     throw failure ?? err;
   } finally {
     if (timer) clearInterval(timer);

@@ -132,8 +132,9 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     if (prestarted === this) prestarted = null;
-    if (this.init?.turn) {
-      const turn = new Int32Array(this.init.turn);
+    for (const shared of [this.init?.turn, this.init?.writer]) {
+      if (!shared) continue;
+      const turn = new Int32Array(shared, 0, 2);
       Atomics.store(turn, 1, 1);
       Atomics.notify(turn, 0);
     }

@@ -8,8 +8,14 @@ export interface WorkerInit {
   batchPages: number;
   /** Page cache shared by all workers of a stream (SharedArrayBuffer), or null. */
   cache: SharedArrayBuffer | null;
-  /** One Int32: the sequence number whose turn it is to touch the cache. */
+  /** Int32 [seq whose turn it is, aborted]: turn-taking for the cache. */
   turn: SharedArrayBuffer | null;
+  /**
+   * Decoders writing a regular file: Int32 [seq whose turn it is, aborted], then a
+   * Float64 at byte 8, the file position where the next batch goes. Each worker takes
+   * its batch's position in stream order and writes the batch itself (positional).
+   */
+  writer?: SharedArrayBuffer | null;
 }
 
 /** Classify, serialize and compress the pages in a slot's input; write one BATCH frame to its output. */
@@ -45,6 +51,8 @@ export interface DecodeJob {
   wantPfns: boolean;
   /** Leave ZERO pages unwritten: the sink writes only `dataRanges` (sparse files). */
   holes: boolean;
+  /** With WorkerInit.writer: the file descriptor the worker writes the batch to, else -1. */
+  writeFd?: number;
 }
 
 /** Any job. */
@@ -68,6 +76,8 @@ export interface JobResult {
    * file writer can leave holes where the zero pages are (sparse output, as zstd does).
    */
   dataRanges?: number[];
+  /** Decode: the worker already wrote the batch to the job's writeFd. */
+  written?: boolean;
   /** Worker busy time in ms. */
   busyMs: number;
   error?: { message: string; code?: string; offset?: number; page?: number; record?: string };

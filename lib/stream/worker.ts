@@ -23,6 +23,8 @@ let init: WorkerInit;
 let scratch: Uint8Array;
 let cache: Uint8Array | null;
 let turn: Int32Array | null;
+let writeTurn: Int32Array | null;
+let writePos: Float64Array | null;
 const stats = new Uint32Array(STATS_LENGTH);
 
 function setup(data: WorkerInit): void {
@@ -30,6 +32,8 @@ function setup(data: WorkerInit): void {
   scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
   cache = init.cache ? new Uint8Array(init.cache) : null;
   turn = init.turn ? new Int32Array(init.turn) : null;
+  writeTurn = init.writer ? new Int32Array(init.writer, 0, 2) : null;
+  writePos = init.writer ? new Float64Array(init.writer, 8, 1) : null;
 }
 if (workerData) setup(workerData as WorkerInit);
 
@@ -43,20 +47,32 @@ try {
   // not Linux, or not permitted: run at the process priority
 }
 
-/** Runs `fn` when it is batch `seq`'s turn at the cache, then passes the turn on. */
-function inTurn<T>(seq: number, fn: () => T): T {
-  if (!turn) return fn();
+/**
+ * Runs `fn` when it is batch `seq`'s turn on `t` (an Int32 pair [seq, aborted] shared by
+ * all workers of a stream), then passes the turn on. Batches are handed out in order and
+ * each worker runs its queue in order, so the holder of the lowest seq is always running.
+ */
+function inTurn<T>(seq: number, fn: () => T, t: Int32Array | null = turn): T {
+  if (!t) return fn();
   for (;;) {
-    const current = Atomics.load(turn, 0);
+    const current = Atomics.load(t, 0);
     if (current === seq) break;
-    if (Atomics.load(turn, 1) !== 0) throw new PagepressError('stream aborted', ErrorCodes.WORKER);
-    Atomics.wait(turn, 0, current, 1000);
+    if (Atomics.load(t, 1) !== 0) throw new PagepressError('stream aborted', ErrorCodes.WORKER);
+    Atomics.wait(t, 0, current, 1000);
   }
   try {
     return fn();
   } finally {
-    Atomics.store(turn, 0, seq + 1);
-    Atomics.notify(turn, 0);
+    Atomics.store(t, 0, seq + 1);
+    Atomics.notify(t, 0);
+  }
+}
+
+/** Writes `ranges` of `buf` at `base` + range start, in full (positional, this thread). */
+function writeRanges(fd: number, buf: Uint8Array, ranges: number[], base: number): void {
+  for (let k = 0; k < ranges.length; k += 2) {
+    let at = ranges[k];
+    while (at < ranges[k + 1]) at += fs.writeSync(fd, buf, at, ranges[k + 1] - at, base + at);
   }
 }
 
@@ -155,12 +171,37 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
 }
 
+/**
+ * decode(), then, for a decoder writing a regular file, the batch's file position taken in
+ * stream order and the batch written from here while it is still in this core's cache.
+ * A failed batch still takes its turn (with length 0), so later batches never wait forever;
+ * the main thread cuts the file back to the last good batch.
+ */
+function decodeAndWrite(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+  if (!writeTurn || job.writeFd === undefined || job.writeFd < 0) return decode(job);
+  let result: Omit<JobResult, 'id' | 'busyMs'> | null = null;
+  let failure: unknown = null;
+  try {
+    result = decode(job);
+  } catch (err) {
+    failure = err;
+  }
+  const position = inTurn(job.seq, () => {
+    const at = writePos![0];
+    writePos![0] = at + (result ? result.length : 0);
+    return at;
+  }, writeTurn);
+  if (failure) throw failure;
+  writeRanges(job.writeFd, slotOut(init.slab, job.slot), result!.dataRanges ?? [0, result!.length], position);
+  return { ...result!, written: true };
+}
+
 parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {
   if (job.kind === 'setup') return setup(job.init);
   const start = performance.now();
   let reply: JobResult;
   try {
-    const r = job.kind === 'encode' ? encode(job) : decode(job);
+    const r = job.kind === 'encode' ? encode(job) : decodeAndWrite(job);
     reply = { id: job.id, ...r, busyMs: performance.now() - start };
   } catch (err) {
     const e = err as PagepressError;

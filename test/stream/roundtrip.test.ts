@@ -64,6 +64,27 @@ describe('stream round trip', () => {
     }
   });
 
+  it('decodes into a regular file with holes for zero pages, and exact contents', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-sparse-'));
+    try {
+      const input = Buffer.alloc(8 << 20); // 2048 pages, mostly zero
+      input.set(memoryLike(64, 5), 1 << 20);
+      input.set(memoryLike(3, 6), (8 << 20) - 3 * 4096 - 100); // data near the end, then a zero tail
+      const src = path.join(dir, 'in.pp'), dst = path.join(dir, 'out');
+      fs.writeFileSync(src, await through(input, createEncoder({ threads: 2 })));
+      const inFd = fs.openSync(src, 'r'), outFd = fs.openSync(dst, 'w');
+      await decodeFd(inFd, outFd, { threads: 2 });
+      fs.closeSync(inFd);
+      fs.closeSync(outFd);
+      assert.ok(fs.readFileSync(dst).equals(input));
+      const st = fs.statSync(dst);
+      assert.equal(st.size, input.length);
+      assert.ok(st.blocks * 512 < input.length / 2, `expected holes: ${st.blocks * 512} bytes allocated for ${input.length}`);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('classifies zero and repeated pages (page kinds are counted)', async () => {
     const input = Buffer.alloc(64 * 4096);
     input.fill(7, 4096, 8192);
