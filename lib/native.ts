@@ -30,6 +30,12 @@ export interface EncodeArgs {
   cache: Uint8Array | null;
   /** Receives per-kind page counts, payload and image length (indexes: {@link Stat}). */
   stats: Uint32Array;
+  /**
+   * `pages` lies inside `out`, headerLength (80) bytes after its start: the image is built
+   * around the pages without copying them (dense layout when few pages can be left out).
+   * No cache. Default false.
+   */
+  inPlace?: boolean;
 }
 
 /** Arguments of decodeBatch / decodeBatchSync. */
@@ -68,6 +74,8 @@ export interface ImageInfo {
   headerLength: number;
   /** True for the layout "pfn:R(U)" (one base pfn, consecutive pages). */
   pfnRun: boolean;
+  /** True for the layout "payload:P" (every page at payload + i * pageSize). */
+  dense: boolean;
 }
 
 /** The addon's exports (native/addon.cc). */

@@ -116,6 +116,8 @@ pp::EncodeJob ParseEncode(const Napi::CallbackInfo& info, Keep* keep) {
   j.cache = cache.data, j.cacheLen = cache.len, j.hasCache = cache.present;
   auto stats = GetArray<uint32_t>(env, a.Get("stats"), "stats", napi_uint32_array, "Uint32Array", false, keep);
   j.stats = stats.data, j.statsLen = stats.len;
+  Napi::Value inPlace = a.Get("inPlace");
+  j.inPlace = inPlace.IsBoolean() && inPlace.As<Napi::Boolean>().Value();
   return j;
 }
 
@@ -245,6 +247,7 @@ Napi::Value ImageInfo(const Napi::CallbackInfo& info) {
   o.Set("byteLength", Napi::Number::New(env, static_cast<double>(h.byteLength)));
   o.Set("headerLength", Napi::Number::New(env, h.headerLength));
   o.Set("pfnRun", Napi::Boolean::New(env, h.pfnRun));
+  o.Set("dense", Napi::Boolean::New(env, h.dense));
   return o;
 }
 

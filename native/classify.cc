@@ -182,7 +182,7 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
         else if (kind != UNCHANGED) memcpy(slot, page, P);
         c.SetTag(s, pfn + 1);
       } else if (kind == LITERAL) {
-        memcpy(payload + d, page, P);
+        if (payload) memcpy(payload + d, page, P);
         d += P;
       }
       kinds[i] = kind;
@@ -196,7 +196,7 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
     crcs[i] = Crc32c(page, b.tail);
     uint8_t kind = IsZero(page, b.tail) ? ZERO : LITERAL;
     if (kind == LITERAL) {
-      memcpy(payload + d, page, b.tail);
+      if (payload) memcpy(payload + d, page, b.tail);
       d += b.tail;
     }
     kinds[i] = kind;

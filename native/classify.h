@@ -39,6 +39,7 @@ struct Batch {
 // kinds/refs/payload point into the output image; payload has room for the worst
 // case (every page literal). Fills crcs[n] (CRC32C of each page) and counts[kKinds].
 // Returns the payload length. Updates the cache as FORMAT.md 1.5 says.
+// payload == nullptr (no cache only): classify without copying anything.
 size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs,
                      uint32_t* counts);
 

@@ -16,10 +16,25 @@ namespace {
 // The payload comes first, right after the header: a decoder that decompresses the image
 // to (its output - H) finds the pages' bytes already at their place in the output
 // (in-place decode, no copy of the payload).
-constexpr char kLayout[] = "payload:B|8 pfn:A(U) kind:A(c)|4 ref:A(u)";
-constexpr char kLayoutRun[] = "payload:B|8 pfn:R(U) kind:A(c)|4 ref:A(u)";
-constexpr size_t kLayoutLen = sizeof kLayout - 1;
-static_assert(sizeof kLayout == sizeof kLayoutRun, "both layouts share one header length");
+// A `P` payload ("dense") holds every page at i * P, zero and duplicate pages included:
+// an encoder whose pages already sit in the image (in-place encode) then copies nothing,
+// and zstd, whose window spans the batch, stores a zero or repeated page in a few bytes.
+struct KnownLayout {
+  const char* text;
+  bool run, dense;
+};
+constexpr KnownLayout kLayouts[] = {
+    {"payload:B|8 pfn:A(U) kind:A(c)|4 ref:A(u)", false, false},
+    {"payload:B|8 pfn:R(U) kind:A(c)|4 ref:A(u)", true, false},
+    {"payload:P|8 pfn:A(U) kind:A(c)|4 ref:A(u)", false, true},
+    {"payload:P|8 pfn:R(U) kind:A(c)|4 ref:A(u)", true, true},
+};
+constexpr size_t kLayoutLen = 41;  // all four: one header length, so in-place offsets are fixed
+const char* LayoutText(bool run, bool dense) {
+  for (const auto& l : kLayouts)
+    if (l.run == run && l.dense == dense) return l.text;
+  return nullptr;
+}
 constexpr size_t kFixedHeader = 32;
 constexpr size_t kHeaderLen = (kFixedHeader + kLayoutLen + 7) & ~size_t{7};
 constexpr uint64_t kMaxPfn = uint64_t{1} << 52;  // exclusive; also exact in a double
@@ -99,8 +114,14 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   if (!CheckStats(j.stats, j.statsLen, e)) return false;
   if (j.hasPfns && j.pfnsLen < n)
     return Fail(e, Status::ARG, -1, -1, "pfns has %zu entries, expected at least %zu", j.pfnsLen, n);
-  if (Overlaps(j.out, j.outLen, j.pages, j.pagesLen) || Overlaps(j.out, j.outLen, j.cache, j.cacheLen) ||
-      Overlaps(j.pages, j.pagesLen, j.cache, j.cacheLen))
+  if (j.inPlace) {
+    // The pages already sit where the payload goes: the image is built around them.
+    if (j.pages != j.out + kHeaderLen) return Fail(e, Status::ARG, -1, -1, "in-place encode needs pages == out + %zu", kHeaderLen);
+    if (j.hasCache) return Fail(e, Status::ARG, -1, -1, "in-place encode takes no page cache");
+  } else if (Overlaps(j.out, j.outLen, j.pages, j.pagesLen)) {
+    return Fail(e, Status::ARG, -1, -1, "out and pages must not overlap");
+  }
+  if (Overlaps(j.out, j.outLen, j.cache, j.cacheLen) || Overlaps(j.pages, j.pagesLen, j.cache, j.cacheLen))
     return Fail(e, Status::ARG, -1, -1, "out, pages and cache must not overlap");
   Batch b{j.pages, P, n, T, nullptr, Cache{}};
   if (j.hasCache && !CacheOpen(j.cache, j.cacheLen, static_cast<uint32_t>(P), &b.cache, e)) return false;
@@ -124,7 +145,27 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   uint32_t counts[kKinds] = {};
   uint8_t kindList[kMaxPages];
   uint8_t refList[4 * kMaxPages];
-  const size_t D = ClassifyBatch(b, kindList, refList, out + kHeaderLen, crcs, counts);
+  size_t D;
+  bool dense = false;
+  if (j.inPlace) {
+    ClassifyBatch(b, kindList, refList, nullptr, crcs, counts);  // classify only
+    // Dense unless leaving pages out pays: then compact the literal pages in place
+    // (each moves down, never past a page not yet moved).
+    dense = (counts[ZERO] + counts[DUP]) * 8 < n;
+    if (dense) {
+      D = j.pagesLen;
+    } else {
+      D = 0;
+      for (size_t i = 0; i < n; i++) {
+        if (kindList[i] != LITERAL) continue;
+        const size_t len = i + 1 < n ? P : T;
+        if (D != i * P) memmove(out + kHeaderLen + D, j.pages + i * P, len);
+        D += len;
+      }
+    }
+  } else {
+    D = ClassifyBatch(b, kindList, refList, out + kHeaderLen, crcs, counts);
+  }
   const Layout lay(kHeaderLen, n, run, D);
   memset(out + lay.payload + D, 0, lay.pfn - lay.payload - D);  // payload padding
   memcpy(out + lay.pfn, pfnList, run ? 8 : 8 * n);
@@ -144,7 +185,7 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   Store32(out + 20, static_cast<uint32_t>(D));
   Store32(out + 24, HashList(reinterpret_cast<const uint8_t*>(pfnList), crcs, n));
   Store16(out + 28, static_cast<uint16_t>(kLayoutLen));
-  memcpy(out + kFixedHeader, run ? kLayoutRun : kLayout, kLayoutLen);  // reserved and pad stay 0
+  memcpy(out + kFixedHeader, LayoutText(run, dense), kLayoutLen);  // reserved and pad stay 0
 
   const uint64_t total = lay.end;
   for (unsigned k = 0; k < kKinds; k++) j.stats[k] = counts[k];
@@ -188,13 +229,20 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
   if (len < H)
     return Fail(e, Status::TRUNCATED, static_cast<int64_t>(len), -1,
                 "image of %zu bytes ends inside the %u-byte header at offset %zu", len, H, len);
-  const bool run = L == kLayoutLen && memcmp(im + kFixedHeader, kLayoutRun, kLayoutLen) == 0;
-  if (!run && (L != kLayoutLen || memcmp(im + kFixedHeader, kLayout, kLayoutLen) != 0))
-    return Fail(e, Status::LAYOUT, kFixedHeader, -1, "image layout string at offset 32 (%u bytes) is not a known layout (\"%s\" or \"%s\")", L, kLayout, kLayoutRun);
+  const KnownLayout* known = nullptr;
+  for (const auto& l : kLayouts)
+    if (L == kLayoutLen && memcmp(im + kFixedHeader, l.text, kLayoutLen) == 0) known = &l;
+  if (!known)
+    return Fail(e, Status::LAYOUT, kFixedHeader, -1, "image layout string at offset 32 (%u bytes) is not one of the 4 known layouts, e.g. \"%s\"", L, kLayouts[0].text);
+  const bool run = known->run;
+  if (known->dense && uint64_t{D} != uint64_t{n - 1} * P + T)
+    return Fail(e, Status::FORMAT, 20, -1, "dense image payload length %u at offset 20 is not the %llu bytes of its pages", D,
+                (unsigned long long)(uint64_t{n - 1} * P + T));
   for (size_t k = kFixedHeader + L; k < H; k++)
     if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "image header padding byte 0x%02x at offset %zu must be 0", im[k], k);
   const Layout lay(H, n, run, D);
   info->pfnRun = run;
+  info->dense = known->dense;
   info->pageSize = P;
   info->pageCount = n;
   info->tailBytes = T;
@@ -234,6 +282,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     return Fail(e, Status::ARG, -1, -1, "out must not overlap cache or pfns");
   Cache c;
   if (j.hasCache && !CacheOpen(j.cache, j.cacheLen, static_cast<uint32_t>(P), &c, e)) return false;
+  if (h.dense && c.enabled())
+    return Fail(e, Status::FORMAT, kFixedHeader, -1, "dense image layout in a stream with a page cache (encoders make dense images only without one)");
 
   const uint8_t* im = j.image;
   const Layout lay(h.headerLength, n, h.pfnRun, D);
@@ -277,6 +327,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
       return Fail(e, Status::FORMAT, kindAt, pi, "kind %u of page %zu at offset %zu is not a known kind (0..4)", kind, i, lay.kind + i);
     if (i >= full && kind != ZERO && kind != LITERAL)
       return Fail(e, Status::FORMAT, kindAt, pi, "kind %s of the short last page %zu at offset %zu, expected ZERO or LITERAL", KindName(kind), i, lay.kind + i);
+    if (h.dense && (kind == UNCHANGED || kind == DELTA))
+      return Fail(e, Status::FORMAT, kindAt, pi, "kind %s of page %zu at offset %zu in a dense image, expected ZERO, LITERAL or DUP", KindName(kind), i, lay.kind + i);
     switch (kind) {
       case DUP:
         if (ref >= i)
@@ -293,7 +345,7 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
         if (kind == LITERAL) sum += i < full ? P : T;
     }
   }
-  if (sum != D)
+  if (!h.dense && sum != D)
     return Fail(e, Status::FORMAT, 20, -1, "image payload length %zu at offset 20 does not match the %llu payload bytes its pages need", D, (unsigned long long)sum);
 
   // Cache hits and delta payloads. Tags change as the batch proceeds (every full page is
@@ -362,7 +414,26 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
       memcpy(dst, out + size_t{ref} * P, P);
     dups[ndups++] = static_cast<uint32_t>(i << 16 | ref);  // CRC copied from ref below
   };
-  if (j.inPlace) {
+  if (h.dense) {
+    // Every page's bytes are in the payload; ZERO and DUP just say what they are. A ZERO
+    // page must really be zero (a sparse writer leaves it out); all others are checked by
+    // their CRC below.
+    if (!j.inPlace) memcpy(out, pay, D);
+    for (size_t i = 0; i < n; i++) {
+      const size_t len = i < full ? P : T;
+      if (kinds[i] == ZERO) {
+        if (!IsZero(out + i * P, len))
+          return Fail(e, Status::FORMAT, static_cast<int64_t>(lay.payload + i * P), static_cast<int64_t>(i),
+                      "ZERO page %zu of a dense image holds non-zero bytes at offset %zu", i, lay.payload + i * P);
+        crcs[i] = i < full ? zeroCrc : Crc32c(out + i * P, len);
+      } else {
+        todo[ntodo++] = static_cast<uint16_t>(i);
+      }
+      counts[kinds[i]]++;
+    }
+    if (j.hasPfns)
+      for (size_t i = 0; i < n; i++) j.pfns[i] = static_cast<double>(Load64(pfnBytes + 8 * i));
+  } else if (j.inPlace) {
     // No cache, so only ZERO, LITERAL and DUP. Payload offsets never pass their page's
     // place (the payload is the literal pages, compacted), so moving pages last to first
     // never overwrites payload not yet moved. DUPs go last, first to last.

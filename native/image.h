@@ -27,6 +27,9 @@ struct EncodeJob {
   uint8_t* out = nullptr; size_t outLen = 0;
   uint8_t* cache = nullptr; size_t cacheLen = 0; bool hasCache = false;
   uint32_t* stats = nullptr; size_t statsLen = 0;
+  // pages == out + header length: the image is built around the pages (no payload copy;
+  // dense layout when few pages can be left out). No cache.
+  bool inPlace = false;
 };
 
 struct DecodeJob {
@@ -47,6 +50,7 @@ struct ImageInfo {
   uint32_t pageSize, pageCount, tailBytes, payloadLength, checksum;
   uint32_t headerLength;
   bool pfnRun;  // layout "pfn:R(U)": one base pfn, page i has pfn base + i
+  bool dense;   // layout "payload:P": every page at payload + i * P
   uint64_t imageLength, byteLength;
 };
 

@@ -387,6 +387,54 @@ describe('native addon', () => {
       }
     });
 
+    it('in-place encode: dense when few pages can be left out, compact otherwise; both decode either way', () => {
+      const next = rng(91);
+      let dense = 0, compact = 0;
+      for (let round = 0; round < 40; round++) {
+        const n = 1 + (next() % 48);
+        const tail = next() % 3 === 0 ? 1 + (next() % (P - 1)) : 0;
+        const pages = new Uint8Array((tail ? n - 1 : n) * P + tail);
+        const zeroShare = round % 2 ? 0.02 : 0.5;
+        for (let i = 0; i < n; i++) {
+          const len = Math.min(P, pages.length - i * P);
+          if (next() / 2 ** 32 < zeroShare) continue;
+          if (next() % 10 === 0 && i > 0 && len === P) pages.copyWithin(i * P, (i - 1) * P, i * P);
+          else pages.set(randomBytes(len, next()), i * P);
+        }
+        const area = new Uint8Array(addon.imageBound(n, P));
+        area.set(pages, H);
+        const stats = new Uint32Array(STATS_LENGTH);
+        const len = addon.encodeBatchSync({ pages: area.subarray(H, H + pages.length), pfns: null, pfnBase: 5, pageSize: P, out: area, cache: null, stats, inPlace: true });
+        const image = area.slice(0, len);
+        const info = addon.imageInfo(image);
+        if (info.dense) dense++; else compact++;
+        // The same pages encoded the ordinary way give the same kinds and checksum.
+        const plain = encode(pages, P, { pfnBase: 5 }).image;
+        assert.deepEqual(kinds(image), kinds(plain));
+        assert.equal(rd32(image, 24), rd32(plain, 24));
+        assert.deepEqual(decode(image).out, pages, `round ${round}`);
+        const buf = new Uint8Array(H + Math.max(pages.length, image.length));
+        buf.set(image);
+        addon.decodeBatchSync({ image: buf.subarray(0, image.length), out: buf.subarray(H), pfns: null, cache: null, stats, inPlace: true });
+        assert.deepEqual(buf.subarray(H, H + pages.length), pages, `round ${round} in place`);
+      }
+      assert.ok(dense > 5 && compact > 5, `dense ${dense}, compact ${compact}`);
+    });
+
+    it('a dense image whose ZERO page holds data is refused; so is one with a cache', () => {
+      const pages = new Uint8Array(16 * P);
+      for (let i = 1; i < 16; i++) pages.set(randomBytes(P, 50 + i), i * P); // page 0 zero: dense (1 of 16)
+      const area = new Uint8Array(addon.imageBound(16, P));
+      area.set(pages, H);
+      const len = addon.encodeBatchSync({ pages: area.subarray(H, H + pages.length), pfns: null, pfnBase: 0, pageSize: P, out: area, cache: null, stats: new Uint32Array(8), inPlace: true });
+      const image = area.slice(0, len);
+      assert.equal(addon.imageInfo(image).dense, true);
+      const bad = image.slice();
+      bad[H + 100] = 1; // inside page 0, which is ZERO
+      expectError(() => decode(bad), 'PP_ERR_FORMAT', H);
+      expectError(() => decode(image, { cache: newCache(4, P) }), 'PP_ERR_FORMAT', 32);
+    });
+
     it('in-place decode refuses a misplaced image or a cache', () => {
       const { image } = encode(randomBytes(2 * P, 3), P);
       const buf = new Uint8Array(H + 8 + image.length);
@@ -401,7 +449,7 @@ describe('native addon', () => {
     it('imageInfo reads the header only', () => {
       const image = sample();
       const info = addon.imageInfo(image.subarray(0, H));
-      assert.deepEqual(info, { pageSize: P, pageCount: 4, tailBytes: P, payloadLength: 2 * P, checksum: rd32(image, 24), imageLength: image.length, byteLength: 4 * P, headerLength: H, pfnRun: true });
+      assert.deepEqual(info, { pageSize: P, pageCount: 4, tailBytes: P, payloadLength: 2 * P, checksum: rd32(image, 24), imageLength: image.length, byteLength: 4 * P, headerLength: H, pfnRun: true, dense: false });
       expectError(() => addon.imageInfo(image.subarray(0, H - 1)), 'PP_ERR_TRUNCATED', H - 1);
     });
   });

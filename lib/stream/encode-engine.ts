@@ -12,7 +12,7 @@ import { addon, Stat } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import { AutoCodec } from '../codec/auto';
 import { codecsById, codecsByName, maxBound } from '../codec/registry';
-import { FRAME_HEADER_BYTES, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
+import { FRAME_HEADER_BYTES, IMAGE_HEADER_BYTES, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
 import { encodeEndFrame, encodeStreamHeader } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { WorkerPool } from './pool';
@@ -61,7 +61,12 @@ export class EncodeEngine {
   constructor(options: EncoderOptions, private readonly sink: FrameSink, private readonly onError: (err: Error) => void) {
     const o = (this.options = resolveEncoderOptions(options));
     const batchBytes = o.batchPages * o.pageSize;
-    this.slab = createSlab({ slots: o.window, inCapacity: batchBytes, outCapacity: FRAME_HEADER_BYTES + maxBound(imageBound(o.batchPages, o.pageSize)) });
+    // The input region also holds the sections an in-place image puts after the pages.
+    this.slab = createSlab({
+      slots: o.window,
+      inCapacity: Math.max(batchBytes, imageBound(o.batchPages, o.pageSize) - IMAGE_HEADER_BYTES),
+      outCapacity: FRAME_HEADER_BYTES + maxBound(imageBound(o.batchPages, o.pageSize)),
+    });
     for (let i = 0; i < o.window; i++) this.free.push(i);
     let cache: SharedArrayBuffer | null = null;
     let turn: SharedArrayBuffer | null = null;
@@ -98,9 +103,9 @@ export class EncodeEngine {
     return this.free.length > 0;
   }
 
-  /** The input region of a slot. */
+  /** The input region of a slot: a full batch. */
   input(slot: number): Uint8Array {
-    return slotIn(this.slab, slot);
+    return slotIn(this.slab, slot, this.batchBytes);
   }
 
   /**

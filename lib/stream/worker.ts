@@ -14,7 +14,7 @@ import { codecById, none } from '../codec/registry';
 import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, imageBound } from '../format/constants';
 import { writeFrameHeader } from '../format/frame';
 import { ErrorCodes, PagepressError } from '../errors';
-import { slotIn, slotOut, slotOutOffset } from './slab';
+import { slotIn, slotInOffset, slotOut, slotOutOffset } from './slab';
 import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
 
 // Set by the first message (or workerData): a pool may start its threads before it knows
@@ -77,23 +77,36 @@ function writeRanges(fd: number, buf: Uint8Array, ranges: number[], base: number
 }
 
 function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
-  const pages = slotIn(init.slab, job.slot, job.length);
   const out = slotOut(init.slab, job.slot);
   const codec = codecById(job.codec);
-  // With codec none the image is serialized straight into the frame body: no copy.
-  const imageDst = codec === none ? out.subarray(FRAME_HEADER_BYTES) : scratch;
-  const imageLength = inTurn(job.seq, () =>
-    addon.encodeBatchSync({ pages, pfns: job.pfns, pfnBase: job.pfnBase, pageSize: init.pageSize, out: imageDst, cache, stats }),
-  );
+  const args = { pfns: job.pfns, pfnBase: job.pfnBase, pageSize: init.pageSize, cache, stats };
+  let image: Uint8Array;
+  if (codec === none) {
+    // The image is serialized straight into the frame body: one copy, no codec.
+    const body = out.subarray(FRAME_HEADER_BYTES);
+    const length = inTurn(job.seq, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: body }));
+    image = body.subarray(0, length);
+  } else if (!cache) {
+    // In place: the image is built around the pages where they were read, the header in
+    // the slot's prefix and the sections after them, so the pages are not copied.
+    const at = slotInOffset(init.slab, job.slot);
+    const area = new Uint8Array(init.slab.buffer, at - IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + init.slab.inCapacity);
+    const length = addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true });
+    image = area.subarray(0, length);
+  } else {
+    const length = inTurn(job.seq, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: scratch }));
+    image = scratch.subarray(0, length);
+  }
+  const imageLength = image.length;
   const pageCount = Math.ceil(job.length / init.pageSize);
   let used = codec;
   let bodyLength = imageLength;
   if (codec !== none) {
     const body = out.subarray(FRAME_HEADER_BYTES);
-    bodyLength = codec.compress(scratch.subarray(0, imageLength), body, job.level);
+    bodyLength = codec.compress(image, body, job.level);
     if (bodyLength >= imageLength) {
       // Compression did not pay: store the image as it is.
-      body.set(scratch.subarray(0, imageLength));
+      body.set(image);
       bodyLength = imageLength;
       used = none;
     }
