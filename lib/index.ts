@@ -7,6 +7,7 @@ export type { ErrorCode, ErrorContext } from './errors';
 export { createEncoder, Encoder } from './stream/encoder';
 export { createDecoder, Decoder } from './stream/decoder';
 export { BatchEncoder, BatchDecoder } from './stream/batch';
+export { SyncBatchCodec } from './stream/batch-sync';
 export type { DecodedBatch } from './stream/batch';
 export { encodeFd, decodeFd } from './stream/files';
 export type { EncoderOptions, DecoderOptions } from './stream/options';

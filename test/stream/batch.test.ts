@@ -1,6 +1,6 @@
 import * as assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BatchDecoder, BatchEncoder } from '../../lib';
+import { BatchDecoder, BatchEncoder, SyncBatchCodec } from '../../lib';
 import { memoryLike, rng } from '../helpers';
 
 describe('batch API', function () {
@@ -112,6 +112,35 @@ describe('batch API concurrency', () => {
     } finally {
       await enc.close();
       await dec.close();
+    }
+  });
+});
+
+describe('synchronous batch codec', () => {
+  it('makes the same frames as BatchEncoder, and each decodes the other\'s', async () => {
+    for (const options of [{ batchPages: 64 }, { batchPages: 64, cacheSlots: 128, codec: 'lz4' as const }, { batchPages: 64, codec: 'deflate' as const }]) {
+      const sync = new SyncBatchCodec(options);
+      const enc = new BatchEncoder({ ...options, threads: 1 });
+      const dec = new BatchDecoder({ ...options, threads: 1 });
+      try {
+        for (let round = 0; round < 4; round++) {
+          const pages = memoryLike(64, 10 + round);
+          // Rounds 2 and 3 re-send the pfns of rounds 0 and 1: cache hits when there is a cache.
+          const pfns = Array.from({ length: 64 }, (_, i) => ((round % 2) ? 1000 + i * 3 : i));
+          if (round >= 2) pages[5] ^= 1;
+          const a = sync.encode(pages, pfns);
+          const b = await enc.encode(pages, pfns);
+          assert.ok(a.equals(b), `frames differ (round ${round}, ${JSON.stringify(options)})`);
+          const viaSync = sync.decode(b);
+          assert.ok(viaSync.pages.equals(pages));
+          assert.deepEqual(Array.from(viaSync.pfns), pfns);
+          assert.ok((await dec.decode(a)).pages.equals(pages));
+        }
+        assert.throws(() => sync.decode(Buffer.from('not a frame at all, just bytes')), { code: /^PP_ERR_/ });
+      } finally {
+        await enc.close();
+        await dec.close();
+      }
     }
   });
 });

@@ -1,0 +1,122 @@
+/**
+ * The batch API on the calling thread: pages in, one BATCH frame out, and back, with no
+ * worker hop. For callers that already run on a worker thread of their own (a migration
+ * agent's sender loop), and for small batches. On the main thread it blocks the event
+ * loop for as long as the codec runs (about 7 ms for a 4 MiB zstd batch): use
+ * BatchEncoder / BatchDecoder there. Frames are the same as BatchEncoder's: either side
+ * may be sync or async, given the same options.
+ */
+import { addon, STATS_LENGTH } from '../native';
+import { ErrorCodes, PagepressError } from '../errors';
+import { codecById, codecsByName, none } from '../codec/registry';
+import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
+import { checkBodyCrc, decodeFrameHeader, encodeStreamHeader, StreamHeader, writeFrameHeader } from '../format/frame';
+import { EncoderOptions, resolveEncoderOptions, ResolvedEncoderOptions } from './options';
+
+/** Encodes and decodes BATCH frames synchronously, on the calling thread. */
+export class SyncBatchCodec {
+  readonly options: ResolvedEncoderOptions;
+  /** The stream header equivalent of these options (what BatchDecoder assumes). */
+  readonly stream: StreamHeader;
+  private readonly area: Uint8Array;
+  private readonly encodeCache: Uint8Array | null;
+  private readonly decodeCache: Uint8Array | null;
+  private readonly stats = new Uint32Array(STATS_LENGTH);
+  private nextPfn = 0;
+
+  /**
+   * @param options codec ('auto' means zstd here), level, pageSize, batchPages, cacheSlots
+   * @throws PagepressError PP_ERR_ARG for an invalid option
+   * @example
+   * const codec = new SyncBatchCodec({ codec: 'zstd' });
+   * const frame = codec.encode(pages, pfns);
+   * const { pages: copy } = codec.decode(frame);
+   */
+  constructor(options: EncoderOptions = {}) {
+    const o = (this.options = resolveEncoderOptions({ ...options, threads: 1 }));
+    this.stream = { version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages };
+    this.area = new Uint8Array(imageBound(o.batchPages, o.pageSize));
+    const cache = () => {
+      if (o.cacheSlots === 0) return null;
+      const c = new Uint8Array(addon.cacheBytes(o.cacheSlots, o.pageSize));
+      addon.cacheInit(c, o.pageSize);
+      return c;
+    };
+    this.encodeCache = cache();
+    this.decodeCache = cache();
+  }
+
+  /** The stream header for a stream made of this codec's frames (then decodable by createDecoder). */
+  streamHeader(): Buffer {
+    return encodeStreamHeader(this.stream);
+  }
+
+  /**
+   * Encodes `pages` (n pages back to back, the last may be short) with their pfns
+   * (default: consecutive after the previous batch) into a new BATCH frame.
+   * @throws PagepressError PP_ERR_ARG when the batch is empty, too large, or pfns do not match
+   */
+  encode(pages: Uint8Array, pfns?: ArrayLike<number>): Buffer {
+    const { pageSize, batchPages, level } = this.options;
+    const count = Math.ceil(pages.length / pageSize);
+    if (pages.length === 0 || count > batchPages) {
+      throw new PagepressError(`pages must hold 1..${batchPages * pageSize} bytes, got ${pages.length}`, ErrorCodes.ARG);
+    }
+    if (pfns && pfns.length !== count) throw new PagepressError(`pfns has ${pfns.length} entries for ${count} pages`, ErrorCodes.ARG);
+    const pfnArray = pfns ? Float64Array.from(pfns) : null;
+    const pfnBase = this.nextPfn;
+    if (!pfnArray) this.nextPfn += count;
+    const args = { pfns: pfnArray, pfnBase, pageSize, cache: this.encodeCache, stats: this.stats };
+    let imageLength: number;
+    if (this.encodeCache) {
+      imageLength = addon.encodeBatchSync({ ...args, pages, out: this.area });
+    } else {
+      // One copy into the image buffer, then the image is built around the pages.
+      this.area.set(pages, IMAGE_HEADER_BYTES);
+      imageLength = addon.encodeBatchSync({ ...args, pages: this.area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + pages.length), out: this.area, inPlace: true });
+    }
+    const image = this.area.subarray(0, imageLength);
+    let codec = codecsByName.get(this.options.codec === 'auto' ? 'zstd' : this.options.codec)!;
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + codec.bound(imageLength));
+    const body = frame.subarray(FRAME_HEADER_BYTES);
+    let bodyLength = codec === none ? imageLength : codec.compress(image, body, level);
+    if (codec === none || bodyLength >= imageLength) {
+      body.set(image);
+      bodyLength = imageLength;
+      codec = none;
+    }
+    writeFrameHeader(frame, 0, {
+      type: FrameType.BATCH, codec: codec.id, flags: 0, rawLength: imageLength, bodyLength, pages: count,
+      bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
+    });
+    return frame.subarray(0, FRAME_HEADER_BYTES + bodyLength);
+  }
+
+  /**
+   * Decodes one BATCH frame made with the same options, in stream order (the page cache).
+   * @throws PagepressError with the code of the first rule the frame breaks
+   */
+  decode(frame: Uint8Array): { pages: Buffer; pfns: Float64Array } {
+    const h = decodeFrameHeader(frame, this.stream, 0, 0);
+    if (h.type !== FrameType.BATCH) throw new PagepressError('not a BATCH frame', ErrorCodes.FORMAT, { offset: 0 });
+    if (frame.length !== FRAME_HEADER_BYTES + h.bodyLength) {
+      throw new PagepressError(`frame is ${frame.length} bytes, its header says ${FRAME_HEADER_BYTES + h.bodyLength}`, frame.length < FRAME_HEADER_BYTES + h.bodyLength ? ErrorCodes.TRUNCATED : ErrorCodes.TRAILING, { offset: frame.length });
+    }
+    const body = frame.subarray(FRAME_HEADER_BYTES);
+    checkBodyCrc(body, h, FRAME_HEADER_BYTES, 0);
+    const codec = codecById(h.codec);
+    let image: Uint8Array = body;
+    if (codec !== none) {
+      image = this.area.subarray(0, h.rawLength);
+      codec.decompress(body, image);
+    } else if (h.bodyLength !== h.rawLength) {
+      throw new PagepressError(`stored body is ${h.bodyLength} bytes, frame header says ${h.rawLength}`, ErrorCodes.FORMAT);
+    }
+    const info = addon.imageInfo(image);
+    if (info.pageCount !== h.pages) throw new PagepressError(`image holds ${info.pageCount} pages, frame header says ${h.pages}`, ErrorCodes.FORMAT);
+    const pages = Buffer.allocUnsafe(info.byteLength);
+    const pfns = new Float64Array(info.pageCount);
+    addon.decodeBatchSync({ image, out: pages, pfns, cache: this.decodeCache, stats: this.stats });
+    return { pages, pfns };
+  }
+}
