@@ -16,6 +16,7 @@ import { ErrorCodes, isPagepressError, PagepressError } from '../errors';
 
 /** Process exit codes. */
 export const ExitCode = { OK: 0, FAILURE: 1, USAGE: 2 } as const;
+/** One of the values of {@link ExitCode}. */
 export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
 
 /** A usage error found by the command line itself (exit 2). */

@@ -25,8 +25,9 @@ export const StreamFlags = {
 /** All flag bits this release understands. */
 export const KNOWN_STREAM_FLAGS = StreamFlags.RAW;
 
-/** Smallest and largest page size accepted. */
+/** Smallest page size accepted. */
 export const MIN_PAGE_SIZE = 512;
+/** Largest page size accepted. */
 export const MAX_PAGE_SIZE = 65536;
 /** Most pages in one batch (one image). */
 export const MAX_BATCH_PAGES = 4096;
@@ -41,6 +42,7 @@ export const MAX_CACHE_BYTES = 2 ** 32 - 1;
 
 /** The image layouts version 1 knows (docs/FORMAT.md 1.1); both have the same length. */
 export const IMAGE_LAYOUT_V1 = 'payload:B|8 pfn:A(U) kind:A(c)|4 ref:A(u)';
+/** The same with a run of pfns (`R(U)`). Dense variants use `payload:P|8`. */
 export const IMAGE_LAYOUT_V1_RUN = 'payload:B|8 pfn:R(U) kind:A(c)|4 ref:A(u)';
 /** Image header length: 32 bytes + layout string, padded to 8. */
 export const IMAGE_HEADER_BYTES = 32 + Math.ceil(IMAGE_LAYOUT_V1.length / 8) * 8;

@@ -24,6 +24,7 @@ export function encoderOptions(flags: CompressFlags): EncoderOptions {
   return options;
 }
 
+/** `pagepress compress [FILE]`: encodes FILE (or stdin) to OUT (or stdout); throws on failure, leaving no partial OUT. */
 export async function compress(file: string | undefined, flags: CompressFlags): Promise<void> {
   const options = encoderOptions(flags);
   const force = flags.force === true;

@@ -6,6 +6,7 @@ import { Input, openInput, openOutput, Output, outputSize } from '../io';
 import { createProgress } from '../progress';
 import { END_FRAME_BYTES, printSummary } from '../summary';
 
+/** `pagepress decompress [FILE]`: decodes FILE (or stdin) to OUT (or stdout); on bad input OUT keeps every good frame. */
 export async function decompress(file: string | undefined, flags: CommonOptions): Promise<void> {
   const force = flags.force === true;
   let input: Input | null = null;

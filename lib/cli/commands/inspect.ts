@@ -44,6 +44,7 @@ function summaryText(r: InspectReport): string {
   );
 }
 
+/** `pagepress inspect [FILE]`: checks a stream and prints its header, frames, codecs and page kinds (text or --json). */
 export async function inspect(file: string | undefined, options: InspectFlags): Promise<void> {
   const flags = { json: options.json === true, frames: options.frames === true };
   const input = openInput(file, { refuseTerminal: true, force: false });
