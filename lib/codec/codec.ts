@@ -8,6 +8,16 @@
 /** Names of the codecs that can appear on the wire. */
 export type CodecName = 'none' | 'deflate' | 'lz4' | 'zstd';
 
+/** What an encoder knows of an image it hands to a codec. */
+export interface CompressHint {
+  /**
+   * True for a dense image (every page in place, zero and repeated pages included): long
+   * matches are plentiful and cheap to find. False for a compact one (only literal pages):
+   * what is left is harder data, where a larger match finder pays.
+   */
+  dense?: boolean;
+}
+
 /** One compression method. Every member is implemented by every codec. */
 export interface Codec {
   /** Value of the codec field in a frame header. */
@@ -20,9 +30,10 @@ export interface Codec {
   bound(rawLength: number): number;
   /**
    * Compresses `src` into `dst` (at least bound(src.length) bytes); returns bytes written.
-   * Called in a worker thread (or for tiny inputs on the main thread).
+   * Called in a worker thread (or for tiny inputs on the main thread). `hint` says what the
+   * caller knows of `src`; a codec may tune for it, never change its output format.
    */
-  compress(src: Uint8Array, dst: Uint8Array, level: number): number;
+  compress(src: Uint8Array, dst: Uint8Array, level: number, hint?: CompressHint): number;
   /**
    * Decompresses `src` so that it fills `dst` exactly.
    * @throws PagepressError PP_ERR_CODEC when the data is corrupt or its length differs from dst.length.

@@ -79,7 +79,7 @@ export class SyncBatchCodec {
     let codec = codecsByName.get(this.options.codec === 'auto' ? 'zstd' : this.options.codec)!;
     const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + codec.bound(imageLength));
     const body = frame.subarray(FRAME_HEADER_BYTES);
-    let bodyLength = codec === none ? imageLength : codec.compress(image, body, level);
+    let bodyLength = codec === none ? imageLength : codec.compress(image, body, level, { dense: addon.imageInfo(image).dense });
     if (codec === none || bodyLength >= imageLength) {
       body.set(image);
       bodyLength = imageLength;

@@ -103,7 +103,7 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   let bodyLength = imageLength;
   if (codec !== none) {
     const body = out.subarray(FRAME_HEADER_BYTES);
-    bodyLength = codec.compress(image, body, job.level);
+    bodyLength = codec.compress(image, body, job.level, { dense: imageIsDense(image) });
     if (bodyLength >= imageLength) {
       // Compression did not pay: store the image as it is.
       body.set(image);
@@ -117,6 +117,11 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     bodyCrc: addon.crc32c(body),
   });
   return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: imageLength, stats: Array.from(stats) };
+}
+
+/** True when an image (header already written by the native encoder) has the dense layout. */
+function imageIsDense(image: Uint8Array): boolean {
+  return addon.imageInfo(image).dense;
 }
 
 /** Offset of the kind section in a validated image header (docs/FORMAT.md 1.2). */
