@@ -77,11 +77,15 @@ function exec(c: { cmd: string; args: string[]; stdin?: string; stdout?: string 
 /** Measures every tool on one input file (already on tmpfs). */
 function measure(input: string, dir: string, runs: number, list: Tool[]): ToolResult[] {
   const size = fs.statSync(input).size;
-  const res = list.map((t) => ({ t, c: [] as number[], d: [] as number[], out: path.join(dir, `x${t.ext}`), back: path.join(dir, `x${t.ext}.out`) }));
+  const res = list.map((t) => ({ t, c: [] as number[], d: [] as number[], out: path.join(dir, `x${t.ext}`), back: path.join(dir, `x${t.ext}.out`), roundTrip: true }));
   // Warm-up: one untimed compress + decompress per tool (page cache, binaries, JIT of the CLI's modules).
+  // Decompressed copies are removed as soon as they are timed (the last round's after the
+  // round-trip check): six 2 GiB copies on tmpfs would put the machine under memory
+  // pressure and slow every tool's page allocation, unevenly.
   for (const r of res) {
     exec(r.t.compress(input, r.out));
     exec(r.t.decompress(r.out, r.back));
+    fs.rmSync(r.back, { force: true });
   }
   for (let round = 0; round < runs; round++) {
     for (const r of res) {
@@ -91,14 +95,15 @@ function measure(input: string, dir: string, runs: number, list: Tool[]): ToolRe
     for (const r of res) {
       fs.rmSync(r.back, { force: true });
       r.d.push(exec(r.t.decompress(r.out, r.back)));
+      if (round === runs - 1) r.roundTrip = sameFile(input, r.back);
+      fs.rmSync(r.back, { force: true });
     }
   }
   const out: ToolResult[] = [];
   for (const r of res) {
     const outputBytes = fs.statSync(r.out).size;
-    const roundTrip = sameFile(input, r.back);
+    const roundTrip = r.roundTrip;
     fs.rmSync(r.out, { force: true });
-    fs.rmSync(r.back, { force: true });
     const cs = median(r.c);
     const ds = median(r.d);
     out.push({
