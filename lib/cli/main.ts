@@ -6,18 +6,25 @@
  */
 import './early';
 import { buildProgram } from './args';
-import { compress } from './commands/compress';
-import { decompress } from './commands/decompress';
-import { inspect } from './commands/inspect';
 import { ExitCode, isEpipe, reportError } from './exit';
+import type * as CompressCommand from './commands/compress';
+import type * as DecompressCommand from './commands/decompress';
+import type * as InspectCommand from './commands/inspect';
+
+// Each command's modules load only when it runs: start-up is a visible part of a short run.
+const commands = {
+  compress: () => require('./commands/compress') as typeof CompressCommand,
+  decompress: () => require('./commands/decompress') as typeof DecompressCommand,
+  inspect: () => require('./commands/inspect') as typeof InspectCommand,
+};
 
 /** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   let command: string | null = null;
   const program = buildProgram({
-    compress: (file, flags) => ((command = 'compress'), compress(file, flags)),
-    decompress: (file, flags) => ((command = 'decompress'), decompress(file, flags)),
-    inspect: (file, flags) => ((command = 'inspect'), inspect(file, flags)),
+    compress: (file, flags) => ((command = 'compress'), commands.compress().compress(file, flags)),
+    decompress: (file, flags) => ((command = 'decompress'), commands.decompress().decompress(file, flags)),
+    inspect: (file, flags) => ((command = 'inspect'), commands.inspect().inspect(file, flags)),
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
