@@ -25,12 +25,11 @@ export interface DecoderLimits {
   maxBatchBytes?: number;
   /** Largest page cache accepted, bytes; default 1 GiB. */
   maxCacheBytes?: number;
-  /** Leave ZERO pages unwritten in delivered batches; the sink must write only their data ranges. */
-  zeroPagesAsHoles?: boolean;
   /**
    * A regular file the workers write decoded batches to themselves (positional writes,
-   * starting at `writeBase`); the sink then only releases slots. The caller sets the
-   * file's final length (ftruncate) after finish(), or after close() on failure.
+   * starting at `writeBase`, zero pages left as holes); the sink then only releases slots.
+   * The caller sets the file's final length (ftruncate) after finish(), or after close()
+   * on failure.
    */
   writeFd?: number;
   writeBase?: number;
@@ -82,7 +81,6 @@ export class DecodeEngine {
       ...resolveDecoderOptions(options),
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
       maxCacheBytes: options.maxCacheBytes ?? 1024 * 1024 * 1024,
-      zeroPagesAsHoles: options.zeroPagesAsHoles ?? false,
       writeFd: options.writeFd ?? -1,
       writeBase: options.writeBase ?? 0,
     };
@@ -213,7 +211,7 @@ export class DecodeEngine {
     this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
     this.state = State.FRAME_HEADER;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, holes: this.options.zeroPagesAsHoles, writeFd: this.options.writeFd })
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, writeFd: this.options.writeFd })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();
@@ -254,7 +252,7 @@ export class DecodeEngine {
         this.free.push(slot);
         this.waiters.shift()?.();
         if (this.free.length === this.options.window) for (const cb of this.idle.splice(0)) cb();
-      }, result.dataRanges);
+      });
     }
   }
 

@@ -32,11 +32,8 @@ export interface EncodeTotals {
   codecs: Record<string, number>;
 }
 
-/**
- * Receives frames (or decoded batches) in order; must call `release` once it no longer
- * needs the bytes. Decoders also pass the non-zero byte ranges of each batch.
- */
-export type FrameSink = (frame: Uint8Array, release: () => void, dataRanges?: number[]) => void;
+/** Receives frames (or decoded batches) in order; must call `release` once it no longer needs the bytes. */
+export type FrameSink = (frame: Uint8Array, release: () => void) => void;
 
 /** The encoding pipeline; see the file comment. */
 export class EncodeEngine {

@@ -70,21 +70,20 @@ export function sparseStart(fd: number): number | null {
  * Writes buffers in the order given, each released after it is written.
  * Stream mode (pipes, sockets, terminals): one write at a time, in order.
  * Positional mode (a regular file, see sparseStart): each buffer's place in the file is
- * known when it is queued, so several writes run at once on the libuv pool, and the zero
- * pages a decoder reports are skipped, leaving holes (like zstd's default for files);
- * flush() sets the final length.
+ * known when it is queued, so several writes run at once on the libuv pool; flush() sets
+ * the final length.
  */
 export class OrderedWriter {
   private tail: Promise<void> = Promise.resolve();
   private readonly inFlight = new Set<Promise<void>>();
   private error: Error | null = null;
-  /** Bytes queued so far (written, being written, or left as holes). */
+  /** Bytes queued so far (written or being written). */
   queued = 0;
 
   constructor(private readonly fd: number, private readonly onError: (err: Error) => void, private readonly base: number | null = null) {}
 
   /** Queues `buf`; `release` runs once it is written (or the writer has failed). */
-  write(buf: Uint8Array, release: () => void = () => {}, dataRanges?: number[]): void {
+  write(buf: Uint8Array, release: () => void = () => {}): void {
     if (this.base === null) {
       this.tail = this.tail.then(async () => {
         if (!this.error) await writeAll(this.fd, buf).catch((err) => this.setError(err));
@@ -94,12 +93,9 @@ export class OrderedWriter {
     }
     const at = this.base + this.queued;
     this.queued += buf.length;
-    const ranges = dataRanges ?? [0, buf.length];
     const job = (async () => {
       try {
-        for (let k = 0; k < ranges.length && !this.error; k += 2) {
-          await writeAt(this.fd, buf.subarray(ranges[k], ranges[k + 1]), at + ranges[k]);
-        }
+        await writeAt(this.fd, buf, at);
       } catch (err) {
         this.setError(err as Error);
       }
@@ -120,7 +116,7 @@ export class OrderedWriter {
     await this.tail;
     await Promise.all(this.inFlight);
     if (this.base !== null && !this.error) {
-      // A trailing hole is not part of the file until its length says so.
+      // The file ends where the last buffer does.
       await new Promise<void>((resolve, reject) => fs.ftruncate(this.fd, this.base! + this.queued, (err) => (err ? reject(err) : resolve())));
     }
     if (this.error) throw this.error;

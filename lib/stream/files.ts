@@ -128,8 +128,8 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
   const base = options.sparse === false ? null : sparseStart(outFd);
   const writer = base === null ? new OrderedWriter(outFd, (err) => (failure ??= err)) : null;
   const engine = new DecodeEngine(
-    base === null ? options : { ...options, zeroPagesAsHoles: true, writeFd: outFd, writeBase: base },
-    writer ? (data, release, ranges) => writer.write(data, release, ranges) : (_data, release) => release(),
+    base === null ? options : { ...options, writeFd: outFd, writeBase: base },
+    writer ? (data, release) => writer.write(data, release) : (_data, release) => release(),
     (err) => (failure ??= err),
   );
   const setLength = (length: number) =>

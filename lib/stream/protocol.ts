@@ -49,10 +49,11 @@ export interface DecodeJob {
   seq: number;
   /** Also return the pfns (batch API). */
   wantPfns: boolean;
-  /** Leave ZERO pages unwritten: the sink writes only `dataRanges` (sparse files). */
-  holes: boolean;
-  /** With WorkerInit.writer: the file descriptor the worker writes the batch to, else -1. */
-  writeFd?: number;
+  /**
+   * With WorkerInit.writer: the regular file the worker writes the batch to itself, zero
+   * pages left as holes; else -1.
+   */
+  writeFd: number;
 }
 
 /** Any job. */
@@ -71,13 +72,6 @@ export interface JobResult {
   rawLength: number;
   stats: number[];
   pfns?: Float64Array;
-  /**
-   * Decode: byte ranges [start, end) of the output that are not ZERO pages, merged, so a
-   * file writer can leave holes where the zero pages are (sparse output, as zstd does).
-   */
-  dataRanges?: number[];
-  /** Decode: the worker already wrote the batch to the job's writeFd. */
-  written?: boolean;
   /** Worker busy time in ms. */
   busyMs: number;
   error?: { message: string; code?: string; offset?: number; page?: number; record?: string };

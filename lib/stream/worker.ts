@@ -145,7 +145,10 @@ function dataRangesOf(kinds: Uint8Array, info: ImageInfo): number[] {
   return ranges;
 }
 
-function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+/** A decoded batch, plus the byte ranges to write when the worker writes it itself. */
+type Decoded = Omit<JobResult, 'id' | 'busyMs'> & { dataRanges: number[] };
+
+function decode(job: DecodeJob): Decoded {
   const body = slotIn(init.slab, job.slot, job.bodyLength);
   const crc = addon.crc32c(body);
   if (crc !== job.bodyCrc) {
@@ -177,14 +180,19 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   if (inPlace && info.headerLength !== IMAGE_HEADER_BYTES) {
     throw new PagepressError(`image header length ${info.headerLength}, expected ${IMAGE_HEADER_BYTES}`, ErrorCodes.FORMAT, { offset: 6, record: 'image header' });
   }
-  // Read the kinds before decoding: an in-place decode overwrites them. (If the image is
-  // bad, the decoder refuses it below and these ranges are never used.)
-  const ks = kindSection(info);
-  const kinds = ks + info.pageCount <= image.length ? image.subarray(ks, ks + info.pageCount) : new Uint8Array(info.pageCount).fill(1);
-  const dataRanges = job.holes ? dataRangesOf(kinds, info) : [0, info.byteLength];
+  // A worker writing a file leaves zero pages as holes. Read the kinds before decoding:
+  // an in-place decode overwrites them. (If the image is bad, the decoder refuses it
+  // below and these ranges are never used.)
+  const holes = job.writeFd >= 0;
+  let dataRanges = [0, info.byteLength];
+  if (holes) {
+    const ks = kindSection(info);
+    const kinds = ks + info.pageCount <= image.length ? image.subarray(ks, ks + info.pageCount) : new Uint8Array(info.pageCount).fill(1);
+    dataRanges = dataRangesOf(kinds, info);
+  }
   const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
   const length = inTurn(job.seq, () =>
-    addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: job.holes, inPlace }),
+    addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: holes, inPlace }),
   );
   return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
 }
@@ -196,8 +204,11 @@ function decode(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
  * the main thread cuts the file back to the last good batch.
  */
 function decodeAndWrite(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
-  if (!writeTurn || job.writeFd === undefined || job.writeFd < 0) return decode(job);
-  let result: Omit<JobResult, 'id' | 'busyMs'> | null = null;
+  if (!writeTurn || job.writeFd < 0) {
+    const { dataRanges: _unused, ...result } = decode(job);
+    return result;
+  }
+  let result: Decoded | null = null;
   let failure: unknown = null;
   try {
     result = decode(job);
@@ -210,8 +221,9 @@ function decodeAndWrite(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     return at;
   }, writeTurn);
   if (failure) throw failure;
-  writeRanges(job.writeFd, slotOut(init.slab, job.slot), result!.dataRanges ?? [0, result!.length], position);
-  return { ...result!, written: true };
+  const { dataRanges, ...reply } = result!;
+  writeRanges(job.writeFd, slotOut(init.slab, job.slot), dataRanges, position);
+  return reply;
 }
 
 parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {
