@@ -38,11 +38,32 @@ export interface InspectFlags {
   frames?: boolean;
 }
 
+/** Options of `xen inspect` (owned by commands/xen-inspect.ts). */
+export interface XenInspectFlags {
+  json?: boolean;
+  /** The stream is COLO (a CHECKPOINT_STATE record follows each CHECKPOINT_END). */
+  colo?: boolean;
+}
+
+/** Options of `xen ssh` (owned by commands/xen-ssh.ts). */
+export interface XenSshFlags {
+  /** Command used instead of ssh to reach HOST (run through sh -c with HOST and the remote command appended). */
+  rsh?: string;
+  codec: CodecChoice;
+  level?: number;
+  threads: number;
+  /** The pagepress command on the remote side. */
+  remotePagepress?: string;
+  quiet?: boolean;
+}
+
 /** What each command does once parsed; main.ts supplies these. */
 export interface Handlers {
   compress(file: string | undefined, flags: CompressFlags): Promise<void>;
   decompress(file: string | undefined, flags: CommonOptions): Promise<void>;
   inspect(file: string | undefined, flags: InspectFlags): Promise<void>;
+  xenInspect(file: string | undefined, flags: XenInspectFlags): Promise<void>;
+  xenSsh(host: string, command: string[], flags: XenSshFlags): Promise<void>;
 }
 
 /** The version in package.json, found at run time by walking up from this file. */
@@ -160,6 +181,30 @@ export function buildProgram(handlers: Handlers): Command {
     .option('--json', 'print the report as JSON on stdout')
     .option('--frames', 'also list every frame')
     .action(async (file: string | undefined, flags: InspectFlags) => handlers.inspect(file, flags));
+
+  const xen = program.command('xen').description('Xen save/restore/migrate streams (docs/XEN.md)');
+
+  // --- xen inspect (commands/xen-inspect.ts) ---
+  xen
+    .command('inspect [FILE]')
+    .description('check a Xen stream (xl, libxl or libxc layer) and list its headers and records')
+    .option('--json', 'print the report as JSON on stdout')
+    .option('--colo', 'the stream is COLO (CHECKPOINT_STATE after each CHECKPOINT_END)')
+    .action(async (file: string | undefined, flags: XenInspectFlags) => handlers.xenInspect(file, flags));
+  // --- end xen inspect ---
+
+  // --- xen ssh (commands/xen-ssh.ts) ---
+  xen
+    .command('ssh <HOST> [COMMAND...]')
+    .description('drop-in for ssh in `xl migrate -s`: compress the stream to HOST, pass the replies back')
+    .option('--rsh <CMD>', 'run CMD instead of ssh (HOST and the remote command are appended)')
+    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
+    .addOption(new Option('-l, --level <N>', 'codec level').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
+    .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
+    .option('--remote-pagepress <CMD>', 'the pagepress command on HOST', 'pagepress')
+    .option('-q, --quiet', 'errors only')
+    .action(async (host: string, command: string[], flags: XenSshFlags) => handlers.xenSsh(host, command, flags));
+  // --- end xen ssh ---
 
   return program;
 }

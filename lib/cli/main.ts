@@ -10,12 +10,16 @@ import { ExitCode, isEpipe, reportError } from './exit';
 import type * as CompressCommand from './commands/compress';
 import type * as DecompressCommand from './commands/decompress';
 import type * as InspectCommand from './commands/inspect';
+import type * as XenInspectCommand from './commands/xen-inspect';
+import type * as XenSshCommand from './commands/xen-ssh';
 
 // Each command's modules load only when it runs: start-up is a visible part of a short run.
 const commands = {
   compress: () => require('./commands/compress') as typeof CompressCommand,
   decompress: () => require('./commands/decompress') as typeof DecompressCommand,
   inspect: () => require('./commands/inspect') as typeof InspectCommand,
+  xenInspect: () => require('./commands/xen-inspect') as typeof XenInspectCommand,
+  xenSsh: () => require('./commands/xen-ssh') as typeof XenSshCommand,
 };
 
 /** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
@@ -25,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     compress: (file, flags) => ((command = 'compress'), commands.compress().compress(file, flags)),
     decompress: (file, flags) => ((command = 'decompress'), commands.decompress().decompress(file, flags)),
     inspect: (file, flags) => ((command = 'inspect'), commands.inspect().inspect(file, flags)),
+    xenInspect: (file, flags) => ((command = 'xen inspect'), commands.xenInspect().xenInspect(file, flags)),
+    xenSsh: (host, cmd, flags) => ((command = 'xen ssh'), commands.xenSsh().xenSsh(host, cmd, flags)),
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
