@@ -33,6 +33,8 @@ export const ErrorCodes = {
   ADDON: 'PP_ERR_ADDON',
   /** A worker thread failed. */
   WORKER: 'PP_ERR_WORKER',
+  /** A Xen save/migration stream breaks a rule Xen's restore enforces (docs/XEN.md). */
+  XEN: 'PP_ERR_XEN',
 } as const;
 
 /** Any of the codes in {@link ErrorCodes}. */
