@@ -30,6 +30,12 @@ export interface CompressFlags extends CommonOptions {
   batchPages?: number;
   cacheSlots?: number;
   decompress?: boolean;
+  /** Input format: auto (default: Xen streams are recognised by their first bytes), xen or raw. */
+  format?: 'auto' | 'xen' | 'raw';
+  /** Xen input: the stream is COLO. */
+  colo?: boolean;
+  /** Xen input: what to do with a legacy (Xen <= 4.5) stream. */
+  legacy?: 'refuse' | 'pass';
 }
 
 /** Options of inspect. */
@@ -168,7 +174,10 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('-l, --level <N>', 'codec level: zstd -7..19 (default 1), deflate 0..9 (default 1), lz4 1, none 0').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
     .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
-    .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
+    .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0; Xen streams 262144 = 1 GiB)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
+    .addOption(new Option('--format <F>', 'input format: auto recognises Xen save/migration streams (xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
+    .option('--colo', 'Xen input is a COLO stream (CHECKPOINT_STATE after each CHECKPOINT_END)')
+    .addOption(new Option('--legacy <WHAT>', 'Xen input from Xen <= 4.5 (v1): refuse with a hint, or pass it through as raw bytes').choices(['refuse', 'pass']).default('refuse'))
     .addOption(new Option('-d, --decompress', 'decompress instead (same as the decompress command)'))
     .action(async (file: string | undefined, flags: CompressFlags) => (flags.decompress ? handlers.decompress(file, flags) : handlers.compress(file, flags)));
 

@@ -12,6 +12,8 @@ export function kindsByName(kinds: readonly number[]): { zero: number; literal: 
 /** Fields of the summary. */
 export interface SummaryInput {
   command: 'compress' | 'decompress';
+  /** compress: the input format it used (raw or xen). */
+  format?: string;
   input: string;
   output: string;
   inputBytes: number;
@@ -32,6 +34,7 @@ export interface SummaryInput {
 export function printSummary(s: SummaryInput): void {
   const line = {
     command: s.command,
+    ...(s.format ? { format: s.format } : {}),
     input: s.input,
     output: s.output,
     inputBytes: s.inputBytes,

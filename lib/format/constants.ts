@@ -14,16 +14,24 @@ export const FRAME_HEADER_BYTES = 24;
 /** Bytes in the body of the END frame. */
 export const END_BODY_BYTES = 32;
 
-/** Frame types. */
-export const FrameType = { BATCH: 1, END: 2 } as const;
+/**
+ * Frame types. VERBATIM frames (Xen streams only) carry bytes that are not guest pages
+ * (Xen headers, records, PAGE_DATA pfn arrays); they decode to exactly those bytes.
+ */
+export const FrameType = { BATCH: 1, END: 2, VERBATIM: 3 } as const;
 
 /** Stream header flags. */
 export const StreamFlags = {
   /** Pages are consecutive slices of a byte stream; decoded batches concatenate. */
   RAW: 0x01,
+  /**
+   * A Xen save/migration stream (docs/XEN.md): VERBATIM frames and BATCH frames of PAGE_DATA
+   * page contents keyed by guest pfn; decoded frames concatenate to the original stream.
+   */
+  XEN: 0x02,
 } as const;
-/** All flag bits this release understands. */
-export const KNOWN_STREAM_FLAGS = StreamFlags.RAW;
+/** All flag bits this release understands (exactly one of them is set). */
+export const KNOWN_STREAM_FLAGS = StreamFlags.RAW | StreamFlags.XEN;
 
 /** Smallest page size accepted. */
 export const MIN_PAGE_SIZE = 512;

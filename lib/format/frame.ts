@@ -13,7 +13,7 @@ import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import {
   END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, isValidPageSize, KNOWN_STREAM_FLAGS,
-  MAX_BATCH_PAGES, MAX_CACHE_SLOTS, STREAM_HEADER_BYTES, STREAM_MAGIC, STREAM_VERSION,
+  MAX_BATCH_PAGES, MAX_CACHE_SLOTS, STREAM_HEADER_BYTES, STREAM_MAGIC, STREAM_VERSION, StreamFlags,
 } from './constants';
 import { codecsById, maxBound } from '../codec/registry';
 
@@ -87,6 +87,9 @@ export function decodeStreamHeader(b: Uint8Array): StreamHeader {
   if (flags & ~KNOWN_STREAM_FLAGS) {
     throw new PagepressError(`unknown stream flags 0x${flags.toString(16)} at offset 5`, ErrorCodes.FORMAT, { offset: 5, record: 'stream header' });
   }
+  if (flags !== StreamFlags.RAW && flags !== StreamFlags.XEN) {
+    throw new PagepressError(`stream flags 0x${flags.toString(16)} at offset 5 must set exactly one of RAW (0x1) and XEN (0x2)`, ErrorCodes.FORMAT, { offset: 5, record: 'stream header' });
+  }
   const batchPages = v.readUInt16LE(6);
   if (batchPages < 1 || batchPages > MAX_BATCH_PAGES) {
     throw new PagepressError(`batch size ${batchPages} pages at offset 6 is outside 1..${MAX_BATCH_PAGES}`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
@@ -145,12 +148,26 @@ export function decodeFrameHeader(b: Uint8Array, stream: StreamHeader, offset: n
     }
     return h;
   }
-  if (h.type !== FrameType.BATCH) {
-    throw new PagepressError(`frame ${frame} at offset ${offset}: unknown frame type ${h.type}`, ErrorCodes.FORMAT, where);
+  const verbatim = h.type === FrameType.VERBATIM && (stream.flags & StreamFlags.XEN) !== 0;
+  if (h.type !== FrameType.BATCH && !verbatim) {
+    const why = h.type === FrameType.VERBATIM ? ' (VERBATIM frames occur only in Xen streams)' : '';
+    throw new PagepressError(`frame ${frame} at offset ${offset}: unknown frame type ${h.type}${why}`, ErrorCodes.FORMAT, where);
   }
   const codec = codecsById.get(h.codec);
   if (!codec) {
     throw new PagepressError(`frame ${frame} at offset ${offset}: unknown codec id ${h.codec} (byte ${offset + 1})`, ErrorCodes.FORMAT, where);
+  }
+  if (verbatim) {
+    // Verbatim bytes are cut at a batch's worth, so they fit the slots a batch sizes.
+    const rawMax = stream.batchPages * pageSize;
+    if (h.pages !== 0 || h.rawLength < 1 || h.rawLength > rawMax) {
+      throw new PagepressError(`VERBATIM frame ${frame} at offset ${offset}: expected 0 pages and 1..${rawMax} bytes, found ${h.pages} pages, ${h.rawLength} bytes`, ErrorCodes.LIMIT, where);
+    }
+    const bodyMax = codec.bound(h.rawLength);
+    if (h.bodyLength < 1 || h.bodyLength > bodyMax) {
+      throw new PagepressError(`frame ${frame} at offset ${offset}: body length ${h.bodyLength} outside 1..${bodyMax} for ${codec.name}`, ErrorCodes.LIMIT, where);
+    }
+    return h;
   }
   if (h.pages < 1 || h.pages > stream.batchPages) {
     throw new PagepressError(`frame ${frame} at offset ${offset}: page count ${h.pages} outside 1..${stream.batchPages} (the stream header's batch size)`, ErrorCodes.LIMIT, where);

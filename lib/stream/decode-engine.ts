@@ -11,7 +11,7 @@
  */
 import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
-import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, STREAM_HEADER_BYTES } from '../format/constants';
+import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BYTES, STREAM_HEADER_BYTES } from '../format/constants';
 import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, FrameHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { WorkerPool } from './pool';
@@ -23,7 +23,11 @@ import { FrameSink } from './encode-engine';
 export interface DecoderLimits {
   /** Largest batch (batchPages x pageSize) accepted, bytes; default 64 MiB. */
   maxBatchBytes?: number;
-  /** Largest page cache accepted, bytes; default 1 GiB. */
+  /**
+   * Largest page cache accepted, bytes; default MAX_CACHE_BYTES (4 GiB - 1). The cache is
+   * one SharedArrayBuffer whose pages the kernel backs only once a page is cached, so its
+   * resident size grows with the pages actually sent, never beyond this.
+   */
   maxCacheBytes?: number;
   /**
    * A regular file the workers write decoded batches to themselves (positional writes,
@@ -71,6 +75,8 @@ export class DecodeEngine {
   private readonly ready = new Map<number, { slot: number; result: JobResult } | { error: Error }>();
   private readonly idle: Array<() => void> = [];
   private seq = 0;
+  /** BATCH frames submitted so far: the cache turn of the next one. */
+  private batches = 0;
   private nextOut = 0;
   private held = 0;
   private failed: Error | null = null;
@@ -80,7 +86,7 @@ export class DecodeEngine {
     this.options = {
       ...resolveDecoderOptions(options),
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
-      maxCacheBytes: options.maxCacheBytes ?? 1024 * 1024 * 1024,
+      maxCacheBytes: options.maxCacheBytes ?? MAX_CACHE_BYTES,
       writeFd: options.writeFd ?? -1,
       writeBase: options.writeBase ?? 0,
     };
@@ -206,12 +212,14 @@ export class DecodeEngine {
     const h = this.frame!;
     const slot = this.slot;
     const seq = this.seq++;
+    const verbatim = h.type === FrameType.VERBATIM;
+    const turn = verbatim ? -1 : this.batches++;
     const frameIndex = this.frameIndex++;
     const frameOffset = this.frameOffset;
     this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
     this.state = State.FRAME_HEADER;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, wantPfns: false, writeFd: this.options.writeFd })
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, turn, verbatim, wantPfns: false, writeFd: this.options.writeFd })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();

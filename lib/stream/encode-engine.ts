@@ -49,13 +49,19 @@ export class EncodeEngine {
   private readonly idle: Array<() => void> = [];
   private readonly auto: AutoCodec | null;
   private seq = 0;
+  /** Batches submitted so far: the cache turn of the next one. */
+  private batches = 0;
   private nextOut = 0;
   private held = 0;
   private nextPfn = 0;
   private failed: Error | null = null;
 
-  /** Starts the workers. @throws PagepressError PP_ERR_ARG for a bad option. */
-  constructor(options: EncoderOptions, private readonly sink: FrameSink, private readonly onError: (err: Error) => void) {
+  /**
+   * Starts the workers. `flags` is StreamFlags.RAW (a byte stream cut into pages) or
+   * StreamFlags.XEN (the Xen filter: explicit pfns and VERBATIM frames).
+   * @throws PagepressError PP_ERR_ARG for a bad option.
+   */
+  constructor(options: EncoderOptions, private readonly sink: FrameSink, private readonly onError: (err: Error) => void, flags: number = StreamFlags.RAW) {
     const o = (this.options = resolveEncoderOptions(options));
     const batchBytes = o.batchPages * o.pageSize;
     // The input region also holds the sections an in-place image puts after the pages.
@@ -75,7 +81,7 @@ export class EncodeEngine {
     this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn });
     this.auto = o.codec === 'auto' ? new AutoCodec() : null;
     this.streamHeader = encodeStreamHeader({
-      version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,
+      version: STREAM_VERSION, flags, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,
     });
     this.totals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: this.streamHeader.length, kinds: [0, 0, 0, 0, 0], codecs: {} };
   }
@@ -93,6 +99,12 @@ export class EncodeEngine {
     return new Promise((resolve, reject) => {
       this.waiters.push(() => (this.failed ? reject(this.failed) : resolve(this.free.pop()!)));
     });
+  }
+
+  /** A free slot now, or -1 when all are busy (no waiting). */
+  tryAcquire(): number {
+    if (this.failed) throw this.failed;
+    return this.free.pop() ?? -1;
   }
 
   /** True when a slot is free right now. */
@@ -118,10 +130,24 @@ export class EncodeEngine {
     const choice = this.auto
       ? this.auto.choose(this.options.level)
       : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };
+    this.run(slot, length, pfnBase, pfns, choice, false);
+  }
+
+  /** Sends the first `length` bytes of a slot's input as one VERBATIM frame (Xen streams). */
+  submitVerbatim(slot: number, length: number): void {
+    if (length < 1 || length > this.batchBytes) throw new PagepressError(`verbatim segment of ${length} bytes outside 1..${this.batchBytes}`, ErrorCodes.ARG);
+    // Verbatim bytes are headers and pfn lists: always the plain codec, never 'auto'.
+    const codec = this.options.codec === 'auto' ? 'zstd' : this.options.codec;
+    const level = this.options.codec === 'auto' ? codecsByName.get('zstd')!.levels.default : this.options.level;
+    this.run(slot, length, 0, null, { codec: codecsByName.get(codec)!.id, level }, true);
+  }
+
+  private run(slot: number, length: number, pfnBase: number, pfns: Float64Array | null, choice: { codec: number; level: number }, verbatim: boolean): void {
     const seq = this.seq++;
+    const turn = verbatim ? -1 : this.batches++;
     this.totals.rawBytes += length;
     this.pool
-      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, seq })
+      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, seq, turn, verbatim })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();
@@ -143,7 +169,7 @@ export class EncodeEngine {
       const name = codecsById.get(result.codec)!.name;
       t.codecs[name] = (t.codecs[name] ?? 0) + 1;
       // Output-bound when the sink, not the workers, holds most of the window.
-      this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.held * 2 >= this.options.window });
+      if (result.rawLength > 0 && result.stats.some((n) => n > 0)) this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.held * 2 >= this.options.window });
       this.held++;
       let released = false;
       this.sink(slotOut(this.slab, slot, result.length), () => {

@@ -21,6 +21,22 @@ export async function readSome(fd: number, buf: Uint8Array, offset: number, leng
   }
 }
 
+/**
+ * The first `n` bytes of `fd` (fewer at EOF). A regular file is read at position 0 and
+ * keeps its offset, so nothing is consumed; any other fd is read from, and the caller
+ * must treat the bytes returned as the start of its input (`consumed: true`).
+ */
+export async function readHead(fd: number, n: number, regular: boolean): Promise<{ head: Buffer; consumed: boolean }> {
+  const head = Buffer.alloc(n);
+  let filled = 0;
+  while (filled < n) {
+    const got = await readSome(fd, head, filled, n - filled, regular ? filled : null);
+    if (got === 0) break;
+    filled += got;
+  }
+  return { head: head.subarray(0, filled), consumed: !regular };
+}
+
 /** Writes all of `buf`. */
 export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
   let at = 0;

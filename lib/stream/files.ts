@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
+import { Readable, Transform, Writable } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from './encode-engine';
 import { DecodeEngine, DecoderLimits, DecodeTotals } from './decode-engine';
 import { DecoderOptions, EncoderOptions } from './options';
@@ -49,24 +49,47 @@ function sinkFor(writer: OrderedWriter): Writable {
   });
 }
 
+/** A Transform encoder whose totals can be watched (Encoder, XenEncoder). */
+export interface EncodingTransform extends Transform {
+  readonly totals: EncodeTotals;
+}
+
+/** `prefix` (bytes already read from `fd`, e.g. to detect the format), then the rest of `fd`. */
+export function fdSource(fd: number, prefix?: Uint8Array): Readable {
+  const rest = fs.createReadStream('', { fd, highWaterMark: 1024 * 1024, autoClose: false });
+  if (!prefix || prefix.length === 0) return rest;
+  return Readable.from((async function* () {
+    yield Buffer.from(prefix);
+    yield* rest;
+  })(), { objectMode: false });
+}
+
+/**
+ * Runs `inFd` (after `prefix`) through a Transform encoder to `outFd`: the path for pipes,
+ * sockets and Xen streams. The encoder flushes whenever its input pauses.
+ */
+export async function encodeThrough(encoder: EncodingTransform, inFd: number, outFd: number, onProgress?: ProgressCallback, prefix?: Uint8Array): Promise<EncodeTotals> {
+  let failure: Error | null = null;
+  const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
+  const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
+  try {
+    await pipeline(fdSource(inFd, prefix), encoder, sinkFor(writer));
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  if (failure) throw failure;
+  return encoder.totals;
+}
+
 /**
  * Encodes everything readable from `inFd` into a pagepress stream on `outFd`.
  * @returns the encoder's totals
  * @throws PagepressError or a system error (EPIPE, EIO ...)
  */
-export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback): Promise<EncodeTotals> {
+export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback, prefix?: Uint8Array): Promise<EncodeTotals> {
+  if (prefix || !isRegularFile(inFd)) return encodeThrough(new Encoder(options), inFd, outFd, onProgress, prefix);
   let failure: Error | null = null;
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
-  if (!isRegularFile(inFd)) {
-    const encoder = new Encoder(options);
-    const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
-    try {
-      await pipeline(fs.createReadStream('', { fd: inFd, highWaterMark: 1024 * 1024, autoClose: false }), encoder, sinkFor(writer));
-    } finally {
-      if (timer) clearInterval(timer);
-    }
-    return encoder.totals;
-  }
   const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {

@@ -31,8 +31,12 @@ export interface EncodeJob {
   /** Wire codec id to use (after `auto` chose), and its level. */
   codec: number;
   level: number;
-  /** Order of this batch in its stream (for the cache turn). */
+  /** Order of this frame in its stream. */
   seq: number;
+  /** Order among the frames that use the page cache (its turn), or -1. */
+  turn: number;
+  /** A VERBATIM frame: compress the bytes as they are (Xen streams). */
+  verbatim: boolean;
 }
 
 /** Check, decompress and reconstruct the BATCH frame body in a slot's input into its output. */
@@ -46,7 +50,12 @@ export interface DecodeJob {
   bodyCrc: number;
   /** Expected page count (from the frame header). */
   pages: number;
+  /** Order of this frame in its stream (for the write turn). */
   seq: number;
+  /** Order among the frames that use the page cache (its turn), or -1. */
+  turn: number;
+  /** A VERBATIM frame: the body decodes to bytes, not to an image. */
+  verbatim: boolean;
   /** Also return the pfns (batch API). */
   wantPfns: boolean;
   /**

@@ -76,7 +76,29 @@ function writeRanges(fd: number, buf: Uint8Array, ranges: number[], base: number
   }
 }
 
+const NO_STATS = [0, 0, 0, 0, 0];
+
+/** A VERBATIM frame: the codec over the slot's bytes as they are. */
+function encodeVerbatim(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+  const out = slotOut(init.slab, job.slot);
+  const src = slotIn(init.slab, job.slot, job.length);
+  const body = out.subarray(FRAME_HEADER_BYTES);
+  let used = codecById(job.codec);
+  let bodyLength = used === none ? job.length : used.compress(src, body, job.level, { dense: false });
+  if (used === none || bodyLength >= job.length) {
+    body.set(src);
+    bodyLength = job.length;
+    used = none;
+  }
+  writeFrameHeader(out, 0, {
+    type: FrameType.VERBATIM, codec: used.id, flags: 0, rawLength: job.length, bodyLength, pages: 0,
+    bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
+  });
+  return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: job.length, stats: NO_STATS };
+}
+
 function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
+  if (job.verbatim) return encodeVerbatim(job);
   const out = slotOut(init.slab, job.slot);
   const codec = codecById(job.codec);
   const args = { pfns: job.pfns, pfnBase: job.pfnBase, pageSize: init.pageSize, cache, stats };
@@ -84,7 +106,7 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   if (codec === none) {
     // The image is serialized straight into the frame body: one copy, no codec.
     const body = out.subarray(FRAME_HEADER_BYTES);
-    const length = inTurn(job.seq, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: body }));
+    const length = inTurn(job.turn, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: body }));
     image = body.subarray(0, length);
   } else if (!cache) {
     // In place: the image is built around the pages where they were read, the header in
@@ -94,7 +116,7 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     const length = addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true });
     image = area.subarray(0, length);
   } else {
-    const length = inTurn(job.seq, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: scratch }));
+    const length = inTurn(job.turn, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: scratch }));
     image = scratch.subarray(0, length);
   }
   const imageLength = image.length;
@@ -155,6 +177,14 @@ function decode(job: DecodeJob): Decoded {
     throw new PagepressError(`body checksum 0x${job.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, { record: 'frame body' });
   }
   const codec = codecById(job.codec);
+  if (job.verbatim) {
+    const out = slotOut(init.slab, job.slot, job.rawLength);
+    if (codec !== none) codec.decompress(body, out);
+    else if (job.bodyLength !== job.rawLength) {
+      throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
+    } else out.set(body);
+    return { length: job.rawLength, codec: codec.id, rawLength: job.rawLength, stats: NO_STATS, dataRanges: [0, job.rawLength] };
+  }
   const outAt = slotOutOffset(init.slab, job.slot);
   const out = new Uint8Array(init.slab.buffer, outAt, init.slab.outCapacity);
   // Without a cache, decompress the image to (out - header length): the native decoder
@@ -191,7 +221,7 @@ function decode(job: DecodeJob): Decoded {
     dataRanges = dataRangesOf(kinds, info);
   }
   const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
-  const length = inTurn(job.seq, () =>
+  const length = inTurn(job.turn, () =>
     addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: holes, inPlace }),
   );
   return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };

@@ -1,5 +1,8 @@
 /** `pagepress compress [FILE] [-o OUT]`: raw bytes in, a pagepress stream out. */
-import { encodeFd } from '../../stream/files';
+import { encodeFd, encodeThrough } from '../../stream/files';
+import { readHead } from '../../stream/fd-io';
+import { detectXen, XEN_SIGNATURE_BYTES } from '../../xen/detect';
+import { XenEncoder } from '../../xen/filter';
 import { EncoderOptions, resolveEncoderOptions } from '../../stream/options';
 import { ErrorCodes, isPagepressError } from '../../errors';
 import { checkLevel, CompressFlags } from '../args';
@@ -39,14 +42,25 @@ export async function compress(file: string | undefined, flags: CompressFlags): 
   }
   const progress = createProgress(flags.progress === true && !flags.quiet, 'compress', input.size);
   const started = process.hrtime.bigint();
+  const onProgress = (t: { rawBytes: number; streamBytes: number }) => progress.update(t.rawBytes, t.streamBytes);
   try {
-    const totals = await encodeFd(input.fd, output.fd, options, (t) => progress.update(t.rawBytes, t.streamBytes));
+    let format = flags.format ?? 'auto';
+    let prefix: Buffer | undefined;
+    if (format === 'auto') {
+      // Look at the first bytes; from a pipe they are consumed, so they lead the input.
+      const { head, consumed } = await readHead(input.fd, XEN_SIGNATURE_BYTES, input.stat?.isFile() === true);
+      if (consumed) prefix = head;
+      format = detectXen(head) ? 'xen' : 'raw';
+    }
+    const totals = format === 'xen'
+      ? await encodeThrough(new XenEncoder({ ...options, colo: flags.colo, legacy: flags.legacy }), input.fd, output.fd, onProgress, prefix)
+      : await encodeFd(input.fd, output.fd, options, onProgress, prefix);
     progress.stop();
     output.close();
     if (flags.json && !flags.quiet) {
       const streamBytes = totals.streamBytes + END_FRAME_BYTES;
       printSummary({
-        command: 'compress', input: input.name, output: output.name, inputBytes: totals.rawBytes, outputBytes: streamBytes,
+        command: 'compress', format, input: input.name, output: output.name, inputBytes: totals.rawBytes, outputBytes: streamBytes,
         rawBytes: totals.rawBytes, streamBytes, seconds: Number(process.hrtime.bigint() - started) / 1e9,
         frames: totals.frames, pages: totals.pages, kinds: totals.kinds, codecs: totals.codecs,
       });
