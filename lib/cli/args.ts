@@ -203,15 +203,30 @@ export function buildProgram(handlers: Handlers): Command {
   // --- end xen inspect ---
 
   // --- xen ssh (commands/xen-ssh.ts) ---
+  // Everything after HOST belongs to the remote command (`xl -t migrate-receive -e`), so
+  // option parsing stops at HOST; that needs positional options on the parents, which
+  // only changes where program-level options may go (-V/-h before the command).
+  program.enablePositionalOptions();
+  xen.enablePositionalOptions();
   xen
     .command('ssh <HOST> [COMMAND...]')
     .description('drop-in for ssh in `xl migrate -s`: compress the stream to HOST, pass the replies back')
-    .option('--rsh <CMD>', 'run CMD instead of ssh (HOST and the remote command are appended)')
+    .passThroughOptions()
+    .option('--rsh <CMD>', 'shell command to reach HOST instead of ssh; gets HOST and the remote command line appended', 'ssh')
     .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
     .addOption(new Option('-l, --level <N>', 'codec level').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
-    .option('--remote-pagepress <CMD>', 'the pagepress command on HOST', 'pagepress')
-    .option('-q, --quiet', 'errors only')
+    .option('--remote-pagepress <CMD>', 'shell command that runs pagepress on HOST', 'pagepress')
+    .option('-q, --quiet', 'errors only (no summary line on stderr)')
+    .addHelpText('after', `
+Runs RSH HOST "<remote line>" where the remote line starts \`pagepress decompress\`
+and COMMAND, feeding the decompressed stream to COMMAND; COMMAND's stdout comes back
+unchanged on stdout. Options go before HOST; every word after HOST is COMMAND's, and
+each word arrives as one argument. Use with xl:  xl migrate -s 'pagepress xen ssh' DOM HOST
+
+Exit status: the remote side's (as ssh passes it on); 1 when the local encoder failed
+or the remote side ended without a status or before the input did; 2 usage; 128+n
+when stopped by signal n (the remote side is stopped too).`)
     .action(async (host: string, command: string[], flags: XenSshFlags) => handlers.xenSsh(host, command, flags));
   // --- end xen ssh ---
 

@@ -1,0 +1,272 @@
+/**
+ * The transport behind `pagepress xen ssh HOST COMMAND...`, a drop-in for ssh in
+ * `xl migrate -s` (docs/XEN.md). xl runs `exec SSHCMD HOST xl [-t] migrate-receive [-e]`
+ * with stdin = the forward pipe (sender → receiver) and stdout = the reverse pipe
+ * (receiver's acknowledgements → sender), so:
+ *
+ *   our stdin ──▶ Encoder (in this process) ──▶ rsh HOST "<remote line>" stdin
+ *                                                 remote: pagepress decompress ─▶ COMMAND
+ *   our stdout ◀──────────────── inherited by rsh ◀──────────────────── COMMAND's stdout
+ *
+ * The reverse direction never passes through this process: the rsh child writes straight
+ * to our stdout, byte for byte, with no added latency.
+ *
+ * States and events (runXenSsh):
+ *   FORWARDING   stdin → encoder → child stdin. The encoder flushes a partial batch when
+ *                its input pauses (flushDelayMs), so the handshake never waits for EOF.
+ *     stdin EOF → END frame written, child stdin closed → DRAINING
+ *     child exits first → stop reading stdin → DONE (remote failed: its status, or 1)
+ *     encoder / stdin error → SIGTERM to the child → DONE (local failed: 1)
+ *     child stdin EPIPE → DRAINING with "remote stopped reading" (remote failed)
+ *     abort (SIGTERM/SIGINT/SIGHUP to us) → the same signal to the child → DONE (128+n)
+ *   DRAINING     wait for the child → DONE with its status (ssh returns the remote's)
+ *
+ * The remote line does not use `decompress | COMMAND`: a shell waits for every member of
+ * a pipeline, and decompress only notices a dead COMMAND on its next write, so a COMMAND
+ * that fails while the sender waits for an acknowledgement (a failed restore: xl sends
+ * nothing until it reads "domain received") would hang both hosts. Instead decompress
+ * writes into a FIFO that COMMAND reads, and the remote shell exits as soon as COMMAND
+ * does (see remoteCommandLine).
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { ErrorCodes, PagepressError } from '../errors';
+import { Encoder } from '../stream/encoder';
+import { EncodeTotals } from '../stream/encode-engine';
+import { EncoderOptions } from '../stream/options';
+
+/** Options of {@link runXenSsh}. */
+export interface XenSshOptions {
+  /** The host given to the remote shell command (ssh's HOST). */
+  host: string;
+  /** The remote command, one element per word (each word arrives as one argument). */
+  command: readonly string[];
+  /**
+   * Shell text of the command that reaches HOST, default `ssh`. It runs as
+   * `sh -c 'exec RSH "$@"' - HOST REMOTE_LINE`, so it gets two more arguments: HOST and
+   * the remote command line, which it must hand to a POSIX shell (as ssh does).
+   */
+  rsh?: string;
+  /** Shell text that runs pagepress on HOST (inserted verbatim), default `pagepress`. */
+  remotePagepress?: string;
+  /** Encoder options (codec, level, threads ...). */
+  encoder?: EncoderOptions;
+  /** The forward input, default process.stdin. */
+  input?: Readable;
+  /** File descriptor the child writes the reverse direction to, default 1 (our stdout). */
+  output?: number;
+  /** Aborting stops the run: the child gets the abort reason as a signal (default SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Which side ended the run, when it did not succeed. */
+export type XenSshFailure = 'remote' | 'local' | 'signal';
+
+/** Outcome of {@link runXenSsh}; it resolves rather than throws once the child has started. */
+export interface XenSshResult {
+  /** What the command line should exit with: the remote status, 1, or 128+signal. */
+  exitCode: number;
+  /** null on success. */
+  failure: XenSshFailure | null;
+  /** One line naming the side that failed; null on success. */
+  message: string | null;
+  /** The rsh child's exit status, or null when a signal ended it. */
+  remoteStatus: number | null;
+  /** The signal that ended the rsh child, if any. */
+  remoteSignal: NodeJS.Signals | null;
+  /** Encoder totals (raw bytes in, stream bytes out without the END frame). */
+  totals: EncodeTotals;
+  /** Wall time from start to the child's exit, in seconds. */
+  seconds: number;
+}
+
+/** Signal numbers for the 128+n exit status of a run stopped by a signal. */
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15, SIGKILL: 9 };
+
+/** A Transform that encodes the forward direction and counts what it did. */
+export type ForwardEncoder = Transform & { readonly totals: EncodeTotals };
+
+/**
+ * The forward encoder. This is the one place that picks it: when compress gains its
+ * Xen-aware mode (`--format auto`, flushing at Xen record boundaries), return that
+ * encoder here (and add its flag to REMOTE_DECOMPRESS if decompress needs one).
+ */
+export function createForwardEncoder(options: EncoderOptions): ForwardEncoder {
+  return new Encoder(options);
+}
+
+/** The remote decoder, after the remote pagepress command; reads stdin, writes stdout. */
+const REMOTE_DECOMPRESS = 'decompress';
+
+/** Words that need no quoting in a POSIX shell. */
+const SAFE_WORD = /^[A-Za-z0-9_@%+=:,./-]+$/;
+
+/**
+ * Quotes one word for a POSIX shell: unchanged when it has only safe characters, else in
+ * single quotes with each embedded `'` written as `'\''`.
+ * @example shellQuote("it's") === "'it'\\''s'"
+ */
+export function shellQuote(word: string): string {
+  if (SAFE_WORD.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * The command line run on HOST by a POSIX shell: `sh -c SCRIPT pagepress-xen-ssh WORDS...`.
+ * SCRIPT starts `REMOTE decompress` in the background writing into a FIFO, runs the
+ * command ("$@") reading the FIFO, and as soon as the command exits, stops decompress and
+ * exits with the command's status, as ssh would. (A plain pipeline would wait for
+ * decompress, which waits for input the sender only sends after an acknowledgement.) A
+ * decompress failure is not lost: the command sees a truncated stream and fails, and
+ * decompress's message is on stderr. Stdin reaches decompress through fd 3 because a
+ * background job's stdin is /dev/null in a non-interactive shell.
+ * @param remotePagepress shell text that runs pagepress on HOST (not quoted)
+ * @param command the remote command's words (each quoted)
+ */
+export function remoteCommandLine(remotePagepress: string, command: readonly string[]): string {
+  const script = [
+    'd=$(mktemp -d) || exit 1',
+    'trap "rm -rf \\"$d\\"" EXIT',
+    'trap "exit 129" HUP',
+    'trap "exit 130" INT',
+    'trap "exit 143" TERM',
+    'mkfifo "$d/f" || exit 1',
+    'exec 3<&0',
+    `${remotePagepress} ${REMOTE_DECOMPRESS} <&3 3<&- >"$d/f" & p=$!`,
+    'exec 3<&-',
+    '"$@" <"$d/f"',
+    's=$?',
+    'kill $p 2>/dev/null',
+    'wait $p 2>/dev/null',
+    'exit $s',
+  ].join('; ');
+  return ['sh', '-c', shellQuote(script), 'pagepress-xen-ssh', ...command.map(shellQuote)].join(' ');
+}
+
+/** The argv that starts the rsh child: `/bin/sh -c 'exec RSH "$@"' pagepress-xen-ssh HOST LINE`. */
+export function rshArgv(rsh: string, host: string, remoteLine: string): string[] {
+  return ['/bin/sh', '-c', `exec ${rsh} "$@"`, 'pagepress-xen-ssh', host, remoteLine];
+}
+
+interface ChildEnd {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+function childEnded(child: ChildProcess): Promise<ChildEnd> {
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // No 'exit' follows a failed spawn.
+    child.once('error', (error) => {
+      if (child.pid === undefined) resolve({ code: null, signal: null, error });
+    });
+  });
+}
+
+function describeEnd(end: ChildEnd): string {
+  if (end.error) return `could not be started (${end.error.message})`;
+  if (end.signal) return `was killed by ${end.signal}`;
+  return `exited with status ${end.code}`;
+}
+
+function errorText(err: unknown): string {
+  const e = err as { message?: unknown; code?: unknown };
+  const message = typeof e?.message === 'string' ? e.message.split('\n')[0] : String(err);
+  return typeof e?.code === 'string' && e.code.startsWith('PP_ERR_') ? `${message} (${e.code})` : message;
+}
+
+/**
+ * Runs the transport: compresses `input` into the rsh child's stdin until `input` ends,
+ * then waits for the child. Resolves with the exit code to use and a message naming the
+ * side that failed (see the state list at the top of this file).
+ * @throws PagepressError PP_ERR_ARG when the command is empty or an encoder option is invalid
+ * @example
+ * const r = await runXenSsh({ host: 'dst', command: ['xl', 'migrate-receive'] });
+ * process.exitCode = r.exitCode;
+ */
+export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
+  if (opts.command.length === 0) throw new PagepressError('a remote command is required (for example: xl migrate-receive)', ErrorCodes.ARG);
+  // Created first: invalid options throw before anything is started.
+  const encoder = createForwardEncoder(opts.encoder ?? {});
+  const input = opts.input ?? process.stdin;
+  const remoteLine = remoteCommandLine(opts.remotePagepress ?? 'pagepress', opts.command);
+  const argv = rshArgv(opts.rsh ?? 'ssh', opts.host, remoteLine);
+  const side = `remote side (${opts.rsh ?? 'ssh'} ${opts.host})`;
+  const started = process.hrtime.bigint();
+
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', opts.output ?? 1, 'inherit'] });
+  const ended = childEnded(child);
+  let childGone: ChildEnd | null = null;
+  void ended.then((end) => (childGone = end));
+  let remoteStoppedReading = false;
+  child.stdin!.on('error', () => (remoteStoppedReading = true));
+  let forwardComplete = false;
+  encoder.once('end', () => (forwardComplete = true));
+
+  const forward = pipeline(input, encoder, child.stdin!).then(
+    () => null,
+    (err: unknown) => err ?? new Error('forward pipeline failed'),
+  );
+  let abortSignal: NodeJS.Signals | null = null;
+  const aborted = new Promise<'abort'>((resolve) => {
+    if (!opts.signal) return;
+    const onAbort = () => {
+      abortSignal = typeof opts.signal!.reason === 'string' && opts.signal!.reason in SIGNAL_NUMBERS ? (opts.signal!.reason as NodeJS.Signals) : 'SIGTERM';
+      resolve('abort');
+    };
+    if (opts.signal.aborted) onAbort();
+    else opts.signal.addEventListener('abort', onAbort, { once: true });
+  });
+  /** Stops reading stdin and encoding (the pipeline rejects; its outcome is then ignored). */
+  const stopForward = () => {
+    input.destroy();
+    encoder.destroy();
+  };
+  const result = (end: ChildEnd, exitCode: number, failure: XenSshFailure | null, message: string | null): XenSshResult => ({
+    exitCode, failure, message, remoteStatus: end.code, remoteSignal: end.signal, totals: encoder.totals,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+  });
+  const stopBySignal = async (): Promise<XenSshResult> => {
+    const sig = abortSignal ?? 'SIGTERM';
+    if (!childGone) child.kill(sig);
+    stopForward();
+    const end = await ended;
+    return result(end, 128 + (SIGNAL_NUMBERS[sig] ?? 15), 'signal', `stopped by ${sig}; the ${side} ${describeEnd(end)}`);
+  };
+
+  const first = await Promise.race([
+    forward.then((err) => ({ kind: 'forward' as const, err })),
+    ended.then((end) => ({ kind: 'exit' as const, end })),
+    aborted.then(() => ({ kind: 'abort' as const })),
+  ]);
+  if (first.kind === 'abort') return stopBySignal();
+
+  if (first.kind === 'exit' && !forwardComplete) {
+    // The remote side is gone while the sender may still write: stop, report its status.
+    stopForward();
+    const end = first.end;
+    const exitCode = end.code ? end.code : 1;
+    return result(end, exitCode, 'remote', `the ${side} ${describeEnd(end)} before the end of the input`);
+  }
+  if (first.kind === 'forward' && first.err !== null && !remoteStoppedReading && !childGone) {
+    // Our half failed (stdin read error, encoder error): the remote must not wait for more.
+    stopForward();
+    child.kill('SIGTERM');
+    const end = await ended;
+    return result(end, 1, 'local', `the local encoder failed: ${errorText(first.err)}; stopped the ${side}`);
+  }
+
+  // The forward stream is complete, or the remote stopped reading it: wait for the child.
+  const next = await Promise.race([ended.then((end) => ({ kind: 'exit' as const, end })), aborted.then(() => ({ kind: 'abort' as const }))]);
+  if (next.kind === 'abort') return stopBySignal();
+  const end = next.end;
+  if (!forwardComplete) {
+    stopForward();
+    const exitCode = end.code ? end.code : 1;
+    return result(end, exitCode, 'remote', `the ${side} stopped reading before the end of the input and ${describeEnd(end)}`);
+  }
+  if (end.code === 0) return result(end, 0, null, null);
+  return result(end, end.code ?? 1, 'remote', `the ${side} ${describeEnd(end)}`);
+}
