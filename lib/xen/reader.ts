@@ -349,7 +349,9 @@ export class XenReader {
       this.truncated(`input ended at offset ${at}, after ${this.lastUnit || 'the headers'} and before the ${needs} the stream needs`, this.layer, null, null, at);
     }
     const unit = this.unitDescription();
-    this.truncated(`input ended at offset ${at}, after ${this.accLen} of the ${this.want} bytes read so far of this ${unit.what}`, unit.layer, unit.type, unit.name, this.unitOffset);
+    const got = at - this.unitOffset;
+    const size = unit.what === 'record' ? `${REC_HEADER_BYTES + Math.ceil(this.recLength / 8) * 8}-byte record` : `${this.want}-byte ${unit.what}`;
+    this.truncated(`input ended at offset ${at}, ${got} bytes into this ${size}`, unit.layer, unit.type, unit.name, this.unitOffset);
   }
 
   private unitDescription(): { what: string; layer: XenLayer | null; type: number | null; name: string | null } {
