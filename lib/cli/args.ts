@@ -61,6 +61,10 @@ export interface XenSshFlags {
   /** The pagepress command on the remote side. */
   remotePagepress?: string;
   quiet?: boolean;
+  /** Forward input format: auto (Xen streams recognised by their first bytes), xen or raw. */
+  format?: 'auto' | 'xen' | 'raw';
+  /** The Xen stream is COLO (also implied by a `--colo` word in the remote command). */
+  colo?: boolean;
 }
 
 /** What each command does once parsed; main.ts supplies these. */
@@ -217,6 +221,8 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('-l, --level <N>', 'codec level').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .option('--remote-pagepress <CMD>', 'shell command that runs pagepress on HOST', 'pagepress')
+    .addOption(new Option('--format <F>', 'forward input: auto recognises Xen streams (xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
+    .option('--colo', 'the Xen stream is COLO (implied when the remote command has a --colo word)')
     .option('-q, --quiet', 'errors only (no summary line on stderr)')
     .addHelpText('after', `
 Runs RSH HOST "<remote line>" where the remote line starts \`pagepress decompress\`

@@ -34,7 +34,9 @@ import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, PagepressError } from '../errors';
 import { Encoder } from '../stream/encoder';
 import { EncodeTotals } from '../stream/encode-engine';
-import { EncoderOptions } from '../stream/options';
+import { EncoderOptions, resolveEncoderOptions } from '../stream/options';
+import { detectXen, XEN_SIGNATURE_BYTES } from './detect';
+import { XenEncoder } from './filter';
 
 /** Options of {@link runXenSsh}. */
 export interface XenSshOptions {
@@ -52,6 +54,10 @@ export interface XenSshOptions {
   remotePagepress?: string;
   /** Encoder options (codec, level, threads ...). */
   encoder?: EncoderOptions;
+  /** Forward input format, default auto (Xen streams are recognised by their first 8 bytes). */
+  format?: ForwardFormat;
+  /** A Xen input is COLO (CHECKPOINT_STATE after each CHECKPOINT_END); default: the command has a `--colo` word. */
+  colo?: boolean;
   /** The forward input, default process.stdin. */
   input?: Readable;
   /** File descriptor the child writes the reverse direction to, default 1 (our stdout). */
@@ -79,6 +85,8 @@ export interface XenSshResult {
   totals: EncodeTotals;
   /** Wall time from start to the child's exit, in seconds. */
   seconds: number;
+  /** The encoder used: 'xen' or 'raw' (null when the input ended before it was chosen). */
+  format: 'xen' | 'raw' | null;
 }
 
 /** Signal numbers for the 128+n exit status of a run stopped by a signal. */
@@ -87,14 +95,71 @@ const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIG
 /** A Transform that encodes the forward direction and counts what it did. */
 export type ForwardEncoder = Transform & { readonly totals: EncodeTotals };
 
+/** How the forward input is read: auto recognises Xen streams by their first bytes. */
+export type ForwardFormat = 'auto' | 'xen' | 'raw';
+
 /**
- * The forward encoder. This is the one place that picks it: when compress gains its
- * Xen-aware mode (`--format auto`, flushing at Xen record boundaries), return that
- * encoder here (and add its flag to REMOTE_DECOMPRESS if decompress needs one).
+ * The forward encoder; the one place that picks it. Xen streams get the page-aware
+ * XenEncoder (records kept byte-exact, flushes at END/CHECKPOINT/CHECKPOINT_END), with
+ * legacy (Xen <= 4.5) streams passed through rather than refused: a transport must carry
+ * whatever the sender writes. Anything else gets the raw page encoder. Both decode with
+ * plain `pagepress decompress`, and both flush when their input pauses.
  */
-export function createForwardEncoder(options: EncoderOptions): ForwardEncoder {
-  return new Encoder(options);
+export function createForwardEncoder(format: 'xen' | 'raw', options: EncoderOptions, colo = false): ForwardEncoder {
+  return format === 'xen' ? new XenEncoder({ ...options, colo, legacy: 'pass' }) : new Encoder(options);
 }
+
+/**
+ * Waits for the first `n` bytes of `input` (fewer at EOF, or when the input pauses for
+ * `idleMs` with fewer: a short message may be waiting for a reply), and returns them with
+ * a stream that yields them again followed by the rest of `input`.
+ */
+export function peekHead(input: Readable, n: number, idleMs: number): Promise<{ head: Buffer; source: Readable }> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    let timer: NodeJS.Timeout | null = null;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      input.off('readable', onReadable);
+      input.off('end', finish);
+      input.off('error', onError);
+      const head = Buffer.concat(parts);
+      const source = Readable.from((async function* () {
+        if (head.length > 0) yield head;
+        yield* input;
+      })(), { objectMode: false });
+      // Destroying the combined stream must also stop reading the real input.
+      source.once('close', () => input.destroy());
+      resolve({ head, source });
+    };
+    const onError = (err: Error) => {
+      if (done) return;
+      done = true;
+      if (timer) clearTimeout(timer);
+      reject(err);
+    };
+    const onReadable = () => {
+      let chunk: Buffer | null;
+      while (got < n && (chunk = input.read() as Buffer | null) !== null) {
+        parts.push(chunk);
+        got += chunk.length;
+      }
+      if (got >= n) return finish();
+      if (timer) clearTimeout(timer);
+      if (got > 0) timer = setTimeout(finish, idleMs);
+    };
+    input.on('readable', onReadable);
+    input.once('end', finish);
+    input.once('error', onError);
+  });
+}
+
+/** How long a first message shorter than a Xen signature may wait for more bytes before the format is chosen. */
+const PEEK_IDLE_MS = 20;
 
 /** The remote decoder, after the remote pagepress command; reads stdin, writes stdout. */
 const REMOTE_DECOMPRESS = 'decompress';
@@ -188,24 +253,42 @@ function errorText(err: unknown): string {
  */
 export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   if (opts.command.length === 0) throw new PagepressError('a remote command is required (for example: xl migrate-receive)', ErrorCodes.ARG);
-  // Created first: invalid options throw before anything is started.
-  const encoder = createForwardEncoder(opts.encoder ?? {});
+  const format = opts.format ?? 'auto';
+  if (!['auto', 'xen', 'raw'].includes(format)) throw new PagepressError(`options.format must be auto, xen or raw, got ${String(format)}`, ErrorCodes.ARG);
+  // Invalid encoder options throw here, before anything is started.
+  resolveEncoderOptions(opts.encoder ?? {});
+  const colo = opts.colo ?? opts.command.includes('--colo');
   const input = opts.input ?? process.stdin;
   const remoteLine = remoteCommandLine(opts.remotePagepress ?? 'pagepress', opts.command);
   const argv = rshArgv(opts.rsh ?? 'ssh', opts.host, remoteLine);
   const side = `remote side (${opts.rsh ?? 'ssh'} ${opts.host})`;
   const started = process.hrtime.bigint();
 
+  // The child starts at once, before any input: xl's receiver speaks first (its banner).
   const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', opts.output ?? 1, 'inherit'] });
   const ended = childEnded(child);
   let childGone: ChildEnd | null = null;
   void ended.then((end) => (childGone = end));
   let remoteStoppedReading = false;
   child.stdin!.on('error', () => (remoteStoppedReading = true));
-  let forwardComplete = false;
-  encoder.once('end', () => (forwardComplete = true));
 
-  const forward = pipeline(input, encoder, child.stdin!).then(
+  let encoder: ForwardEncoder | null = null;
+  let chosen: 'xen' | 'raw' | null = null;
+  let source: Readable = input;
+  let forwardComplete = false;
+  const runForward = async () => {
+    chosen = format === 'auto' ? null : format;
+    if (chosen === null) {
+      const peeked = await peekHead(input, XEN_SIGNATURE_BYTES, PEEK_IDLE_MS);
+      source = peeked.source;
+      chosen = detectXen(peeked.head) ? 'xen' : 'raw';
+    }
+    encoder = createForwardEncoder(chosen, opts.encoder ?? {}, colo);
+    // 'end' = the END frame went to the child's stdin: the forward stream is complete.
+    encoder.once('end', () => (forwardComplete = true));
+    await pipeline(source, encoder, child.stdin!);
+  };
+  const forward = runForward().then(
     () => null,
     (err: unknown) => err ?? new Error('forward pipeline failed'),
   );
@@ -213,20 +296,23 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   const aborted = new Promise<'abort'>((resolve) => {
     if (!opts.signal) return;
     const onAbort = () => {
-      abortSignal = typeof opts.signal!.reason === 'string' && opts.signal!.reason in SIGNAL_NUMBERS ? (opts.signal!.reason as NodeJS.Signals) : 'SIGTERM';
+      const reason: unknown = opts.signal!.reason;
+      abortSignal = typeof reason === 'string' && reason in SIGNAL_NUMBERS ? (reason as NodeJS.Signals) : 'SIGTERM';
       resolve('abort');
     };
     if (opts.signal.aborted) onAbort();
     else opts.signal.addEventListener('abort', onAbort, { once: true });
   });
-  /** Stops reading stdin and encoding (the pipeline rejects; its outcome is then ignored). */
+  /** Stops reading the input and encoding (the forward promise then settles; its outcome is ignored). */
   const stopForward = () => {
+    source.destroy();
     input.destroy();
-    encoder.destroy();
+    encoder?.destroy();
   };
   const result = (end: ChildEnd, exitCode: number, failure: XenSshFailure | null, message: string | null): XenSshResult => ({
-    exitCode, failure, message, remoteStatus: end.code, remoteSignal: end.signal, totals: encoder.totals,
-    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    exitCode, failure, message, remoteStatus: end.code, remoteSignal: end.signal,
+    totals: encoder?.totals ?? { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [], codecs: {} },
+    seconds: Number(process.hrtime.bigint() - started) / 1e9, format: chosen,
   });
   const stopBySignal = async (): Promise<XenSshResult> => {
     const sig = abortSignal ?? 'SIGTERM';
@@ -247,8 +333,7 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
     // The remote side is gone while the sender may still write: stop, report its status.
     stopForward();
     const end = first.end;
-    const exitCode = end.code ? end.code : 1;
-    return result(end, exitCode, 'remote', `the ${side} ${describeEnd(end)} before the end of the input`);
+    return result(end, end.code ? end.code : 1, 'remote', `the ${side} ${describeEnd(end)} before the end of the input`);
   }
   if (first.kind === 'forward' && first.err !== null && !remoteStoppedReading && !childGone) {
     // Our half failed (stdin read error, encoder error): the remote must not wait for more.
@@ -264,8 +349,7 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   const end = next.end;
   if (!forwardComplete) {
     stopForward();
-    const exitCode = end.code ? end.code : 1;
-    return result(end, exitCode, 'remote', `the ${side} stopped reading before the end of the input and ${describeEnd(end)}`);
+    return result(end, end.code ? end.code : 1, 'remote', `the ${side} stopped reading before the end of the input and ${describeEnd(end)}`);
   }
   if (end.code === 0) return result(end, 0, null, null);
   return result(end, end.code ?? 1, 'remote', `the ${side} ${describeEnd(end)}`);

@@ -25,12 +25,15 @@ export async function xenSsh(host: string, command: string[], flags: XenSshFlags
   const onSignal = (sig: NodeJS.Signals) => abort.abort(sig);
   for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   try {
-    const r = await runXenSsh({ host, command, rsh: flags.rsh, remotePagepress: flags.remotePagepress, encoder, signal: abort.signal });
+    const r = await runXenSsh({
+      host, command, rsh: flags.rsh, remotePagepress: flags.remotePagepress, encoder, signal: abort.signal,
+      format: flags.format, colo: flags.colo ? true : undefined,
+    });
     if (r.exitCode === 0) {
       if (!flags.quiet) {
         const raw = r.totals.rawBytes;
         const ratio = r.totals.streamBytes > 0 ? (raw / r.totals.streamBytes).toFixed(2) : '-';
-        printError(`xen ssh: sent ${mib(raw)} as ${mib(r.totals.streamBytes)} (${ratio}:1) in ${r.seconds.toFixed(1)} s`);
+        printError(`xen ssh: sent ${mib(raw)} (${r.format ?? 'raw'}) as ${mib(r.totals.streamBytes)} (${ratio}:1) in ${r.seconds.toFixed(1)} s`);
       }
       return;
     }
