@@ -727,6 +727,10 @@ export class XenReader {
     const t = this.recType;
     const L = this.recLength;
     const pv = this.guest === 'pv';
+    if (this.lastUnit === 'libxl CHECKPOINT_END' && t === LibxlRec.CHECKPOINT_STATE && L === 4) {
+      // Type 5 is also a libxc type, but a 4-byte body right after CHECKPOINT_END is COLO's control record.
+      this.fail(ErrorCodes.XEN, 'CHECKPOINT_STATE in a stream not read as COLO (use --colo for a COLO stream)', 0, { layer: 'libxl', type: t, name: 'CHECKPOINT_STATE' });
+    }
     switch (t) {
       case LibxcRec.END:
         if (this.version >= 3 && !this.staticDataEnd) this.fail(ErrorCodes.XEN, 'v3 stream reached END without STATIC_DATA_END', 0);
