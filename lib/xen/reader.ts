@@ -461,8 +461,9 @@ export class XenReader {
     if (this.format !== 'auto' && found !== this.format) {
       const expected = { xl: 'the xl save-file magic "Xen saved domain, xl format"', libxl: 'the libxl ident "LibxlFmt"', libxc: 'the libxc image marker (8 x 0xFF)' }[this.format];
       const layer = this.format;
-      throw new XenStreamError(`${layer} stream at offset 0: expected ${expected}, found ${head.toString('hex')}${found === 'legacy' ? ' (a legacy or non-Xen stream)' : ` (a ${found} stream)`}`, ErrorCodes.MAGIC, {
-        offset: 0, layer, recordType: -1, recordName: 'header', recordOffset: 0,
+      const name = layer === 'libxc' ? 'image header' : 'header';
+      throw new XenStreamError(`${layer} ${name} at offset 0: expected ${expected}, found ${head.toString('hex')}${found === 'legacy' ? ' (a legacy or non-Xen stream)' : ` (a ${found} stream)`}`, ErrorCodes.MAGIC, {
+        offset: 0, layer, recordType: -1, recordName: name, recordOffset: 0,
       });
     }
     this.detectedFormat = found;
@@ -718,8 +719,8 @@ export class XenReader {
   // ---------------------------------------------------------------- libxc records
 
   private wrongGuest(): never {
-    const kind = this.guest === 'hvm' ? 'PV' : 'HVM';
-    return this.fail(ErrorCodes.XEN, `${kind} record in an ${this.guest === 'hvm' ? 'HVM' : 'PV'} stream (restore: "Mandatory record not handled")`, 0);
+    const what = this.guest === 'hvm' ? 'PV record in an HVM stream' : 'HVM record in a PV stream';
+    return this.fail(ErrorCodes.XEN, `${what} (restore: "Mandatory record not handled")`, 0);
   }
 
   private libxcRecordHeader(): void {
