@@ -33,7 +33,7 @@ export interface BenchOptions {
   only: string[];
 }
 
-export const SECTIONS = ['cli', 'batch', 'loop', 'rss'] as const;
+export const SECTIONS = ['cli', 'batch', 'loop', 'rss', 'xen'] as const;
 export type SectionName = (typeof SECTIONS)[number];
 
 /** One printed table. */

@@ -14,7 +14,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
   BenchOptions, COMMON_USAGE, formatCriterion, loadavg, machineInfo, MachineInfo, parseArgs, printSection, repoRoot, resolveInputs,
-  SectionName, SectionResult, tableText,
+  SECTIONS, SectionName, SectionResult, tableText,
 } from './common';
 
 const FILES: Record<SectionName, string> = {
@@ -22,9 +22,10 @@ const FILES: Record<SectionName, string> = {
   batch: 'batch.bench.js',
   loop: 'loop-delay.bench.js',
   rss: 'rss.bench.js',
+  xen: 'xen.bench.js',
 };
 
-const USAGE = `usage: npm run bench -- [options]\n${COMMON_USAGE}\n  --only LIST        sections to run, comma-separated: cli,batch,loop,rss`;
+const USAGE = `usage: npm run bench -- [options]\n${COMMON_USAGE}\n  --only LIST        sections to run, comma-separated: cli,batch,loop,rss,xen`;
 
 export interface RunReport {
   date: string;
@@ -71,6 +72,7 @@ const TITLES: Record<SectionName, string> = {
   batch: 'C. Batch API vs in-process codecs (4 MiB blocks)',
   loop: 'D. Event-loop delay while the stream encoder runs',
   rss: 'E. Peak RSS of the CLI on a 2 GiB stream',
+  xen: 'X. Xen live-migration stream: pagepress vs zstd (file on tmpfs → file on tmpfs)',
 };
 
 /** Reading the figures: written by hand, kept here so that every re-run carries it. */
@@ -206,7 +208,7 @@ async function main(): Promise<void> {
   if (parsed.result) throw new Error('--result is for the benchmark files, not the runner');
   const t0 = Date.now();
   const o = await resolveInputs(parsed);
-  const sections = (['cli', 'batch', 'loop', 'rss'] as SectionName[]).filter((s) => o.only.includes(s));
+  const sections = ([...SECTIONS] as SectionName[]).filter((s) => o.only.includes(s));
   const machine = machineInfo();
   process.stdout.write(`# pagepress benchmark${o.quick ? ' (quick)' : ''}\n${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Linux ${machine.kernel}, ` +
     `node ${machine.node}; load average ${machine.loadavg.join(' ')}\ninputs: ${rel(o.corpus)}, ${rel(o.zeroHeavy)}\n`);
@@ -231,10 +233,10 @@ async function main(): Promise<void> {
   const resultsDir = path.join(repoRoot(), 'bench', 'results');
   fs.mkdirSync(resultsDir, { recursive: true });
   const stamp = date.replace(/[:.]/g, '-');
-  const dated = path.join(resultsDir, `${stamp}${o.quick ? '-quick' : ''}${sections.length < 4 ? '-partial' : ''}.json`);
+  const dated = path.join(resultsDir, `${stamp}${o.quick ? '-quick' : ''}${sections.length < SECTIONS.length ? '-partial' : ''}.json`);
   fs.writeFileSync(dated, JSON.stringify(rep, null, 2) + '\n');
   process.stdout.write(`\nwrote ${rel(dated)}\n`);
-  if (!o.quick && sections.length === 4) {
+  if (!o.quick && sections.length === SECTIONS.length) {
     fs.writeFileSync(path.join(resultsDir, 'latest.json'), JSON.stringify(rep, null, 2) + '\n');
     fs.writeFileSync(path.join(repoRoot(), 'docs', 'PERFORMANCE.md'), renderDoc(rep));
     process.stdout.write('wrote bench/results/latest.json and docs/PERFORMANCE.md\n');
