@@ -230,6 +230,14 @@ function childEnded(child: ChildProcess): Promise<ChildEnd> {
   });
 }
 
+/** Errors a stream gets because its neighbour in the pipeline broke or was destroyed. */
+const PASSED_ON = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'EPIPE', 'ECONNRESET']);
+
+function isPassedOn(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown } | null;
+  return e?.name === 'AbortError' || (typeof e?.code === 'string' && PASSED_ON.has(e.code));
+}
+
 function describeEnd(end: ChildEnd): string {
   if (end.error) return `could not be started (${end.error.message})`;
   if (end.signal) return `was killed by ${end.signal}`;
@@ -269,8 +277,21 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   const ended = childEnded(child);
   let childGone: ChildEnd | null = null;
   void ended.then((end) => (childGone = end));
+  // Errors the pipeline passes on to the child's stdin carry the local error; only a
+  // broken pipe means the remote side stopped reading.
   let remoteStoppedReading = false;
-  child.stdin!.on('error', () => (remoteStoppedReading = true));
+  let stdinError: unknown = null;
+  child.stdin!.on('error', (err: NodeJS.ErrnoException) => {
+    stdinError ??= err;
+    if (err.code === 'EPIPE' || err.code === 'ECONNRESET') remoteStoppedReading = true;
+  });
+  // The first error raised by our input or encoder themselves, not one passed on to them
+  // when another stream of the pipeline failed or was stopped.
+  let localError: unknown = null;
+  const onLocalError = (err: unknown) => {
+    if (err !== stdinError && !isPassedOn(err)) localError ??= err;
+  };
+  input.once('error', onLocalError);
 
   let encoder: ForwardEncoder | null = null;
   let chosen: 'xen' | 'raw' | null = null;
@@ -284,6 +305,7 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
       chosen = detectXen(peeked.head) ? 'xen' : 'raw';
     }
     encoder = createForwardEncoder(chosen, opts.encoder ?? {}, colo);
+    encoder.once('error', onLocalError);
     // 'end' = the END frame went to the child's stdin: the forward stream is complete.
     encoder.once('end', () => (forwardComplete = true));
     await pipeline(source, encoder, child.stdin!);
@@ -329,18 +351,19 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   ]);
   if (first.kind === 'abort') return stopBySignal();
 
+  if (localError !== null || (first.kind === 'forward' && first.err !== null && !remoteStoppedReading && !childGone)) {
+    // Our half failed (stdin read error, encoder error): the remote must not wait for more.
+    stopForward();
+    if (!childGone) child.kill('SIGTERM');
+    const end = await ended;
+    const err = localError ?? (first.kind === 'forward' ? first.err : null);
+    return result(end, 1, 'local', `the local encoder failed: ${errorText(err)}; stopped the ${side}`);
+  }
   if (first.kind === 'exit' && !forwardComplete) {
     // The remote side is gone while the sender may still write: stop, report its status.
     stopForward();
     const end = first.end;
     return result(end, end.code ? end.code : 1, 'remote', `the ${side} ${describeEnd(end)} before the end of the input`);
-  }
-  if (first.kind === 'forward' && first.err !== null && !remoteStoppedReading && !childGone) {
-    // Our half failed (stdin read error, encoder error): the remote must not wait for more.
-    stopForward();
-    child.kill('SIGTERM');
-    const end = await ended;
-    return result(end, 1, 'local', `the local encoder failed: ${errorText(first.err)}; stopped the ${side}`);
   }
 
   // The forward stream is complete, or the remote stopped reading it: wait for the child.
