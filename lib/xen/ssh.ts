@@ -4,22 +4,26 @@
  * with stdin = the forward pipe (sender → receiver) and stdout = the reverse pipe
  * (receiver's acknowledgements → sender), so:
  *
- *   our stdin ──▶ Encoder (in this process) ──▶ rsh HOST "<remote line>" stdin
+ *   our stdin ──▶ encoder (in this process) ──▶ rsh HOST "<remote line>" stdin
  *                                                 remote: pagepress decompress ─▶ COMMAND
  *   our stdout ◀──────────────── inherited by rsh ◀──────────────────── COMMAND's stdout
  *
  * The reverse direction never passes through this process: the rsh child writes straight
- * to our stdout, byte for byte, with no added latency.
+ * to our stdout, byte for byte, with no added latency. The encoder runs here rather than
+ * in a `pagepress compress` child: one Node start-up less before the first byte moves,
+ * and its failures are known first-hand. It is chosen from the first 8 bytes
+ * (createForwardEncoder): the Xen-aware one for Xen streams, the raw one otherwise.
  *
  * States and events (runXenSsh):
- *   FORWARDING   stdin → encoder → child stdin. The encoder flushes a partial batch when
- *                its input pauses (flushDelayMs), so the handshake never waits for EOF.
+ *   FORWARDING   stdin → encoder → child stdin. The encoder flushes whatever it holds
+ *                when its input pauses, so the handshake never waits for EOF.
  *     stdin EOF → END frame written, child stdin closed → DRAINING
  *     child exits first → stop reading stdin → DONE (remote failed: its status, or 1)
  *     encoder / stdin error → SIGTERM to the child → DONE (local failed: 1)
  *     child stdin EPIPE → DRAINING with "remote stopped reading" (remote failed)
  *     abort (SIGTERM/SIGINT/SIGHUP to us) → the same signal to the child → DONE (128+n)
  *   DRAINING     wait for the child → DONE with its status (ssh returns the remote's)
+ * A child sent a signal gets KILL_AFTER_MS to exit before SIGKILL.
  *
  * The remote line does not use `decompress | COMMAND`: a shell waits for every member of
  * a pipeline, and decompress only notices a dead COMMAND on its next write, so a COMMAND
@@ -161,6 +165,9 @@ export function peekHead(input: Readable, n: number, idleMs: number): Promise<{ 
 /** How long a first message shorter than a Xen signature may wait for more bytes before the format is chosen. */
 const PEEK_IDLE_MS = 20;
 
+/** How long a child that was sent SIGTERM (or SIGINT, SIGHUP) gets before SIGKILL. */
+const KILL_AFTER_MS = 5000;
+
 /** The remote decoder, after the remote pagepress command; reads stdin, writes stdout. */
 const REMOTE_DECOMPRESS = 'decompress';
 
@@ -230,8 +237,11 @@ function childEnded(child: ChildProcess): Promise<ChildEnd> {
   });
 }
 
-/** Errors a stream gets because its neighbour in the pipeline broke or was destroyed. */
-const PASSED_ON = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED', 'EPIPE', 'ECONNRESET']);
+/**
+ * Errors a stream gets when a neighbour in the pipeline was destroyed. (A neighbour's own
+ * error is passed on as the same object: see stdinError.)
+ */
+const PASSED_ON = new Set(['ABORT_ERR', 'ERR_STREAM_PREMATURE_CLOSE', 'ERR_STREAM_DESTROYED']);
 
 function isPassedOn(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown } | null;
@@ -277,14 +287,10 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   const ended = childEnded(child);
   let childGone: ChildEnd | null = null;
   void ended.then((end) => (childGone = end));
-  // Errors the pipeline passes on to the child's stdin carry the local error; only a
-  // broken pipe means the remote side stopped reading.
-  let remoteStoppedReading = false;
+  // The child's stdin fails on its own (EPIPE: the remote side stopped reading), and the
+  // pipeline then destroys our input and encoder with that same error object.
   let stdinError: unknown = null;
-  child.stdin!.on('error', (err: NodeJS.ErrnoException) => {
-    stdinError ??= err;
-    if (err.code === 'EPIPE' || err.code === 'ECONNRESET') remoteStoppedReading = true;
-  });
+  child.stdin!.on('error', (err) => (stdinError ??= err));
   // The first error raised by our input or encoder themselves, not one passed on to them
   // when another stream of the pipeline failed or was stopped.
   let localError: unknown = null;
@@ -336,11 +342,19 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
     totals: encoder?.totals ?? { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [], codecs: {} },
     seconds: Number(process.hrtime.bigint() - started) / 1e9, format: chosen,
   });
+  /** Sends `sig` to the child, and SIGKILL if it is still there after KILL_AFTER_MS. */
+  const stopChild = async (sig: NodeJS.Signals): Promise<ChildEnd> => {
+    if (childGone) return childGone;
+    child.kill(sig);
+    const timer = setTimeout(() => child.kill('SIGKILL'), KILL_AFTER_MS);
+    const end = await ended;
+    clearTimeout(timer);
+    return end;
+  };
   const stopBySignal = async (): Promise<XenSshResult> => {
     const sig = abortSignal ?? 'SIGTERM';
-    if (!childGone) child.kill(sig);
     stopForward();
-    const end = await ended;
+    const end = await stopChild(sig);
     return result(end, 128 + (SIGNAL_NUMBERS[sig] ?? 15), 'signal', `stopped by ${sig}; the ${side} ${describeEnd(end)}`);
   };
 
@@ -351,13 +365,11 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   ]);
   if (first.kind === 'abort') return stopBySignal();
 
-  if (localError !== null || (first.kind === 'forward' && first.err !== null && !remoteStoppedReading && !childGone)) {
+  if (localError !== null) {
     // Our half failed (stdin read error, encoder error): the remote must not wait for more.
     stopForward();
-    if (!childGone) child.kill('SIGTERM');
-    const end = await ended;
-    const err = localError ?? (first.kind === 'forward' ? first.err : null);
-    return result(end, 1, 'local', `the local encoder failed: ${errorText(err)}; stopped the ${side}`);
+    const end = await stopChild('SIGTERM');
+    return result(end, 1, 'local', `the local encoder failed: ${errorText(localError)}; stopped the ${side}`);
   }
   if (first.kind === 'exit' && !forwardComplete) {
     // The remote side is gone while the sender may still write: stop, report its status.

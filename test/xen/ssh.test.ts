@@ -196,7 +196,7 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     assert.match(r.stderr, /sent .* \(xen\) as/);
   });
 
-  it('a large guest: xen ssh against cat as the transport (times printed; sanity bound 5x)', async function () {
+  it('a large guest: xen ssh against cat as the transport (times printed; sanity bound 8x)', async function () {
     this.timeout(90000);
     const pages = 131072; // 512 MiB of page data
     const catReport = t.file('cat.json');
@@ -216,7 +216,7 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     console.log(`      ${mib} MiB: cat ${viaCat.report.wallMs} ms (transfer ${viaCat.report.transferMs} ms), ` +
       `xen ssh ${viaPp.report.wallMs} ms (transfer ${viaPp.report.transferMs} ms): ratio ${ratio.toFixed(2)}`);
     console.log(`      ${viaPp.stderr.trim()}`);
-    assert.ok(ratio < 5, `xen ssh took ${ratio.toFixed(1)}x the time of cat`);
+    assert.ok(ratio < 8, `xen ssh took ${ratio.toFixed(1)}x the time of cat`);
   });
 
   it('the remote command fails after the stream (exit 3, no acknowledgement): exit 3 at once, no hang', async () => {
