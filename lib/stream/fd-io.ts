@@ -22,19 +22,45 @@ export async function readSome(fd: number, buf: Uint8Array, offset: number, leng
 }
 
 /**
- * The first `n` bytes of `fd` (fewer at EOF). A regular file is read at position 0 and
- * keeps its offset, so nothing is consumed; any other fd is read from, and the caller
- * must treat the bytes returned as the start of its input (`consumed: true`).
+ * The start of a non-seekable input, read to recognise its format: what was read, and a
+ * read that may still be running (into `buf` at `at`) when the input paused first.
  */
-export async function readHead(fd: number, n: number, regular: boolean): Promise<{ head: Buffer; consumed: boolean }> {
-  const head = Buffer.alloc(n);
+export interface Sniffed {
+  bytes: Buffer;
+  pending: Promise<number> | null;
+  buf: Buffer;
+  at: number;
+}
+
+/**
+ * Reads until `n` bytes have arrived, EOF, or the input pauses for `pauseMs` after its
+ * first bytes. The last case matters for request/response traffic: a 5-byte message is
+ * never held back waiting for 3 more bytes; the read goes on in the background
+ * (`pending`) and the caller decides on what it has.
+ */
+export async function sniff(fd: number, n: number, pauseMs: number): Promise<Sniffed> {
+  const buf = Buffer.allocUnsafeSlow(Math.max(n, 64 * 1024));
   let filled = 0;
   while (filled < n) {
-    const got = await readSome(fd, head, filled, n - filled, regular ? filled : null);
+    const read = readSome(fd, buf, filled, buf.length - filled, null);
+    const got = filled === 0 ? await read : await Promise.race([read, sleep(pauseMs).then(() => -1)]);
+    if (got === -1) return { bytes: buf.subarray(0, filled), pending: read, buf, at: filled };
     if (got === 0) break;
     filled += got;
   }
-  return { head: head.subarray(0, filled), consumed: !regular };
+  return { bytes: buf.subarray(0, filled), pending: null, buf, at: filled };
+}
+
+/** The first `n` bytes of a regular file (fewer if it is shorter), read at position 0: nothing is consumed. */
+export async function readHeadAt(fd: number, n: number): Promise<Buffer> {
+  const head = Buffer.alloc(n);
+  let filled = 0;
+  while (filled < n) {
+    const got = await readSome(fd, head, filled, n - filled, filled);
+    if (got === 0) break;
+    filled += got;
+  }
+  return head.subarray(0, filled);
 }
 
 /** Writes all of `buf`. */

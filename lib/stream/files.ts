@@ -6,11 +6,11 @@
  */
 import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { Readable, Transform, Writable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from './encode-engine';
 import { DecodeEngine, DecoderLimits, DecodeTotals } from './decode-engine';
 import { DecoderOptions, EncoderOptions } from './options';
-import { OrderedWriter, readSome, sparseStart } from './fd-io';
+import { OrderedWriter, readSome, Sniffed, sparseStart } from './fd-io';
 import { Encoder } from './encoder';
 import { EndTotals } from '../format/frame';
 
@@ -54,26 +54,60 @@ export interface EncodingTransform extends Transform {
   readonly totals: EncodeTotals;
 }
 
-/** `prefix` (bytes already read from `fd`, e.g. to detect the format), then the rest of `fd`. */
-export function fdSource(fd: number, prefix?: Uint8Array): Readable {
-  const rest = fs.createReadStream('', { fd, highWaterMark: 1024 * 1024, autoClose: false });
-  if (!prefix || prefix.length === 0) return rest;
-  return Readable.from((async function* () {
-    yield Buffer.from(prefix);
-    yield* rest;
-  })(), { objectMode: false });
+/**
+ * Feeds `prefix`, then everything readable from `fd`, into `encoder` and ends it. Reads go
+ * into two reused 4 MiB buffers (the next read runs while the encoder takes the current
+ * block); a buffer is reused only after the encoder's write callback, by which time it has
+ * copied the bytes into its slots. Fresh buffers per chunk would cost a page fault per 4 KiB.
+ */
+async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<void> {
+  const write = (chunk: Uint8Array) =>
+    new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
+  const regular = isRegularFile(fd);
+  if (start) {
+    // What sniff() read, then the read it left running (into the same buffer, after it).
+    if (start.bytes.length > 0) await write(start.bytes);
+    const n = start.pending ? await start.pending : -1;
+    if (n === 0) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
+    if (n > 0) await write(start.buf.subarray(start.at, start.at + n));
+    if (start.bytes.length === 0 && n === -1) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
+  }
+  const bufs = [Buffer.allocUnsafeSlow(4 * 1024 * 1024), Buffer.allocUnsafeSlow(4 * 1024 * 1024)];
+  let which = 0;
+  let position = 0;
+  let pending = readSome(fd, bufs[0], 0, bufs[0].length, regular ? position : null);
+  try {
+    for (;;) {
+      const n = await pending;
+      if (n === 0) break;
+      position += n;
+      const current = bufs[which];
+      which ^= 1;
+      pending = readSome(fd, bufs[which], 0, bufs[which].length, regular ? position : null);
+      await write(current.subarray(0, n));
+    }
+  } catch (err) {
+    pending.catch(() => {}); // the read ahead may fail once the caller closes the input
+    throw err;
+  }
+  await new Promise<void>((resolve) => encoder.end(resolve));
 }
 
 /**
  * Runs `inFd` (after `prefix`) through a Transform encoder to `outFd`: the path for pipes,
  * sockets and Xen streams. The encoder flushes whenever its input pauses.
  */
-export async function encodeThrough(encoder: EncodingTransform, inFd: number, outFd: number, onProgress?: ProgressCallback, prefix?: Uint8Array): Promise<EncodeTotals> {
+export async function encodeThrough(encoder: EncodingTransform, inFd: number, outFd: number, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
   let failure: Error | null = null;
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
   try {
-    await pipeline(fdSource(inFd, prefix), encoder, sinkFor(writer));
+    // The output side settles with the encoder's first error; feeding stops at the same error.
+    const out = pipeline(encoder, sinkFor(writer));
+    await Promise.all([feed(inFd, encoder, start).catch((err) => {
+      encoder.destroy(err);
+      throw err;
+    }), out]);
   } finally {
     if (timer) clearInterval(timer);
   }
@@ -86,8 +120,8 @@ export async function encodeThrough(encoder: EncodingTransform, inFd: number, ou
  * @returns the encoder's totals
  * @throws PagepressError or a system error (EPIPE, EIO ...)
  */
-export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback, prefix?: Uint8Array): Promise<EncodeTotals> {
-  if (prefix || !isRegularFile(inFd)) return encodeThrough(new Encoder(options), inFd, outFd, onProgress, prefix);
+export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
+  if (start || !isRegularFile(inFd)) return encodeThrough(new Encoder(options), inFd, outFd, onProgress, start);
   let failure: Error | null = null;
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));

@@ -56,6 +56,8 @@ export class XenEncoder extends Transform {
   private replaying = false;
   private timer: NodeJS.Timeout | null = null;
   private headerSent = false;
+  /** The input chunk being parsed: held (not called back) until its bytes are in slots. */
+  private chunk: Uint8Array | null = null;
 
   /** @throws PagepressError PP_ERR_ARG for an invalid option. */
   constructor(options: XenEncoderOptions = {}) {
@@ -91,6 +93,7 @@ export class XenEncoder extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.clearTimer();
     this.sendHeader();
+    this.chunk = chunk;
     try {
       this.reader.push(chunk);
     } catch (err) {
@@ -138,6 +141,15 @@ export class XenEncoder extends Transform {
     this.timer = null;
   }
 
+  /**
+   * Bytes to keep for later: a view when they lie in the current input chunk (it is ours
+   * until its callback, which waits for the queue to drain), else a copy (the reader's own
+   * buffers for headers and pfn lists are reused).
+   */
+  private keep(bytes: Uint8Array): Uint8Array {
+    return this.chunk && bytes.buffer === this.chunk.buffer ? bytes : Buffer.from(bytes);
+  }
+
   /** True when new work must queue behind work that is still waiting for a slot. */
   private get queued(): boolean {
     return this.pending.length > 0 && !this.replaying;
@@ -146,11 +158,11 @@ export class XenEncoder extends Transform {
   // --- reader handlers (synchronous) ---
 
   private verbatim(bytes: Uint8Array): void {
-    if (this.queued) return void this.pending.push({ kind: 'verbatim', bytes: Uint8Array.from(bytes) });
+    if (this.queued) return void this.pending.push({ kind: 'verbatim', bytes: this.keep(bytes) });
     let at = 0;
     while (at < bytes.length) {
       if (!this.open(Unit.VERBATIM)) {
-        this.pending.unshift({ kind: 'verbatim', bytes: Uint8Array.from(bytes.subarray(at)) });
+        this.pending.unshift({ kind: 'verbatim', bytes: this.keep(bytes.subarray(at)) });
         return;
       }
       const n = Math.min(this.engine.batchBytes - this.filled, bytes.length - at);
@@ -170,11 +182,11 @@ export class XenEncoder extends Transform {
   }
 
   private pageBytes(bytes: Uint8Array): void {
-    if (this.queued) return void this.pending.push({ kind: 'pages', bytes: Uint8Array.from(bytes) });
+    if (this.queued) return void this.pending.push({ kind: 'pages', bytes: this.keep(bytes) });
     let at = 0;
     while (at < bytes.length) {
       if (!this.open(Unit.PAGES)) {
-        this.pending.unshift({ kind: 'pages', bytes: Uint8Array.from(bytes.subarray(at)) });
+        this.pending.unshift({ kind: 'pages', bytes: this.keep(bytes.subarray(at)) });
         return;
       }
       // A batch never spans two records: it ends with the record's last page.

@@ -1,6 +1,6 @@
 /** `pagepress compress [FILE] [-o OUT]`: raw bytes in, a pagepress stream out. */
 import { encodeFd, encodeThrough } from '../../stream/files';
-import { readHead } from '../../stream/fd-io';
+import { readHeadAt, sniff, Sniffed } from '../../stream/fd-io';
 import { detectXen, XEN_SIGNATURE_BYTES } from '../../xen/detect';
 import { XenEncoder } from '../../xen/filter';
 import { EncoderOptions, resolveEncoderOptions } from '../../stream/options';
@@ -45,16 +45,18 @@ export async function compress(file: string | undefined, flags: CompressFlags): 
   const onProgress = (t: { rawBytes: number; streamBytes: number }) => progress.update(t.rawBytes, t.streamBytes);
   try {
     let format = flags.format ?? 'auto';
-    let prefix: Buffer | undefined;
+    let start: Sniffed | undefined;
     if (format === 'auto') {
-      // Look at the first bytes; from a pipe they are consumed, so they lead the input.
-      const { head, consumed } = await readHead(input.fd, XEN_SIGNATURE_BYTES, input.stat?.isFile() === true);
-      if (consumed) prefix = head;
+      // Look at the first bytes. A file is read in place; from a pipe they are consumed
+      // (and lead the input), and a pause before 8 bytes have come means "not Xen".
+      let head: Buffer;
+      if (input.stat?.isFile()) head = await readHeadAt(input.fd, XEN_SIGNATURE_BYTES);
+      else head = (start = await sniff(input.fd, XEN_SIGNATURE_BYTES, options.flushDelayMs ?? 2)).bytes;
       format = detectXen(head) ? 'xen' : 'raw';
     }
     const totals = format === 'xen'
-      ? await encodeThrough(new XenEncoder({ ...options, colo: flags.colo, legacy: flags.legacy }), input.fd, output.fd, onProgress, prefix)
-      : await encodeFd(input.fd, output.fd, options, onProgress, prefix);
+      ? await encodeThrough(new XenEncoder({ ...options, colo: flags.colo, legacy: flags.legacy }), input.fd, output.fd, onProgress, start)
+      : await encodeFd(input.fd, output.fd, options, onProgress, start);
     progress.stop();
     output.close();
     if (flags.json && !flags.quiet) {
