@@ -10,6 +10,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { generateXenStream } from '../../lib/xen/generate';
 import { shellQuote as q } from '../../lib/xen/ssh';
 import { BIN, run, tmpDir } from '../cli/helpers';
 import type { ReceiverReport, SenderReport } from './xl-peers';
@@ -85,14 +86,23 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
   const receiverWords = (report: string, extra: string[] = []) => [NODE, PEERS, 'receiver', '--report', report, ...extra, ...XL_WORDS];
   const args = (words: string[], options: string[] = []) => ['xen', 'ssh', '-T', '2', ...options, '--rsh', fakeSsh, '--remote-pagepress', PP, 'dst', ...words];
 
+  let runs = 0;
   /** Runs the sender on `rune`; the sender's own step timers end a hang, `limitMs` is the last resort. */
   async function send(rune: string, pages: number, extra: string[] = [], limitMs = 50000): Promise<{ report: SenderReport; stderr: string }> {
-    const child = spawn(NODE, [PEERS, 'sender', '--rune', rune, '--pages', String(pages), ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const pidFile = t.file(`rune-${++runs}.pid`);
+    const child = spawn(NODE, [PEERS, 'sender', '--rune', rune, '--pages', String(pages), '--pid-file', pidFile, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (b) => (stdout += b));
     child.stderr!.on('data', (b) => (stderr += b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), limitMs);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      try {
+        process.kill(-Number(fs.readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the rune's process group
+      } catch {
+        // not started, or gone
+      }
+    }, limitMs);
     const r = await exited(child);
     clearTimeout(timer);
     assert.ok(stdout.trim(), `the sender printed no report (exit ${r.code ?? r.signal}; killed after ${limitMs} ms?): ${stderr}`);
@@ -177,6 +187,19 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     const r = await run(args(['sh', '-c', 'cat >/dev/null']), { input });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^pagepress: xen ssh: the local encoder failed: .*; stopped the remote side/m);
+  });
+
+  it('a COLO stream passes when the remote command has a --colo word (as xl migrate-receive --colo does)', async () => {
+    const parts: Buffer[] = [];
+    generateXenStream({
+      guest: 'hvm', version: 3, layer: 'xl', pages: 1024, checkpoints: { kind: 'colo', count: 3, pfns: [1, 2, 3, 700] },
+      page: (pfn, it, out) => out.fill((pfn + it) % 251),
+    }, (c) => parts.push(Buffer.from(c)));
+    const stream = Buffer.concat(parts);
+    const r = await run(args(['sh', '-c', 'cat', 'sh', '--colo']), { input: stream });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.equals(stream));
+    assert.match(r.stderr, /\(xen\)/);
   });
 
   it('xl migrate handshake through xen ssh: both ends see exactly the bytes the other wrote', async () => {

@@ -12,14 +12,15 @@
  *     error. --fail-after-stream N: exit N after the stream instead of acknowledging it (a
  *     failed restore). --die-after-bytes N: SIGKILL itself once N bytes have arrived.
  *
- *   sender --rune RUNE --pages N [--seed S] [--save-sent FILE] [--step-ms MS] [--stream-ms MS]
+ *   sender --rune RUNE --pages N [--seed S] [--save-sent FILE] [--step-ms MS] [--stream-ms MS] [--pid-file FILE]
  *     Stands for `xl migrate`: runs `sh -c RUNE` with pipes on its stdin and stdout (as xl
  *     does), reads the banner, writes an xl header + libxl stream of an N-page HVM guest
  *     (generateXenStream; contents from the test corpus, plus two short pre-copy passes),
  *     waits for "domain received", sends the go message, reads the result and its status
  *     byte, closes the forward pipe and waits for EOF and exit. Each step has its own
  *     timer, so a deadlock fails naming the step. Prints one JSON report on stdout; exit 0
- *     when every step passed.
+ *     when every step passed. The rune runs in its own process group, whose id goes to
+ *     --pid-file (so a test can kill everything if the sender itself is stuck).
  *
  * The receiver uses blocking reads and writes: it is a process of its own, and the
  * protocol is strictly request/response.
@@ -305,6 +306,7 @@ async function sender(args: string[]): Promise<void> {
   const saveSent = option(args, '--save-sent');
   const stepMs = Number(option(args, '--step-ms') ?? 15000);
   const streamMs = Number(option(args, '--stream-ms') ?? 60000);
+  const pidFile = option(args, '--pid-file');
   if (!rune) throw new Error('sender: --rune is required');
 
   // The guest, built before the clock starts: [F1 xl header + config][F2 libxl stream].
@@ -335,6 +337,7 @@ async function sender(args: string[]): Promise<void> {
   const started = Date.now();
   // Its own process group, so a hung rune can be killed with everything it started.
   const child: ChildProcess = spawn('/bin/sh', ['-c', rune], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
+  if (pidFile) fs.writeFileSync(pidFile, String(child.pid));
   const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
     report.exit = { code, signal };
     report.wallMs = Date.now() - started;
