@@ -32,8 +32,8 @@ export interface EncodeArgs {
   stats: Uint32Array;
   /**
    * `pages` lies inside `out`, headerLength (80) bytes after its start: the image is built
-   * around the pages without copying them (dense layout when few pages can be left out).
-   * No cache. Default false.
+   * around the pages without copying them (dense layout when few pages can be left out
+   * and there is no cache). Default false.
    */
   inPlace?: boolean;
 }
@@ -90,6 +90,12 @@ export interface Addon {
   cacheBytes(slots: number, pageSize: number): number;
   /** Formats a cache region (all slots empty). */
   cacheInit(cache: Uint8Array, pageSize: number): void;
+  /**
+   * Has the kernel back the empty cache slots that these pages will be stored in, without
+   * writing them (Linux MADV_POPULATE_WRITE; a no-op elsewhere), so the page faults happen
+   * before the cache's turn, in parallel. Safe to call from any thread at any time.
+   */
+  cachePrefault(args: { cache: Uint8Array; pfns: Float64Array | null; pfnBase: number; count: number; pageSize: number }): void;
   /** Classifies and serializes one batch; returns the image length. */
   encodeBatchSync(args: EncodeArgs): number;
   /** Async twin of encodeBatchSync (libuv pool); buffers stay referenced until done. */

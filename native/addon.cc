@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cache.h"
+#include "classify.h"
 #include "crc32c.h"
 #include "deflate.h"
 #include "image.h"
@@ -216,6 +217,22 @@ Napi::Value CacheInit(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value CachePrefault(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object a = GetArgs(info);
+  auto cache = GetU8(env, a.Get("cache"), "cache", false, nullptr);
+  auto pfns = GetArray<double>(env, a.Get("pfns"), "pfns", napi_float64_array, "Float64Array", true, nullptr);
+  double base = pfns.present ? 0 : GetInt(env, a.Get("pfnBase"), "pfnBase", 0, 4503599627370495.0);
+  double count = GetInt(env, a.Get("count"), "count", 0, static_cast<double>(pp::kMaxPages));
+  double p = GetPageSize(env, a.Get("pageSize"));
+  if (pfns.present && pfns.len < count) ThrowArg(env, "pfns has %zu entries, expected at least %g", pfns.len, count);
+  pp::Cache c;
+  pp::Error e;
+  if (!pp::CacheOpen(cache.data, cache.len, static_cast<uint32_t>(p), &c, &e)) Throw(env, e);
+  pp::CachePrefault(c, pfns.data, base, static_cast<size_t>(count));
+  return env.Undefined();
+}
+
 Napi::Value EncodeBatchSync(const Napi::CallbackInfo& info) {
   pp::EncodeJob j = ParseEncode(info, nullptr);
   uint64_t len;
@@ -337,6 +354,7 @@ Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
       {"imageBound", ImageBound},
       {"cacheBytes", CacheBytes},
       {"cacheInit", CacheInit},
+      {"cachePrefault", CachePrefault},
       {"encodeBatchSync", EncodeBatchSync},
       {"encodeBatch", EncodeBatchAsync},
       {"imageInfo", ImageInfo},

@@ -16,6 +16,11 @@
 
 #include "status.h"
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 namespace pp {
 
 constexpr size_t kCacheHeader = 64;
@@ -67,6 +72,41 @@ inline bool CacheOpen(uint8_t* region, size_t len, uint32_t pageSize, Cache* c, 
   c->slots = slots;
   c->pageSize = p;
   return true;
+}
+
+// Any thread, no turn needed. Makes the kernel provide the memory of the still-empty slots
+// that the pages `pfns[0..n)` (or base..base+n-1) will go to, without writing to it, so
+// that the first-touch page faults (zero-filling a fresh page: about 2 us each, half a
+// second per GiB) happen here, in parallel, rather than inside the cache's turn, where
+// batches run one at a time. Linux 5.14+ (MADV_POPULATE_WRITE); elsewhere a no-op. A slot
+// whose tag a concurrent turn is setting is at worst populated twice, which is harmless.
+inline void CachePrefault(const Cache& c, const double* pfns, double base, size_t n) {
+#if defined(MADV_POPULATE_WRITE)
+  static const uintptr_t os = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t lo = 0, hi = 0;
+  auto flush = [&] {
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_POPULATE_WRITE);
+  };
+  for (size_t i = 0; i < n; i++) {
+    const double v = pfns ? pfns[i] : base + static_cast<double>(i);
+    if (!(v >= 0 && v < 4503599627370496.0)) continue;  // the encoder reports bad pfns
+    const uint64_t s = c.Slot(static_cast<uint64_t>(v));
+    if (c.Tag(s) != 0) continue;  // written before: already backed
+    const uintptr_t a = reinterpret_cast<uintptr_t>(c.Page(s)) & ~(os - 1);
+    const uintptr_t b = (reinterpret_cast<uintptr_t>(c.Page(s)) + c.pageSize + os - 1) & ~(os - 1);
+    if (hi > lo && a <= hi && b >= lo) {
+      lo = a < lo ? a : lo;
+      hi = b > hi ? b : hi;
+    } else {
+      flush();
+      lo = a;
+      hi = b;
+    }
+  }
+  flush();
+#else
+  (void)c, (void)pfns, (void)base, (void)n;
+#endif
 }
 
 }  // namespace pp

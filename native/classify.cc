@@ -109,7 +109,7 @@ bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_
 }
 
 size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs,
-                     uint32_t* counts) {
+                     uint32_t* counts, uint8_t* deltas) {
   const size_t P = b.pageSize, n = b.count;
   const bool shortTail = b.tail < P;
   const size_t full = shortTail ? n - 1 : n;  // pages 0..full-1 are full size
@@ -128,6 +128,7 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
   uint16_t todo[kMaxPages];
   uint32_t todoCrc[kMaxPages];
   size_t d = 0;
+  size_t literalBytes = 0;  // part of d that is literal pages (the rest: deltas)
   for (size_t w0 = 0; w0 < full; w0 += window) {
     const size_t w1 = w0 + window < full ? w0 + window : full;
     size_t ntodo = 0;
@@ -163,7 +164,9 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
         uint8_t* slot = c.Page(s);
         if (kind == LITERAL && c.Tag(s) == pfn + 1) {
           // memcmp first: libc's is vectorized and settles the common unchanged case.
-          size_t dl = memcmp(slot, page, P) == 0 ? 0 : XbzrleEncode(slot, page, P, payload + d);
+          // Without a payload, a delta goes to `deltas` at the same offset d would have.
+          uint8_t* dst = payload ? payload + d : deltas + (d - literalBytes);
+          size_t dl = memcmp(slot, page, P) == 0 ? 0 : XbzrleEncode(slot, page, P, dst);
           if (dl == 0) {
             kind = UNCHANGED;
           } else if (dl < P) {
@@ -173,8 +176,9 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
           }
         }
         if (kind == LITERAL) {
-          memcpy(payload + d, page, P);
+          if (payload) memcpy(payload + d, page, P);
           d += P;
+          literalBytes += P;
         }
         // Store every full page in its slot (zero and dup pages too) so the decoder,
         // which does the same, holds the same bytes.

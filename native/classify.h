@@ -39,8 +39,10 @@ struct Batch {
 // kinds/refs/payload point into the output image; payload has room for the worst
 // case (every page literal). Fills crcs[n] (CRC32C of each page) and counts[kKinds].
 // Returns the payload length. Updates the cache as FORMAT.md 1.5 says.
-// payload == nullptr (no cache only): classify without copying anything.
+// payload == nullptr: classify without building the payload (the in-place encoder then
+// compacts the pages where they are); DELTA payloads, which only exist with a cache, go
+// back to back into `deltas` (room for (count - 1) x pageSize bytes), in page order.
 size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs,
-                     uint32_t* counts);
+                     uint32_t* counts, uint8_t* deltas = nullptr);
 
 }  // namespace pp

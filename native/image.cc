@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include "cache.h"
 #include "classify.h"
@@ -117,7 +118,6 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   if (j.inPlace) {
     // The pages already sit where the payload goes: the image is built around them.
     if (j.pages != j.out + kHeaderLen) return Fail(e, Status::ARG, -1, -1, "in-place encode needs pages == out + %zu", kHeaderLen);
-    if (j.hasCache) return Fail(e, Status::ARG, -1, -1, "in-place encode takes no page cache");
   } else if (Overlaps(j.out, j.outLen, j.pages, j.pagesLen)) {
     return Fail(e, Status::ARG, -1, -1, "out and pages must not overlap");
   }
@@ -148,19 +148,35 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   size_t D;
   bool dense = false;
   if (j.inPlace) {
-    ClassifyBatch(b, kindList, refList, nullptr, crcs, counts);  // classify only
-    // Dense unless leaving pages out pays: then compact the literal pages in place
-    // (each moves down, never past a page not yet moved).
-    dense = (counts[ZERO] + counts[DUP]) * 8 < n;
+    // Classify first, build the payload after: compaction overwrites pages that a later
+    // DUP or the cache comparison may still read. DELTA payloads wait on the side (a
+    // per-thread buffer, reused) until their turn in the compaction.
+    uint8_t* deltas = nullptr;
+    if (b.cache.enabled()) {
+      thread_local std::vector<uint8_t> side;
+      if (side.size() < n * P) side.resize(n * P);
+      deltas = side.data();
+    }
+    ClassifyBatch(b, kindList, refList, nullptr, crcs, counts, deltas);
+    // Dense unless leaving pages out pays (never with a cache: DELTA payloads are short);
+    // otherwise compact in place: each payload moves down, never past a page not yet moved.
+    dense = !b.cache.enabled() && (counts[ZERO] + counts[DUP]) * 8 < n;
     if (dense) {
       D = j.pagesLen;
     } else {
       D = 0;
+      size_t q = 0;  // read position in `deltas`
       for (size_t i = 0; i < n; i++) {
-        if (kindList[i] != LITERAL) continue;
-        const size_t len = i + 1 < n ? P : T;
-        if (D != i * P) memmove(out + kHeaderLen + D, j.pages + i * P, len);
-        D += len;
+        if (kindList[i] == LITERAL) {
+          const size_t len = i + 1 < n ? P : T;
+          if (D != i * P) memmove(out + kHeaderLen + D, j.pages + i * P, len);
+          D += len;
+        } else if (kindList[i] == DELTA) {
+          const size_t dl = Load32(refList + 4 * i);
+          memcpy(out + kHeaderLen + D, deltas + q, dl);
+          q += dl;
+          D += dl;
+        }
       }
     }
   } else {

@@ -421,6 +421,44 @@ describe('native addon', () => {
       assert.ok(dense > 5 && compact > 5, `dense ${dense}, compact ${compact}`);
     });
 
+    it('in place with a page cache: the same image, byte for byte, as the ordinary encoder, over passes that re-send pages', () => {
+      const P = 4096;
+      let seed = 77;
+      const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+      const cacheA = newCache(64, P);
+      const cacheB = newCache(64, P);
+      const memory = new Uint8Array(96 * P);
+      for (let i = 0; i < 96; i++) if (i % 5) memory.set(randomBytes(P, 900 + i), i * P);
+      let deltas = 0;
+      for (let pass = 0; pass < 6; pass++) {
+        const n = 1 + (next() % 48);
+        const pfns = new Float64Array(n);
+        const pages = new Uint8Array(n * P);
+        for (let i = 0; i < n; i++) {
+          const pfn = next() % 96;
+          pfns[i] = pfn;
+          // The guest dirties the page a little (a few runs of bytes), sometimes a lot, sometimes not at all.
+          const page = memory.subarray(pfn * P, (pfn + 1) * P);
+          const edits = next() % 4;
+          for (let e = 0; e < edits; e++) {
+            const at = next() % 4000;
+            page.fill(next() & 255, at, at + 1 + (next() % (e === 2 ? 4000 : 64)));
+          }
+          pages.set(page, i * P);
+        }
+        const area = new Uint8Array(addon.imageBound(n, P));
+        area.set(pages, H);
+        const stats = new Uint32Array(STATS_LENGTH);
+        const len = addon.encodeBatchSync({ pages: area.subarray(H, H + pages.length), pfns, pfnBase: 0, pageSize: P, out: area, cache: cacheA, stats, inPlace: true });
+        deltas += stats[Stat.DELTA];
+        const plain = new Uint8Array(addon.imageBound(n, P));
+        const plainLen = addon.encodeBatchSync({ pages, pfns, pfnBase: 0, pageSize: P, out: plain, cache: cacheB, stats: new Uint32Array(STATS_LENGTH) });
+        assert.deepEqual(area.subarray(0, len), plain.subarray(0, plainLen), `pass ${pass}`);
+        assert.deepEqual(cacheA, cacheB, `pass ${pass}: caches differ`);
+      }
+      assert.ok(deltas > 0, 'no DELTA pages were exercised');
+    });
+
     it('a dense image whose ZERO page holds data is refused; so is one with a cache', () => {
       const pages = new Uint8Array(16 * P);
       for (let i = 1; i < 16; i++) pages.set(randomBytes(P, 50 + i), i * P); // page 0 zero: dense (1 of 16)

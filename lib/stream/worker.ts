@@ -108,16 +108,17 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     const body = out.subarray(FRAME_HEADER_BYTES);
     const length = inTurn(job.turn, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: body }));
     image = body.subarray(0, length);
-  } else if (!cache) {
+  } else {
+    if (cache) addon.cachePrefault({ cache, pfns: job.pfns, pfnBase: job.pfnBase, count: Math.ceil(job.length / init.pageSize), pageSize: init.pageSize });
     // In place: the image is built around the pages where they were read, the header in
-    // the slot's prefix and the sections after them, so the pages are not copied.
+    // the slot's prefix and the sections after them, so the pages are not copied (with a
+    // cache, only the literal pages behind a shorter one move down).
     const at = slotInOffset(init.slab, job.slot);
     const area = new Uint8Array(init.slab.buffer, at - IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + init.slab.inCapacity);
-    const length = addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true });
+    const length = inTurn(job.turn, () =>
+      addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true }),
+    );
     image = area.subarray(0, length);
-  } else {
-    const length = inTurn(job.turn, () => addon.encodeBatchSync({ ...args, pages: slotIn(init.slab, job.slot, job.length), out: scratch }));
-    image = scratch.subarray(0, length);
   }
   const imageLength = image.length;
   const pageCount = Math.ceil(job.length / init.pageSize);
