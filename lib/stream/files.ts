@@ -72,6 +72,7 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
     if (n > 0) await write(start.buf.subarray(start.at, start.at + n));
     if (start.bytes.length === 0 && n === -1) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
   }
+  if (isDirect(encoder)) return feedDirect(fd, encoder, regular);
   const bufs = [Buffer.allocUnsafeSlow(4 * 1024 * 1024), Buffer.allocUnsafeSlow(4 * 1024 * 1024)];
   let which = 0;
   let position = 0;
@@ -89,6 +90,41 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
   } catch (err) {
     pending.catch(() => {}); // the read ahead may fail once the caller closes the input
     throw err;
+  }
+  await new Promise<void>((resolve) => encoder.end(resolve));
+}
+
+/** An encoder that can take page contents read straight into its slots (XenEncoder). */
+interface DirectReads {
+  directTarget(): Uint8Array | null;
+  directRead(n: number): void;
+}
+
+function isDirect(x: unknown): x is DirectReads & Writable {
+  return typeof (x as DirectReads).directTarget === 'function';
+}
+
+/**
+ * feed() for an encoder that takes direct reads: page contents are read straight into its
+ * slots (the kernel's copy is the only one); the bytes around them (headers, records, pfn
+ * lists) go through write() in blocks of at most 64 KiB, so that little of each page
+ * record is read the indirect way. No read-ahead: where the next read goes depends on
+ * what the encoder made of the previous one.
+ */
+async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: boolean): Promise<void> {
+  const write = (chunk: Uint8Array) =>
+    new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
+  // One block buffer: write() calls back only once the encoder is done with the block.
+  const block = Buffer.allocUnsafeSlow(64 * 1024);
+  let position = 0;
+  for (;;) {
+    const target = encoder.directTarget();
+    const buf = target ?? block;
+    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null);
+    if (n === 0) break;
+    position += n;
+    if (target) encoder.directRead(n);
+    else await write(buf.subarray(0, n));
   }
   await new Promise<void>((resolve) => encoder.end(resolve));
 }

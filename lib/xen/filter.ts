@@ -189,10 +189,8 @@ export class XenEncoder extends Transform {
         this.pending.unshift({ kind: 'pages', bytes: this.keep(bytes.subarray(at)) });
         return;
       }
-      // A batch never spans two records: it ends with the record's last page.
-      const pagesLeft = this.pfns.length - this.firstPage;
-      if (pagesLeft <= 0) throw new PagepressError('page bytes beyond the pages of the current PAGE_DATA record (reader bug)', ErrorCodes.FORMAT);
-      const cap = Math.min(this.engine.batchBytes, pagesLeft * XEN_PAGE);
+      if (this.firstPage >= this.pfns.length) throw new PagepressError('page bytes beyond the pages of the current PAGE_DATA record (reader bug)', ErrorCodes.FORMAT);
+      const cap = this.pageCap();
       const n = Math.min(cap - this.filled, bytes.length - at);
       this.engine.input(this.slot).set(bytes.subarray(at, at + n), this.filled);
       this.filled += n;
@@ -205,6 +203,35 @@ export class XenEncoder extends Transform {
     this.clearTimer();
     if (this.queued) return void this.pending.push({ kind: 'flush' });
     this.submit();
+  }
+
+  // --- direct reads (lib/stream/files.ts feed) ---
+
+  /**
+   * Where the next page-content bytes can be read to directly, skipping the input chunk
+   * and its copy: a view of the open page slot, or null (no page bytes due, work queued,
+   * no free slot). Until {@link directRead} the idle flush is off, so the slot stays put.
+   */
+  directTarget(): Uint8Array | null {
+    const due = this.reader.pageBytesDue;
+    if (due === 0 || this.pending.length > 0 || !this.open(Unit.PAGES)) return null;
+    this.clearTimer();
+    const n = Math.min(this.pageCap() - this.filled, due);
+    return this.engine.input(this.slot).subarray(this.filled, this.filled + n);
+  }
+
+  /** `n` bytes (1..the target's length) were read into the view {@link directTarget} gave. */
+  directRead(n: number): void {
+    const cap = this.pageCap();
+    this.filled += n;
+    this.reader.skipPageBytes(n);
+    if (this.filled === cap) this.submit();
+    if (this.unit !== Unit.NONE) this.timer = setTimeout(() => this.flushPoint(), this.engine.options.flushDelayMs);
+  }
+
+  /** Bytes the open page slot takes: a batch never spans two records. */
+  private pageCap(): number {
+    return Math.min(this.engine.batchBytes, (this.pfns.length - this.firstPage) * XEN_PAGE);
   }
 
   // --- slots ---

@@ -263,6 +263,26 @@ export class XenReader {
     }
   }
 
+  /** Page-content bytes of the current PAGE_DATA record not yet consumed (0 outside page contents). */
+  get pageBytesDue(): number {
+    return !this.failed && this.stage === PAGES ? this.pageRemaining : 0;
+  }
+
+  /**
+   * The caller consumed the next `n` page-content bytes itself (it read them straight to
+   * where they go, see lib/xen/filter.ts): the reader advances as if they had been pushed,
+   * without calling pageBytes(). `n` may not exceed {@link pageBytesDue}.
+   */
+  skipPageBytes(n: number): void {
+    if (this.failed) throw this.failed;
+    if (!Number.isInteger(n) || n < 0 || n > this.pageBytesDue) {
+      throw new PagepressError(`skipPageBytes(${n}) with ${this.pageBytesDue} page bytes due`, ErrorCodes.ARG);
+    }
+    this.consumed += n;
+    this.pageRemaining -= n;
+    if (this.pageRemaining === 0) this.endPageRecord();
+  }
+
   private pushChunk(chunk: Uint8Array): void {
     const len = chunk.length;
     let pos = 0;

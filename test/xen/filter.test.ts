@@ -209,6 +209,13 @@ describe('xen filter: page-aware compress/decompress of Xen streams', function (
     assert.equal(r.code, 1);
     assert.match(r.stderr, /PAGE_DATA/);
     assert.match(r.stderr, new RegExp(`offset ${first}`));
+    // Cut inside page contents, read from a file (page contents go straight into slots there).
+    const cut = path.join(tmp, 'cut.libxc');
+    fs.writeFileSync(cut, input.subarray(0, first + 16 + 8 * 4 + 5000));
+    const t = await run(['compress', cut, '-T2', '-o', path.join(tmp, 'cut.pp'), '-f']);
+    assert.equal(t.code, 1);
+    assert.match(t.stderr, /PP_ERR_TRUNCATED/);
+    assert.ok(!fs.existsSync(path.join(tmp, 'cut.pp')), 'a failed compress leaves no output file');
     const notXen = await run(['compress', '--format', 'xen'], { input: Buffer.from('plain bytes, not a Xen stream') });
     assert.equal(notXen.code, 1);
     assert.match(notXen.stderr, /legacy|not a Xen|Xen/i);
