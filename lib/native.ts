@@ -96,6 +96,12 @@ export interface Addon {
    * before the cache's turn, in parallel. Safe to call from any thread at any time.
    */
   cachePrefault(args: { cache: Uint8Array; pfns: Float64Array | null; pfnBase: number; count: number; pageSize: number }): void;
+  /**
+   * Grows the buffer of the pipe `fd` to `bytes` (Linux F_SETPIPE_SZ, capped by
+   * /proc/sys/fs/pipe-max-size unless root); returns its size then, or -1 when `fd` is not
+   * a pipe or the platform cannot.
+   */
+  pipeSize(fd: number, bytes: number): number;
   /** Classifies and serializes one batch; returns the image length. */
   encodeBatchSync(args: EncodeArgs): number;
   /** Async twin of encodeBatchSync (libuv pool); buffers stay referenced until done. */

@@ -4,6 +4,7 @@
  * the libuv pool; EAGAIN (a non-blocking pipe that is full or empty) is retried.
  */
 import * as fs from 'node:fs';
+import { addon } from '../native';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -61,6 +62,19 @@ export async function readHeadAt(fd: number, n: number): Promise<Buffer> {
     filled += got;
   }
   return head.subarray(0, filled);
+}
+
+/**
+ * Gives a pipe a 1 MiB buffer (both of its ends share it): with the default 64 KiB, each
+ * side pays a read or write call and a wake-up per 16 pages. Linux only (F_SETPIPE_SZ,
+ * within /proc/sys/fs/pipe-max-size); anything else, or a failure, leaves the fd as it is.
+ */
+export function growPipe(fd: number): void {
+  try {
+    if (fs.fstatSync(fd).isFIFO()) addon.pipeSize(fd, 1024 * 1024);
+  } catch {
+    // not a pipe we may resize: it keeps its size
+  }
 }
 
 /** Writes all of `buf`. */

@@ -10,7 +10,7 @@ import { Transform, Writable } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from './encode-engine';
 import { DecodeEngine, DecoderLimits, DecodeTotals } from './decode-engine';
 import { DecoderOptions, EncoderOptions } from './options';
-import { OrderedWriter, readSome, Sniffed, sparseStart } from './fd-io';
+import { growPipe, OrderedWriter, readSome, Sniffed, sparseStart } from './fd-io';
 import { Encoder } from './encoder';
 import { EndTotals } from '../format/frame';
 
@@ -134,6 +134,8 @@ async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: 
  * sockets and Xen streams. The encoder flushes whenever its input pauses.
  */
 export async function encodeThrough(encoder: EncodingTransform, inFd: number, outFd: number, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
+  growPipe(inFd);
+  growPipe(outFd);
   let failure: Error | null = null;
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
@@ -158,6 +160,7 @@ export async function encodeThrough(encoder: EncodingTransform, inFd: number, ou
  */
 export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
   if (start || !isRegularFile(inFd)) return encodeThrough(new Encoder(options), inFd, outFd, onProgress, start);
+  growPipe(outFd);
   let failure: Error | null = null;
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));
@@ -214,6 +217,8 @@ export interface DecodeResult {
  * When `outFd` is a regular file, zero pages become holes (`sparse: false` turns this off).
  */
 export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits & { sparse?: boolean } = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
+  growPipe(inFd);
+  growPipe(outFd);
   let failure: Error | null = null;
   // A regular file: the workers write their batches themselves, positionally, while the
   // bytes are still in their cache, and leave zero pages as holes. Anything else (pipes,

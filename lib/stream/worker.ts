@@ -153,6 +153,25 @@ function kindSection(info: ImageInfo): number {
   return payloadEnd + (info.pfnRun ? 8 : 8 * info.pageCount);
 }
 
+/**
+ * Before a decode's cache turn: has the kernel back the cache slots of the image's pages
+ * (the pfn section, read as is: the image is validated inside the turn, and a bad pfn
+ * only touches some slot of our own cache).
+ */
+function prefaultFor(image: Uint8Array, info: ImageInfo): void {
+  const at = info.headerLength + Math.ceil(info.payloadLength / 8) * 8;
+  const n = info.pageCount;
+  if (at + (info.pfnRun ? 8 : 8 * n) > image.length) return;
+  const view = new DataView(image.buffer, image.byteOffset + at);
+  if (info.pfnRun) {
+    addon.cachePrefault({ cache: cache!, pfns: null, pfnBase: Math.min(Number(view.getBigUint64(0, true)), 2 ** 52 - 1), count: n, pageSize: init.pageSize });
+    return;
+  }
+  const pfns = new Float64Array(n);
+  for (let i = 0; i < n; i++) pfns[i] = Number(view.getBigUint64(8 * i, true));
+  addon.cachePrefault({ cache: cache!, pfns, pfnBase: 0, count: n, pageSize: init.pageSize });
+}
+
 /** Byte ranges [start, end) of the decoded batch that are not ZERO pages, merged. */
 function dataRangesOf(kinds: Uint8Array, info: ImageInfo): number[] {
   const P = init.pageSize;
@@ -222,6 +241,7 @@ function decode(job: DecodeJob): Decoded {
     dataRanges = dataRangesOf(kinds, info);
   }
   const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
+  if (cache) prefaultFor(image, info);
   const length = inTurn(job.turn, () =>
     addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: holes, inPlace }),
   );

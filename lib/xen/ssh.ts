@@ -33,6 +33,7 @@
  * does (see remoteCommandLine).
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { growPipe } from '../stream/fd-io';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, PagepressError } from '../errors';
@@ -116,7 +117,8 @@ export function createForwardEncoder(format: 'xen' | 'raw', options: EncoderOpti
 /**
  * Waits for the first `n` bytes of `input` (fewer at EOF, or when the input pauses for
  * `idleMs` with fewer: a short message may be waiting for a reply), and returns them with
- * a stream that yields them again followed by the rest of `input`.
+ * the stream to read from then: `input` itself with the bytes put back at its front
+ * (Readable.unshift), or, when `input` already ended, a stream of just those bytes.
  */
 export function peekHead(input: Readable, n: number, idleMs: number): Promise<{ head: Buffer; source: Readable }> {
   return new Promise((resolve, reject) => {
@@ -132,13 +134,9 @@ export function peekHead(input: Readable, n: number, idleMs: number): Promise<{ 
       input.off('end', finish);
       input.off('error', onError);
       const head = Buffer.concat(parts);
-      const source = Readable.from((async function* () {
-        if (head.length > 0) yield head;
-        yield* input;
-      })(), { objectMode: false });
-      // Destroying the combined stream must also stop reading the real input.
-      source.once('close', () => input.destroy());
-      resolve({ head, source });
+      if (input.readableEnded) return resolve({ head, source: Readable.from(head.length > 0 ? [head] : []) });
+      if (head.length > 0) input.unshift(head);
+      resolve({ head, source: input });
     };
     const onError = (err: Error) => {
       if (done) return;
@@ -284,6 +282,10 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
 
   // The child starts at once, before any input: xl's receiver speaks first (its banner).
   const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', opts.output ?? 1, 'inherit'] });
+  // 1 MiB pipe buffers on both sides of the encoder (Linux): 16x fewer reads, writes and wake-ups.
+  if (input === process.stdin) growPipe(0);
+  const childStdinFd = (child.stdin as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof childStdinFd === 'number' && childStdinFd >= 0) growPipe(childStdinFd);
   const ended = childEnded(child);
   let childGone: ChildEnd | null = null;
   void ended.then((end) => (childGone = end));
