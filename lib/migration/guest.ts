@@ -189,7 +189,7 @@ const WORDS = ['page', 'frame', 'xen', 'migrate', 'dirty', 'batch', 'guest', 'me
 /**
  * Fills `mem` (whole pages) with memory-like content: zero pages, text pages, random pages,
  * pages repeating an earlier one and sparse pointer-and-counter pages, roughly in the
- * proportions of a running system's memory. Deterministic for `seed`. About 1 s per GiB.
+ * proportions of a running system's memory. Deterministic for `seed`. About 1.5 s per GiB.
  */
 export function fillMemoryLike(mem: Uint8Array, seed: number, pageSize = GUEST_PAGE_SIZE): void {
   const r = guestRng(seed);

@@ -39,15 +39,20 @@ export const LINKS: Readonly<Record<'100M' | '1G' | '10G', LinkSpec>> = Object.f
 /** Which implementation a link uses. */
 export type LinkKind = 'kernel' | 'userspace';
 
-/** What a link carried; the byte counts are TCP payload delivered to the far side. */
+/** What a link carried. */
 export interface LinkStats {
-  /** Sender -> receiver payload bytes. */
+  /**
+   * What the two byte counts are: 'payload' = TCP payload the delay proxy delivered (every link
+   * with a proxy); 'frames' = the veth's frame counters (a kernel link with latency 0 has no proxy).
+   */
+  counted: 'payload' | 'frames';
+  /** Sender -> receiver bytes. */
   forwardBytes: number;
-  /** Receiver -> sender payload bytes. */
+  /** Receiver -> sender bytes. */
   reverseBytes: number;
-  /** Connections made through the link. */
+  /** Connections made through the proxy (0 without one). */
   connections: number;
-  /** The most bytes the proxy held at once in one direction of one connection (at most its buffer bound). */
+  /** The most bytes the proxy held at once in one direction of one connection (at most its buffer bound + 64 KiB). */
   peakBufferedBytes: number;
   /** Kernel links: bytes of the frames on the veth (headers included; tx and rx of the root side). */
   wire?: { forwardBytes: number; reverseBytes: number };
@@ -62,9 +67,9 @@ export interface Link {
   readonly spec: LinkSpec;
   /** Where the receiver must listen: the veth address inside the namespace, or 127.0.0.1. */
   readonly listen: { host: string; port: number };
-  /** Where the sender must connect (the delay proxy, on 127.0.0.1). */
+  /** Where the sender must connect: the delay proxy on 127.0.0.1 (a kernel link with latency 0 has none: the receiver's address). */
   readonly connect: { host: string; port: number };
-  /** argv prefix that runs a process on the receiver side: `['ip','netns','exec',<ns>]` for kernel, [] for userspace. */
+  /** argv prefix that runs a process on the receiver side: `['/usr/sbin/ip','netns','exec',<ns>]` for kernel, [] for userspace. */
   readonly receiverPrefix: string[];
   /** The namespace of a kernel link. */
   readonly netns?: string;
@@ -146,14 +151,25 @@ class ProxyHandle {
   private finalStats: ProxyStats | null = null;
   private closing: Promise<void> | null = null;
   private exited = false;
+  /** Why the worker died, if it did before close(); kept for stats' callers to see zeros rather than hang. */
+  failure: Error | null = null;
 
   private constructor(private readonly worker: Worker) {
-    worker.on('exit', () => (this.exited = true));
     worker.on('message', (msg: ProxyReply) => {
       if (msg.op === 'stats') {
         this.waiting.get(msg.id)?.(msg.stats);
         this.waiting.delete(msg.id);
+      } else if (msg.op === 'closed') {
+        this.finalStats = msg.stats;
       }
+    });
+    // Without a listener a crash in the worker would be rethrown in the sender's thread.
+    worker.on('error', (err) => (this.failure = err));
+    worker.on('exit', () => {
+      this.exited = true;
+      this.finalStats ??= { forwardBytes: 0, reverseBytes: 0, connections: 0, peakBufferedBytes: 0 };
+      for (const done of this.waiting.values()) done({ ...this.finalStats });
+      this.waiting.clear();
     });
   }
 
@@ -178,35 +194,27 @@ class ProxyHandle {
   }
 
   stats(): Promise<ProxyStats> {
-    if (this.finalStats) return Promise.resolve({ ...this.finalStats });
+    if (this.exited) return Promise.resolve({ ...this.finalStats! });
     const id = this.nextId++;
     // Keep the process alive for the reply: an unref'd worker alone would let it exit mid-await.
     this.worker.ref();
     return new Promise<ProxyStats>((resolve) => {
       this.waiting.set(id, (stats) => {
-        if (this.waiting.size <= 1) this.worker.unref();
+        if (this.waiting.size <= 1 && !this.closing) this.worker.unref();
         resolve(stats);
       });
       this.worker.postMessage({ op: 'stats', id } satisfies ProxyRequest);
     });
   }
 
+  /** Asks the worker to cut its connections and stop; terminates it if it has not within 2 s. */
   close(): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
-      if (this.exited) {
-        this.finalStats ??= { forwardBytes: 0, reverseBytes: 0, connections: 0, peakBufferedBytes: 0 };
-        return resolve();
-      }
+      if (this.exited) return resolve();
       this.worker.ref();
       const timer = setTimeout(() => void this.worker.terminate(), 2000);
-      this.worker.on('message', (msg: ProxyReply) => {
-        if (msg.op === 'closed') this.finalStats = msg.stats;
-      });
       this.worker.once('exit', () => {
         clearTimeout(timer);
-        this.finalStats ??= { forwardBytes: 0, reverseBytes: 0, connections: 0, peakBufferedBytes: 0 };
-        for (const [, done] of this.waiting) done({ ...this.finalStats });
-        this.waiting.clear();
         resolve();
       });
       this.worker.postMessage({ op: 'close' } satisfies ProxyRequest);
@@ -261,7 +269,7 @@ class EmulatedLink implements Link {
     readonly listen: { host: string; port: number },
     readonly connect: { host: string; port: number },
     readonly receiverPrefix: string[],
-    private readonly proxy: ProxyHandle,
+    private readonly proxy: ProxyHandle | null,
     private readonly pair: NetnsPair | null,
     readonly fallbackReason?: string,
   ) {}
@@ -271,23 +279,22 @@ class EmulatedLink implements Link {
   }
 
   async stats(): Promise<LinkStats> {
-    const s: LinkStats = await this.proxy.stats();
-    if (this.pair) {
-      const wire = this.finalWire ?? this.pair.wireBytes();
-      if (wire) s.wire = wire;
-    }
+    const wire = this.pair ? (this.finalWire ?? this.pair.wireBytes() ?? { forwardBytes: 0, reverseBytes: 0 }) : undefined;
+    if (!this.proxy) return { counted: 'frames', forwardBytes: wire!.forwardBytes, reverseBytes: wire!.reverseBytes, connections: 0, peakBufferedBytes: 0, wire };
+    const s: LinkStats = { counted: 'payload', ...(await this.proxy.stats()) };
+    if (wire) s.wire = wire;
     return s;
   }
 
   describe(): string {
     const shape = `${formatRate(this.spec.rateBitsPerSec)} each way, +${this.spec.latencyMs} ms one way`;
-    if (this.kind === 'kernel') return `kernel link (netns ${this.pair!.ns}, tbf on veth, userspace delay proxy): ${shape}`;
+    if (this.kind === 'kernel') return `kernel link (netns ${this.pair!.ns}, tbf on veth${this.proxy ? ', userspace delay proxy' : ', no proxy'}): ${shape}`;
     return `userspace link (token-bucket + delay proxy on 127.0.0.1): ${shape}${this.fallbackReason ? `; kernel link unavailable: ${this.fallbackReason}` : ''}`;
   }
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.proxy.close();
+      await this.proxy?.close();
       if (this.pair) {
         this.finalWire = this.pair.wireBytes();
         await this.pair.remove();
@@ -312,6 +319,10 @@ async function createKernelLink(spec: LinkSpec, port: number): Promise<Link> {
   const pair = await NetnsPair.create(id, shaped ? spec.rateBitsPerSec : null, shaped ? burstBytes(spec.rateBitsPerSec) : 0);
   openPairs.add(pair);
   hook();
+  const listen = { host: pair.nsAddr, port };
+  const prefix = [pair.ip, 'netns', 'exec', pair.ns];
+  // No latency to add: the sender talks to the namespace directly, so only the kernel limits the rate (10 Gbit/s is reachable).
+  if (spec.latencyMs === 0) return new EmulatedLink('kernel', { ...spec }, listen, { ...listen }, prefix, null, pair);
   try {
     const { proxy, port: proxyPort } = await ProxyHandle.start({
       listenHost: '127.0.0.1',
@@ -323,7 +334,7 @@ async function createKernelLink(spec: LinkSpec, port: number): Promise<Link> {
       burstBytes: 0,
       bufferBytes: proxyBufferBytes(spec),
     });
-    return new EmulatedLink('kernel', { ...spec }, { host: pair.nsAddr, port }, { host: '127.0.0.1', port: proxyPort }, ['ip', 'netns', 'exec', pair.ns], proxy, pair);
+    return new EmulatedLink('kernel', { ...spec }, listen, { host: '127.0.0.1', port: proxyPort }, prefix, proxy, pair);
   } catch (err) {
     pair.removeSync();
     openPairs.delete(pair);

@@ -50,6 +50,7 @@ export class GuestThread {
   readonly stats: Float64Array;
   private failure: Error | null = null;
   private closed = false;
+  private waiting = 0;
   private readonly exited: Promise<void>;
 
   constructor(setup: WriterSetup, transfer: ArrayBuffer[] = []) {
@@ -110,7 +111,8 @@ export class GuestThread {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.request(Req.STOP);
+    Atomics.store(this.ctl, Ctl.REQ, Req.STOP);
+    this.ring();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.exited, new Promise((r) => (timer = setTimeout(r, 2000)))]);
     clearTimeout(timer);
@@ -135,15 +137,22 @@ export class GuestThread {
 
   /** Waits (asynchronously) until slot `index` satisfies `ok`; the writer's failure rejects. */
   private async until(index: number, ok: (v: number) => boolean, what: string): Promise<void> {
+    if (ok(Atomics.load(this.ctl, index))) return;
     const deadline = Date.now() + ACK_TIMEOUT_MS;
-    for (;;) {
-      if (this.failure) throw this.failure;
-      const v = Atomics.load(this.ctl, index);
-      if (ok(v)) return;
-      if (Date.now() > deadline) throw new PagepressError(`guest writer thread did not acknowledge ${what} within ${ACK_TIMEOUT_MS} ms`, ErrorCodes.WORKER);
-      // Short timeouts: a thread that dies never notifies, and its exit event needs the loop.
-      const w = waitAsync(this.ctl, index, v, 50);
-      if (w.async) await w.value;
+    // A pending Atomics.waitAsync does not keep the process alive; the referenced worker does.
+    if (this.waiting++ === 0) this.worker.ref();
+    try {
+      for (;;) {
+        if (this.failure) throw this.failure;
+        const v = Atomics.load(this.ctl, index);
+        if (ok(v)) return;
+        if (Date.now() > deadline) throw new PagepressError(`guest writer thread did not acknowledge ${what} within ${ACK_TIMEOUT_MS} ms`, ErrorCodes.WORKER);
+        // Short timeouts: a thread that dies never notifies, and its exit event needs the loop.
+        const w = waitAsync(this.ctl, index, v, 50);
+        if (w.async) await w.value;
+      }
+    } finally {
+      if (--this.waiting === 0) this.worker.unref();
     }
   }
 }

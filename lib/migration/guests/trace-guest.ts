@@ -229,8 +229,8 @@ export async function recordTrace(guest: GuestMemory, durationMs: number, interv
     const page = Buffer.allocUnsafe(1024 * S);
     for (let k = 1; ; k++) {
       const target = Math.min(k * intervalMs, durationMs);
-      const wait = start + target - performance.now();
-      if (wait > 0) await sleep(wait);
+      // Timers may fire a little early: wait until the target has really passed.
+      for (let wait = start + target - performance.now(); wait > 0; wait = start + target - performance.now()) await sleep(Math.max(1, wait));
       const set = guest.takeDirty();
       const t = Math.round((performance.now() - start) * 1000) / 1000;
       let changed: Uint16Array | undefined;

@@ -204,7 +204,7 @@ export function createWriter(name: WorkloadName, mem: Uint8Array, pageSize: numb
       w.next = () => {
         const pfn = r() < 0.9 ? hot.starts[ops.int(hot.starts.length)] + ops.int(hot.size) : ops.int(P);
         const len = Math.min(S, Math.floor(2 ** (6 + 6 * r())));
-        w.bytes = ops.update(pfn, ops.int((S - len) / 8 + 1) * 8, len);
+        w.bytes = ops.update(pfn, ops.int(Math.floor((S - len) / 8) + 1) * 8, len);
         return pfn;
       };
       break;
@@ -240,7 +240,7 @@ export function createWriter(name: WorkloadName, mem: Uint8Array, pageSize: numb
             w.bytes = ops.counter(pfn, ops.int(S / 4) * 4);
           } else {
             const len = 32 * (1 + ops.int(16));
-            w.bytes = ops.update(pfn, ops.int((S - len) / 8 + 1) * 8, len);
+            w.bytes = ops.update(pfn, ops.int(Math.floor((S - len) / 8) + 1) * 8, len);
           }
         } else if (u < 0.85) {
           if (r() < 1 / 64) {

@@ -55,10 +55,14 @@ export type ProxyReply =
 
 /** Chunks due within this much of now are released together (timer granularity is coarser anyway). */
 const RELEASE_SLACK_MS = 0.02;
-/** A wait this long or longer uses a timer (1 ms resolution); a shorter one sleeps precisely. */
-const TIMER_MIN_MS = 2;
+/** A wait this long or longer starts with a timer (1 ms resolution, fires up to ~1 ms early or a little late). */
+const TIMER_MIN_MS = 3;
+/** What the timer leaves to the precise sleeps. */
+const TIMER_MARGIN_MS = 2;
 /** Longest precise sleep in one go: between slices the event loop polls the sockets once. */
-const SLEEP_SLICE_MS = 0.2;
+const SLEEP_SLICE_MS = 0.25;
+/** Atomics.wait oversleeps by 50-150 us (timer slack): the last stretch before a deadline is spun instead. */
+const SPIN_MS = 0.15;
 
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 /** Sleeps `ms` (fractional) without spinning: Atomics.wait times out with microsecond precision. */
@@ -100,17 +104,23 @@ class Ticker {
     this.wakeAt = due;
     const wait = due - nowMs();
     // Node timers fire up to ~1 ms off either way, so stop short and finish with precise sleeps.
-    if (wait >= TIMER_MIN_MS) this.timer = setTimeout(() => this.run(), wait - 1.5);
+    if (wait >= TIMER_MIN_MS) this.timer = setTimeout(() => this.run(), wait - TIMER_MARGIN_MS);
     else this.immediate = setImmediate(() => this.fine());
   }
 
-  /** Near the deadline: sleep in short slices, letting the loop poll sockets between them. */
+  /** Near the deadline: sleep in short slices (the loop polls sockets between them), spin the last ~0.15 ms. */
   private fine(): void {
     this.immediate = null;
     const wait = this.wakeAt - nowMs();
-    if (wait > RELEASE_SLACK_MS) sleepPrecise(Math.min(wait, SLEEP_SLICE_MS));
-    if (this.wakeAt - nowMs() <= RELEASE_SLACK_MS) this.run();
-    else this.immediate = setImmediate(() => this.fine());
+    if (wait > SPIN_MS) {
+      sleepPrecise(Math.min(wait - SPIN_MS, SLEEP_SLICE_MS));
+      this.immediate = setImmediate(() => this.fine());
+      return;
+    }
+    while (this.wakeAt - nowMs() > RELEASE_SLACK_MS) {
+      // spin: at most SPIN_MS plus the oversleep of the last slice
+    }
+    this.run();
   }
 
   /** Releases every due chunk, then arms for the earliest head left. */

@@ -60,7 +60,8 @@ export class NetnsPair {
   private removed = false;
 
   private constructor(
-    private readonly ip: string,
+    /** Absolute path of the ip binary used. */
+    readonly ip: string,
     id: string,
     index: number,
   ) {

@@ -40,8 +40,9 @@ export class TokenBucket {
    * the first instant at which the bucket holds `cost` tokens, counting the chunks booked before.
    */
   depart(now: number, cost: number): number {
-    // The bucket lacks (tat - t) * rate tokens at time t; the chunk may leave once that debt plus its cost fits.
-    const t = Math.max(now, this.tat - (this.burst - cost) / this.bytesPerMs);
+    // The bucket lacks (tat - t) * rate tokens at time t; the chunk may leave once that debt plus its
+    // cost fits. A chunk dearer than the whole bucket waits for a full bucket and leaves it in debt.
+    const t = Math.max(now, this.tat - Math.max(0, this.burst - cost) / this.bytesPerMs);
     this.tat = Math.max(this.tat, t) + cost / this.bytesPerMs;
     return t;
   }
