@@ -232,7 +232,7 @@ describe('migration/link', function () {
             const added = via - direct;
             report.push(`${kind} latency ${latencyMs} ms: round trip ${direct.toFixed(3)} ms direct, ${via.toFixed(3)} ms via the link (+${added.toFixed(3)}, expected +${2 * latencyMs})`);
             // The proxy hop and the scheduler cost ~0.1-0.3 ms more; a loaded machine adds jitter.
-            assert.ok(added >= 2 * latencyMs - 0.05 && added <= 2 * latencyMs + 1, `+${added.toFixed(3)} ms`);
+            assert.ok(added >= 2 * latencyMs - 0.05 && added <= 2 * latencyMs + Math.max(1, 0.15 * 2 * latencyMs), `+${added.toFixed(3)} ms`);
           });
         });
       }
