@@ -17,3 +17,4 @@ export { codecsById, codecsByName, CODEC_CHOICES } from './codec/registry';
 export type { Codec, CodecName, CodecChoice } from './codec/registry';
 export { PageKind, addon as native } from './native';
 export * as format from './format/constants';
+export * as xen from './xen';
