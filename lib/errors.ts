@@ -35,6 +35,10 @@ export const ErrorCodes = {
   WORKER: 'PP_ERR_WORKER',
   /** A Xen save/migration stream breaks a rule Xen's restore enforces (docs/XEN.md). */
   XEN: 'PP_ERR_XEN',
+  /** A migration ended early: the peer aborted, or the connection closed or failed (docs/MIGRATION.md). */
+  ABORTED: 'PP_ERR_ABORTED',
+  /** A migration made no progress for its idle timeout (docs/MIGRATION.md). */
+  TIMEOUT: 'PP_ERR_TIMEOUT',
 } as const;
 
 /** Any of the codes in {@link ErrorCodes}. */
