@@ -1,6 +1,7 @@
 import { Transform, TransformCallback } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from './encode-engine';
 import { EncoderOptions } from './options';
+import { ReadableRoom } from './room';
 
 /**
  * Transform stream: raw bytes in, a pagepress stream out. The input is cut into pages
@@ -18,6 +19,7 @@ export class Encoder extends Transform {
   private offset = 0;
   private timer: NodeJS.Timeout | null = null;
   private headerSent = false;
+  private readonly room = new ReadableRoom(this);
 
   constructor(options: EncoderOptions = {}) {
     super({ readableHighWaterMark: 4 * 1024 * 1024 });
@@ -43,10 +45,17 @@ export class Encoder extends Transform {
       this.headerSent = true;
       this.push(this.engine.streamHeader);
     }
-    this.fill(chunk).then(() => {
-      if (this.filled > 0) this.timer = setTimeout(() => this.flushPartial(), this.engine.options.flushDelayMs);
-      callback();
-    }, callback);
+    this.fill(chunk)
+      .then(() => {
+        if (this.filled > 0) this.timer = setTimeout(() => this.flushPartial(), this.engine.options.flushDelayMs);
+        return this.room.wait(); // memory stays bounded when the consumer is slow
+      })
+      .then(() => callback(), callback);
+  }
+
+  override _read(size: number): void {
+    this.room.wake();
+    super._read(size);
   }
 
   private async fill(chunk: Uint8Array): Promise<void> {
@@ -99,6 +108,7 @@ export class Encoder extends Transform {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.clearTimer();
+    this.room.wake();
     this.engine.close().then(() => callback(err), () => callback(err));
   }
 }

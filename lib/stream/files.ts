@@ -98,6 +98,7 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
 interface DirectReads {
   directTarget(): Uint8Array | null;
   directRead(n: number): void;
+  waitForRoom(): Promise<void>;
 }
 
 function isDirect(x: unknown): x is DirectReads & Writable {
@@ -118,6 +119,7 @@ async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: 
   const block = Buffer.allocUnsafeSlow(64 * 1024);
   let position = 0;
   for (;;) {
+    await encoder.waitForRoom();
     const target = encoder.directTarget();
     const buf = target ?? block;
     const n = await readSome(fd, buf, 0, buf.length, regular ? position : null);

@@ -23,6 +23,7 @@ import { EncoderOptions } from '../stream/options';
 import { StreamFlags } from '../format/constants';
 import { ErrorCodes, PagepressError } from '../errors';
 import { XenReader, XenReaderOptions, XenRecordInfo } from './reader';
+import { ReadableRoom } from '../stream/room';
 
 /** Xen page size: PAGE_DATA always carries 4 KiB pages. */
 const XEN_PAGE = 4096;
@@ -58,6 +59,7 @@ export class XenEncoder extends Transform {
   private headerSent = false;
   /** The input chunk being parsed: held (not called back) until its bytes are in slots. */
   private chunk: Uint8Array | null = null;
+  private readonly room = new ReadableRoom(this);
 
   /** @throws PagepressError PP_ERR_ARG for an invalid option. */
   constructor(options: XenEncoderOptions = {}) {
@@ -100,10 +102,22 @@ export class XenEncoder extends Transform {
       callback(err as Error);
       return;
     }
-    this.drain().then(() => {
-      if (this.unit !== Unit.NONE) this.timer = setTimeout(() => this.flushPoint(), this.engine.options.flushDelayMs);
-      callback();
-    }, callback);
+    this.drain()
+      .then(() => {
+        if (this.unit !== Unit.NONE) this.timer = setTimeout(() => this.flushPoint(), this.engine.options.flushDelayMs);
+        return this.room.wait(); // memory stays bounded when the consumer is slow
+      })
+      .then(() => callback(), callback);
+  }
+
+  override _read(size: number): void {
+    this.room.wake();
+    super._read(size);
+  }
+
+  /** Resolves when the output buffer has room (direct readers call it before each read). */
+  waitForRoom(): Promise<void> {
+    return this.room.wait();
   }
 
   override _flush(callback: TransformCallback): void {
@@ -127,6 +141,7 @@ export class XenEncoder extends Transform {
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.clearTimer();
+    this.room.wake();
     this.engine.close().then(() => callback(err), () => callback(err));
   }
 

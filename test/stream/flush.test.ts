@@ -4,6 +4,30 @@ import { PassThrough, Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createDecoder, createEncoder } from '../../lib';
 import { memoryLike, through } from '../helpers';
+import { XenEncoder } from '../../lib/xen/filter';
+import { collect, XenWriter } from '../../lib/xen/writer';
+import { LibxcRec, PageType } from '../../lib/xen/constants';
+
+function randomPages(n: number, seed: number): Buffer {
+  const b = Buffer.alloc(n * 4096);
+  let x = seed >>> 0;
+  for (let i = 0; i < b.length; i += 4) {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    b.writeUInt32LE(x, i);
+  }
+  return b;
+}
+
+/** The start of a libxc v3 HVM stream, up to its first PAGE_DATA. */
+function libxcHead(): Buffer {
+  return collect((emit) => new XenWriter(emit).libxcImageHeader(3).libxcDomainHeader(2, 4, 17).libxcRecord(LibxcRec.STATIC_DATA_END));
+}
+
+/** One PAGE_DATA record of `pages` at pfns first.. (offsets of the writer restart at 0: it is 8-aligned anyway). */
+function pageRecord(pages: Buffer, first: number): Buffer {
+  const entries = Array.from({ length: pages.length / 4096 }, (_, i) => ({ pfn: first + i, type: PageType.NOTAB }));
+  return collect((emit) => new XenWriter(emit).pageData(entries, pages));
+}
 
 describe('stream behaviour', () => {
   it('never waits for EOF: a small write comes out of encoder+decoder promptly', async () => {
@@ -57,6 +81,29 @@ describe('stream behaviour', () => {
     h.disable();
     const p99 = h.percentile(99) / 1e6;
     assert.ok(p99 < 20, `event-loop delay p99 ${p99.toFixed(1)} ms`);
+  });
+
+  it('a consumer that stops reading stops the input: memory stays bounded (frames are pushed after the write callbacks)', async function () {
+    this.timeout(10000);
+    for (const encoder of [createEncoder({ threads: 2, window: 4 }), new XenEncoder({ threads: 2, window: 4, format: 'libxc' })]) {
+      const xen = encoder instanceof XenEncoder;
+      // Random pages barely compress, so every frame is about as large as its batch.
+      const block = randomPages(256, 31); // 1 MiB
+      let accepted = 0;
+      const writeOne = (chunk: Uint8Array) => new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
+      const feeding = (async () => {
+        if (xen) await writeOne(libxcHead());
+        for (let i = 0; i < 400; i++) {
+          await writeOne(xen ? pageRecord(block, i * 256) : block);
+          accepted++;
+        }
+      })();
+      feeding.catch(() => {});
+      await new Promise((r) => setTimeout(r, 1500)); // nobody reads
+      assert.ok(accepted < 100, `${xen ? 'xen' : 'raw'}: ${accepted} MiB accepted while nobody read`);
+      assert.ok(encoder.readableLength < 48 * 1024 * 1024, `${xen ? 'xen' : 'raw'}: ${encoder.readableLength} bytes buffered`);
+      encoder.destroy();
+    }
   });
 
   it('applies backpressure: a stalled consumer bounds what the encoder holds', async () => {
