@@ -93,6 +93,13 @@ const ANALYSIS = [
     'over 5 GB/s). 2x would need the literal pages compressed at 1.2 GB/s, i.e. a cheaper codec (`--codec lz4`: ratio 0.7x) rather than level 1. ' +
     'The issue\'s anchor (zstd near 1.4 GB/s on such data, 870 MB/s on the corpus) comes from a corpus where zstd is 1.6x slower on zero-heavy ' +
     'data than on memory; here it is 4x faster.',
+  '- **The Xen stream (X).** pagepress recognises the xl/libxl/libxc layers and keys its page cache by guest pfn, so the three ' +
+    'later pre-copy passes (15 % of the pages each, a few bytes to a few hundred changed per page) travel as deltas of a few hundred ' +
+    'bytes; zstd sees 1.5 GB of bytes and compresses the re-sent pages again. The price is the cache: 1 GiB of pages per side (its ' +
+    'first-touch page faults are taken before each batch\'s turn, in parallel), which shows in decompression (0.7x zstd -d here: the ' +
+    'cache-touching part of each batch runs in stream order).',
+  '- **Peak RSS (E) is the process\'s own VmHWM.** getrusage\'s maxRSS is inherited from the parent across fork and exec on Linux: ' +
+    'when the bench process held the 480 MiB corpus while spawning pagepress, maxRSS said 484 MiB for a process whose VmHWM was 130 MiB.',
   '- **Ratio on compacted zero-heavy batches (C4).** With the zero pages taken out, zstd level 1 finds a little less than on the whole ' +
     'block (-0.4 %); the command line, which compares with `zstd -1` over the whole file (A3), is ahead (+0.2 %).',
 ];
