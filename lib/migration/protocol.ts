@@ -582,7 +582,8 @@ export class MessageChannel {
   private readonly highWater: number;
   private readonly graceMs: number;
   private readonly limits = new Map<number, number>(Object.entries(FIXED_LIMITS).map(([k, v]) => [Number(k), v]));
-  private readonly queue: Array<{ m: Message; size: number }> = [];
+  // Raw messages: decoded when taken, so a BATCH is decoded with the geometry of the HELLO before it.
+  private readonly queue: Array<{ type: number; body: Buffer; at: number }> = [];
   private queuedBytes = 0;
   private geometry: { pageCount: number; batchPages: number } | null = null;
   // Set when the peer closed cleanly: messages queued before its FIN stay readable.
@@ -664,9 +665,13 @@ export class MessageChannel {
     if (this.failure && !this.drainable) return Promise.reject(this.failure);
     const q = this.queue.shift();
     if (q) {
-      this.queuedBytes -= q.size;
+      this.queuedBytes -= q.body.length;
       if (!this.failure && this.queuedBytes < this.highWater / 2 && this.socket.isPaused()) this.socket.resume();
-      return Promise.resolve(q.m);
+      try {
+        return Promise.resolve(this.decode(q.type, q.body, q.at));
+      } catch (err) {
+        return Promise.reject(this.fail(err));
+      }
     }
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<Message>((resolve, reject) => {
@@ -861,20 +866,24 @@ export class MessageChannel {
     }
   }
 
-  private deliver(type: number, body: Buffer, at: number): void {
-    let m: Message;
+  /** Decodes a message body; a malformed one is a MigrationError saying where. */
+  private decode(type: number, body: Buffer, at: number): Message {
     try {
       if (type === MessageType.BATCH) {
         if (!this.geometry) throw protocolError('BATCH before the guest geometry is known (no HELLO yet)');
-        m = decodeBatchBody(body, this.geometry.pageCount, this.geometry.batchPages);
-      } else {
-        m = decodeMessage(type, body, this.version);
+        return decodeBatchBody(body, this.geometry.pageCount, this.geometry.batchPages);
       }
+      return decodeMessage(type, body, this.version);
     } catch (err) {
       const e = err as PagepressError;
       throw new MigrationError(`protocol error in ${messageName(type)} from the ${this.peer} at byte ${at}: ${e.message}`, (e.code as ErrorCode) ?? ErrorCodes.FORMAT, this.phase, false, messageName(type));
     }
-    if (m.type === 'ERROR' || m.type === 'ABORT') {
+  }
+
+  private deliver(type: number, body: Buffer, at: number): void {
+    // A peer's ERROR/ABORT fails the channel at once, ahead of anything queued.
+    if (type === MessageType.ERROR || type === MessageType.ABORT) {
+      const m = this.decode(type, body, at) as MessageOf<'ERROR' | 'ABORT'>;
       const code = isKnownCode(m.code) ? (m.code as ErrorCode) : ErrorCodes.ABORTED;
       const verb = m.type === 'ERROR' ? 'refused the migration' : 'aborted';
       this.fail(new MigrationError(`${this.peer} ${verb}: ${m.reason}`, code, this.phase, true, m.type));
@@ -882,10 +891,18 @@ export class MessageChannel {
     }
     const w = this.waiting.shift();
     if (w) {
+      // The consumer is waiting: it has handled everything before, so decode now.
+      let m: Message;
+      try {
+        m = this.decode(type, body, at);
+      } catch (err) {
+        w.reject(this.fail(err));
+        return;
+      }
       w.resolve(m);
       return;
     }
-    this.queue.push({ m, size: body.length });
+    this.queue.push({ type, body, at });
     this.queuedBytes += body.length;
     if (this.queuedBytes >= this.highWater && !this.socket.isPaused()) this.socket.pause();
   }

@@ -122,11 +122,8 @@ export async function receiveOn(socket: Duplex, options: ReceiveOptions = {}): P
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const ch = new MessageChannel(socket, { side: 'receiver', idleTimeoutMs, version: options.protocolVersion ?? PROTOCOL_VERSION });
   const run = new ReceiverRun(ch, options);
-  const result = run.run();
-  result.catch(() => undefined);
   try {
-    // The race ends a receive whose run is stuck (e.g. in a stalling test hook) when the channel fails.
-    return await Promise.race([result, ch.failed]);
+    return await run.run();
   } catch (err) {
     // A checksum mismatch is our verdict even when the sender's ABORT closed the channel first.
     const own = err instanceof MigrationError && err.code === ErrorCodes.CHECKSUM && err.record === 'COMMIT';
@@ -179,7 +176,8 @@ class ReceiverRun {
     let commit: MessageOf<'COMMIT'> | null = null;
     while (!commit) {
       const m = await ch.next();
-      await this.o.hooks?.onMessage?.(m);
+      // Raced with the channel, so a stalling hook cannot outlive a failure (the idle timeout).
+      if (this.o.hooks?.onMessage) await Promise.race([this.o.hooks.onMessage(m), ch.failed]);
       switch (m.type) {
         case 'ITERATION_BEGIN':
           if (it || finalDone) throw ch.unexpected(m, it ? 'BATCH or ITERATION_END' : 'COMMIT');
@@ -240,7 +238,7 @@ class ReceiverRun {
     await ch.expect('GO');
     const resumeStart = performance.now();
     const hello2 = this.hello!;
-    await this.o.resume?.(this.memory!, { pageSize: hello2.pageSize, pageCount: hello2.pageCount });
+    if (this.o.resume) await Promise.race([this.o.resume(this.memory!, { pageSize: hello2.pageSize, pageCount: hello2.pageCount }), ch.failed]);
     const resumeMs = performance.now() - resumeStart;
     await ch.send({ type: 'RESUMED', verifyMs, resumeMs });
     const end = performance.now();
