@@ -70,6 +70,8 @@ export interface MigrationReport {
   /** The source guest after success: paused (it now runs on the receiver). */
   sourceState: 'paused';
   protocolVersion: number;
+  /** What COMMIT's checksum covered: the paused guest re-read ('paused') or the pages as sent ('sent'). */
+  verify: 'paused' | 'sent';
   /** The policy and its parameters. */
   policy: Record<string, unknown>;
   /** Why the pre-copy loop stopped (the policy's reason). */

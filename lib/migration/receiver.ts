@@ -73,6 +73,8 @@ export interface ReceiveOptions {
   resume?: (memory: Buffer, report: { pageSize: number; pageCount: number }) => void | Promise<void>;
   /** Fault injection for tests. */
   hooks?: ReceiverHooks;
+  /** Cancels the receive (a failure: the partial guest is discarded). */
+  signal?: AbortSignal;
   /** Protocol version to accept (tests of version mismatch only). */
   protocolVersion?: number;
 }
@@ -97,10 +99,18 @@ function acceptOne(host: string, port: number, options: ReceiveOptions): Promise
     let timer: NodeJS.Timeout | null = null;
     server.once('error', (err) => {
       if (timer) clearTimeout(timer);
-      reject(new MigrationError(`cannot listen on ${host}:${port}: ${err.message}`, ErrorCodes.ARG, 'connect', false, 'connection'));
+      reject(new MigrationError(`cannot listen on ${host}:${port}: ${err.message}`, ErrorCodes.ABORTED, 'connect', false, 'connection'));
     });
+    const onAbort = (): void => {
+      if (timer) clearTimeout(timer);
+      server.close();
+      reject(new MigrationError('receive cancelled by the caller before a sender connected', ErrorCodes.ABORTED, 'connect'));
+    };
+    if (options.signal?.aborted) return onAbort();
+    options.signal?.addEventListener('abort', onAbort, { once: true });
     server.once('connection', (socket) => {
       if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', onAbort);
       server.close();
       resolvePromise(socket);
     });
@@ -122,6 +132,9 @@ export async function receiveOn(socket: Duplex, options: ReceiveOptions = {}): P
   const idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
   const ch = new MessageChannel(socket, { side: 'receiver', idleTimeoutMs, version: options.protocolVersion ?? PROTOCOL_VERSION });
   const run = new ReceiverRun(ch, options);
+  const cancel = (): void => void ch.fail(new MigrationError('receive cancelled by the caller', ErrorCodes.ABORTED, ch.phase));
+  if (options.signal?.aborted) cancel();
+  options.signal?.addEventListener('abort', cancel, { once: true });
   try {
     return await run.run();
   } catch (err) {
@@ -131,6 +144,8 @@ export async function receiveOn(socket: Duplex, options: ReceiveOptions = {}): P
     await run.discard();
     await ch.whenClosed();
     throw e;
+  } finally {
+    options.signal?.removeEventListener('abort', cancel);
   }
 }
 

@@ -78,6 +78,8 @@ export interface MigrateOptions {
    * downtime.
    */
   verify?: 'paused' | 'sent';
+  /** Cancels the migration (as a failure: the source guest is resumed if it was paused). */
+  signal?: AbortSignal;
   /** Protocol version to announce (tests of version mismatch only). */
   protocolVersion?: number;
 }
@@ -107,6 +109,9 @@ export async function migrate(guest: GuestMemory, options: MigrateOptions): Prom
   }
   const ch = new MessageChannel(socket, { side: 'sender', idleTimeoutMs: o.idleTimeoutMs, version: o.protocolVersion });
   const state = { paused: false, handedOver: false };
+  const cancel = (): void => void ch.fail(new MigrationError('migration cancelled by the caller', ErrorCodes.ABORTED, ch.phase));
+  if (options.signal?.aborted) cancel();
+  options.signal?.addEventListener('abort', cancel, { once: true });
   let encoder: BatchEncoder | null = null;
   try {
     encoder = new BatchEncoder({ codec: o.codec, level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages: o.batchPages, cacheSlots: o.cacheSlots, window: o.window });
@@ -132,6 +137,7 @@ export async function migrate(guest: GuestMemory, options: MigrateOptions): Prom
     await ch.whenClosed();
     throw e;
   } finally {
+    options.signal?.removeEventListener('abort', cancel);
     await encoder?.close();
   }
 }
@@ -309,8 +315,9 @@ class SenderRun {
     ch.phase = 'final copy';
     this.phase = 'final copy';
     const pauseStart = performance.now();
-    await guest.pause();
+    // Counted as paused from the call on: a pause that fails half-way is undone too.
     this.state.paused = true;
+    await guest.pause();
     ch.touch();
     const pausedAt = performance.now();
     const finalPfns = unionPfns(dirty, guest.takeDirty());
@@ -350,6 +357,7 @@ class SenderRun {
       outcome: 'migrated',
       sourceState: 'paused',
       protocolVersion: o.protocolVersion,
+      verify: o.verify,
       policy: o.policy.describe(),
       stopReason: decision.reason,
       codec: o.codec,

@@ -262,6 +262,19 @@ describe('migration faults', function () {
     }
   });
 
+  it('cancelled by the caller (AbortSignal): the receiver is told, the source runs; a receiver cancelled while listening stops', async () => {
+    const rx = await startReceiver();
+    const guest = await newGuest(8192);
+    const ac = new AbortController();
+    const err = await failsWith(send(guest, rx.port, { signal: ac.signal, onProgress: (p) => void (p.pagesSent >= 2048 && ac.abort()) }), 'PP_ERR_ABORTED', /cancelled by the caller/);
+    assert.equal(err.sourceState, 'running');
+    await failsWith(rx.result, 'PP_ERR_ABORTED', /sender aborted: migration cancelled by the caller/);
+    const ac2 = new AbortController();
+    const idle = receive({ host: HOST, port: 0 }, { signal: ac2.signal });
+    ac2.abort();
+    await failsWith(idle, 'PP_ERR_ABORTED', /before a sender connected/);
+  });
+
   describe('protocol version', () => {
     it('a sender of another version: both ends fail naming the versions', async () => {
       const rx = await startReceiver();
