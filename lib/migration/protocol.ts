@@ -23,6 +23,8 @@ export const MESSAGE_HEADER_BYTES = 5;
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 /** Pages per COMMIT checksum chunk. */
 export const CHECKSUM_CHUNK_PAGES = 1024;
+/** Most iterations a receiver accepts (the sender's own cap is 10000). */
+export const MAX_ITERATIONS = 100_000;
 /** Longest ERROR/ABORT reason kept (UTF-8 bytes); longer reasons are cut. */
 export const MAX_REASON_BYTES = 4096;
 /** Longest HELLO / HELLO_ACK `meta` JSON (UTF-8 bytes). */
@@ -519,9 +521,17 @@ export function pageChecksums(pages: Uint8Array, pageSize: number, out: Uint32Ar
  * Defined over page CRCs so that either side can keep them per page as pages change.
  */
 export function chunkChecksum(pageCrcs: Uint32Array): number {
-  const bytes = new Uint8Array(pageCrcs.buffer, pageCrcs.byteOffset, pageCrcs.byteLength);
-  // Uint32Array is host-endian; every platform Node runs pagepress on is little-endian.
-  return addon.crc32c(bytes);
+  return addon.crc32c(u32le(pageCrcs));
+}
+
+const BIG_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 0;
+
+/** The bytes of `v` as little-endian u32s (a view on little-endian hosts, a copy elsewhere). */
+function u32le(v: Uint32Array): Uint8Array {
+  if (!BIG_ENDIAN) return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  const b = Buffer.allocUnsafe(v.byteLength);
+  writeU32s(b, 0, v);
+  return b;
 }
 
 /** Chunk checksums of a whole page-CRC table (CHECKSUM_CHUNK_PAGES pages per chunk). */
@@ -534,7 +544,7 @@ export function chunkChecksums(pageCrcs: Uint32Array, chunkPages = CHECKSUM_CHUN
 
 /** The whole-memory checksum: CRC32C over the chunk checksums. */
 export function memoryChecksum(chunks: Uint32Array): number {
-  return addon.crc32c(new Uint8Array(chunks.buffer, chunks.byteOffset, chunks.byteLength));
+  return addon.crc32c(u32le(chunks));
 }
 
 // ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import { decodeFrameHeader, decodeStreamHeader, maxBodyLength, StreamHeader } fr
 import { MAX_GUEST_PAGES } from './guest';
 import { kindsFromArray, ReceiverReport } from './metrics';
 import {
-  CHECKSUM_CHUNK_PAGES, chunkChecksums, Hello, memoryChecksum, Message, MessageChannel, MessageOf, MessageType, MigrationError, PROTOCOL_VERSION,
+  CHECKSUM_CHUNK_PAGES, chunkChecksums, Hello, MAX_ITERATIONS, memoryChecksum, Message, MessageChannel, MessageOf, MessageType, MigrationError, PROTOCOL_VERSION,
 } from './protocol';
 
 /** A received guest: its memory (pageCount x pageSize bytes, pfn p at p x pageSize), now "running". */
@@ -197,6 +197,7 @@ class ReceiverRun {
         case 'ITERATION_BEGIN':
           if (it || finalDone) throw ch.unexpected(m, it ? 'BATCH or ITERATION_END' : 'COMMIT');
           if (m.iteration !== expected) throw this.bad(`ITERATION_BEGIN of iteration ${m.iteration}, expected ${expected}`);
+          if (m.iteration >= MAX_ITERATIONS) throw new MigrationError(`iteration ${m.iteration}: more than ${MAX_ITERATIONS} iterations`, ErrorCodes.LIMIT, ch.phase);
           if (m.final !== paused) throw this.bad(m.final ? `iteration ${m.iteration} marked final before PAUSED` : `iteration ${m.iteration} after PAUSED not marked final`);
           if (m.dirtyCount > this.hello!.pageCount) throw this.bad(`iteration ${m.iteration} announces ${m.dirtyCount} pages, the guest has ${this.hello!.pageCount}`);
           it = { iteration: m.iteration, final: m.final, dirtyCount: m.dirtyCount, pages: 0, batches: 0, wireBytes: 0 };

@@ -314,6 +314,7 @@ class SenderRun {
     // Stop and copy: pause, send what is dirty, checksum the paused memory meanwhile.
     ch.phase = 'final copy';
     this.phase = 'final copy';
+    if (ch.failure) throw ch.failure; // do not pause for a migration that already failed
     const pauseStart = performance.now();
     // Counted as paused from the call on: a pause that fails half-way is undone too.
     this.state.paused = true;

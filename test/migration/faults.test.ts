@@ -205,7 +205,7 @@ describe('migration faults', function () {
       let killed = false;
       const err = await failsWith(send(guest, await rx.port, {
         onProgress: (p) => {
-          if (!killed && p.phase === 'final copy') {
+          if (!killed && p.phase !== 'precopy') {
             killed = true;
             rx.kill();
           }
