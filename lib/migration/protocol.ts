@@ -662,11 +662,6 @@ export class MessageChannel {
     if (this.failure) throw this.failure;
   }
 
-  /** Bytes the socket holds that it has not written yet. */
-  get writableLength(): number {
-    return this.socket.writableLength;
-  }
-
   /**
    * The next message. A peer's ERROR or ABORT rejects (as a remote MigrationError), like
    * any other failure. `timeoutMs` (optional) bounds the wait with a TIMEOUT failure.
@@ -768,6 +763,7 @@ export class MessageChannel {
     this.wakeDrain();
     if (!this.drainable) this.queue.length = 0;
     this.chunks = [];
+    this.buffered = 0;
   }
 
   private waitDrain(): Promise<void> {
