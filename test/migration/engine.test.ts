@@ -53,7 +53,7 @@ function summary(r: MigrationReport): string {
   const re = r.iterations.slice(1).reduce((s, it) => s + resentCheaply(it.kinds), 0);
   const resent = r.pagesSent - r.pageCount;
   return `${r.policy.name}/${r.codec}: ${r.totalMs.toFixed(0)} ms total, downtime ${r.downtimeMs.toFixed(1)} ms ` +
-    `(final copy ${r.downtime.finalCopyMs.toFixed(1)}, checksum ${r.downtime.checksumMs.toFixed(1)}), ${r.liveIterations} live iterations + 1 paused ` +
+    `(${Object.entries(r.downtime).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.toFixed(1)}`).join(', ')}), ${r.liveIterations} live iterations + 1 paused ` +
     `[${r.iterations.map((i) => i.pages).join(', ')} pages], ${(r.bytes.sent / 1048576).toFixed(1)} MiB sent / ${r.bytes.received} B back, ratio ${r.ratio.toFixed(2)}, ` +
     `kinds ${JSON.stringify(r.kinds)}, ${re} of ${resent} re-sent pages UNCHANGED/DELTA; stop: ${r.stopReason}`;
 }
