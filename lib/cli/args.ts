@@ -74,6 +74,9 @@ export interface Handlers {
   inspect(file: string | undefined, flags: InspectFlags): Promise<void>;
   xenInspect(file: string | undefined, flags: XenInspectFlags): Promise<void>;
   xenSsh(host: string, command: string[], flags: XenSshFlags): Promise<void>;
+  /** `migrate receive` and `migrate send` (commands/migrate.ts; options in commands/migrate-args.ts). */
+  migrateReceive(flags: import('./commands/migrate-args').MigrateReceiveFlags): Promise<void>;
+  migrateSend(flags: import('./commands/migrate-args').MigrateSendFlags): Promise<void>;
 }
 
 /** The version in package.json, found at run time by walking up from this file. */
@@ -235,6 +238,10 @@ or the remote side ended without a status or before the input did; 2 usage; 128+
 when stopped by signal n (the remote side is stopped too).`)
     .action(async (host: string, command: string[], flags: XenSshFlags) => handlers.xenSsh(host, command, flags));
   // --- end xen ssh ---
+
+  // --- migrate (commands/migrate.ts; options and their parsers in commands/migrate-args.ts) ---
+  (require('./commands/migrate-args') as typeof import('./commands/migrate-args')).addMigrateCommands(program, handlers);
+  // --- end migrate ---
 
   return program;
 }

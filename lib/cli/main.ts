@@ -12,6 +12,7 @@ import type * as DecompressCommand from './commands/decompress';
 import type * as InspectCommand from './commands/inspect';
 import type * as XenInspectCommand from './commands/xen-inspect';
 import type * as XenSshCommand from './commands/xen-ssh';
+import type * as MigrateCommand from './commands/migrate';
 
 // Each command's modules load only when it runs: start-up is a visible part of a short run.
 const commands = {
@@ -20,6 +21,7 @@ const commands = {
   inspect: () => require('./commands/inspect') as typeof InspectCommand,
   xenInspect: () => require('./commands/xen-inspect') as typeof XenInspectCommand,
   xenSsh: () => require('./commands/xen-ssh') as typeof XenSshCommand,
+  migrate: () => require('./commands/migrate') as typeof MigrateCommand,
 };
 
 /** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
@@ -31,6 +33,8 @@ export async function main(argv: string[]): Promise<number> {
     inspect: (file, flags) => ((command = 'inspect'), commands.inspect().inspect(file, flags)),
     xenInspect: (file, flags) => ((command = 'xen inspect'), commands.xenInspect().xenInspect(file, flags)),
     xenSsh: (host, cmd, flags) => ((command = 'xen ssh'), commands.xenSsh().xenSsh(host, cmd, flags)),
+    migrateReceive: (flags) => ((command = 'migrate receive'), commands.migrate().migrateReceive(flags)),
+    migrateSend: (flags) => ((command = 'migrate send'), commands.migrate().migrateSend(flags)),
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
