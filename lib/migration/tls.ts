@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import * as tls from 'node:tls';
 import { ErrorCodes } from '../errors';
-import { MigrationError } from './protocol';
+import { encodeMessage, MigrationError } from './protocol';
 
 /** The receiver's TLS settings (PEM contents or file paths read by {@link readPem}). */
 export interface TlsServerConfig {
@@ -122,9 +122,18 @@ function errorText(err: unknown): string {
   return [e?.code, e?.reason, e?.message].filter((x) => typeof x === 'string').join(' ');
 }
 
+/**
+ * Shortens OpenSSL's error strings to their reason:
+ * `8012...:error:0A00045C:SSL routines:ssl3_read_bytes:tlsv13 alert certificate required:../deps/...:1601:SSL alert number 116`
+ * becomes `tlsv13 alert certificate required (SSL alert number 116)`.
+ */
+export function cleanOpensslMessage(text: string): string {
+  return text.replace(/[0-9A-F]+:error:[0-9A-F]+:[^:]*:[^:]*:([^:]+):[^\s:]*:\d+:([^\]\n]*)/g, (_all, reason: string, extra: string) => (extra.trim() ? `${reason} (${extra.trim()})` : reason));
+}
+
 /** One line: the hint, then the underlying reason in brackets. */
 function tlsMessage(prefix: string, err: unknown, side: 'sender' | 'receiver'): string {
-  const raw = (err as Error)?.message ?? String(err);
+  const raw = cleanOpensslMessage((err as Error)?.message ?? String(err)).split('\n')[0].trim();
   const hint = explainTls(errorText(err), side);
   return hint ? `${prefix}: ${hint} [${raw}]` : `${prefix}: ${raw}`;
 }
@@ -144,8 +153,10 @@ export function tlsAcceptOne(host: string, port: number, config: TlsServerConfig
         cert: config.cert,
         key: config.key,
         ca: config.ca,
+        // Client certificates are checked below, after the handshake, so that a refused
+        // sender hears why (an ERROR message) instead of a bare connection reset.
         requestCert: require,
-        rejectUnauthorized: require,
+        rejectUnauthorized: false,
         handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
       });
     } catch (err) {
@@ -174,6 +185,27 @@ export function tlsAcceptOne(host: string, port: number, config: TlsServerConfig
     server.on('secureConnection', (socket) => {
       if (settled) {
         socket.destroy();
+        return;
+      }
+      if (require && !socket.authorized) {
+        const cert = socket.getPeerCertificate();
+        const none = !cert || Object.keys(cert).length === 0;
+        const why = none
+          ? 'the sender presented no client certificate (this receiver requires one: --require-client-cert)'
+          : `the sender's client certificate (${cert.subject?.CN ? `CN=${cert.subject.CN}, ` : ''}issued by ${cert.issuer?.CN ? `CN=${cert.issuer.CN}` : 'an unknown issuer'}) is not signed by --tls-ca [${String(socket.authorizationError)}]`;
+        const toSender = none
+          ? 'TLS: this receiver requires a client certificate: give --tls-cert and --tls-key'
+          : `TLS: this receiver does not trust our client certificate: it is not signed by the receiver's --tls-ca [${String(socket.authorizationError)}]`;
+        // Tell the sender (it has finished its side of the handshake and waits for HELLO_ACK), then hang up.
+        try {
+          for (const part of encodeMessage({ type: 'ERROR', code: ErrorCodes.ABORTED, reason: toSender })) socket.write(part);
+        } catch {
+          // the socket is going anyway
+        }
+        socket.end();
+        setTimeout(() => socket.destroy(), 2000).unref();
+        const from = socket.remoteAddress ? ` from ${socket.remoteAddress}:${socket.remotePort}` : '';
+        finish(new MigrationError(`TLS: refused the sender${from}: ${why}`, ErrorCodes.ABORTED, 'connect', false, 'connection'));
         return;
       }
       finish(null, socket);

@@ -16,7 +16,7 @@ import type { MigrationReport, ReceiverReport } from '../../migration/metrics';
 import { MigrationError } from '../../migration/protocol';
 import { receive, ReceivedGuest } from '../../migration/receiver';
 import { migrate, MigrationProgress } from '../../migration/sender';
-import { explainTls, readPem, tlsAcceptOne, tlsConnect } from '../../migration/tls';
+import { cleanOpensslMessage, explainTls, readPem, tlsAcceptOne, tlsConnect } from '../../migration/tls';
 import { checkLevel } from '../args';
 import { ExitCodeValue, printError, SilentExit, UsageError } from '../exit';
 import { formatBytes } from '../progress';
@@ -60,11 +60,12 @@ function hostPort(h: { host: string; port: number }): string {
 /** The one-line reason of a failed migration, with a hint for TLS and refused connections. */
 function failureLine(err: unknown, side: 'sender' | 'receiver', tls: boolean): string {
   const e = err as MigrationError;
-  let line = (e?.message ?? String(err)).split('\n')[0];
-  if (tls && !/^TLS/.test(line)) {
+  let line = cleanOpensslMessage((e?.message ?? String(err)).split('\n')[0]);
+  if (tls && !/\bTLS\b/.test(line)) {
     const hint = explainTls(line, side);
     if (hint) line = `TLS: ${hint} [${line}]`;
   }
+  if (!tls && side === 'receiver' && /unknown message type \d+ from the sender at byte 0 /.test(line)) line += ' (does the sender use TLS? this receiver runs without --tls-cert)';
   if (/ECONNREFUSED/.test(line)) line += ' (connection refused: is `pagepress migrate receive` listening there?)';
   if (err instanceof MigrationError) {
     const where = e.phase && !line.includes(`during ${e.phase}`) ? ` (phase ${e.phase})` : '';
