@@ -222,6 +222,11 @@ const DIFFERENCES = [
     'backlog is drained after the pause and counted in `commitMs` (the results JSON has every run\'s downtime parts). The adaptive policy predicts ' +
     'the final copy from the sender\'s side only, so it can stop while the receiver is still behind. The study\'s Xen restores pages as they arrive ' +
     'over a 100 Mbit/s link, where the receiver cannot fall behind.',
+  '- **Bytes still queued when the guest pauses count as downtime.** The sender ends a live iteration when its last batch is handed to the ' +
+    'socket, not when it has crossed the link; at 100 Mbit/s the socket send buffer, the delay proxy and tbf can still hold hundreds of ms of ' +
+    'earlier iterations when the guest is paused, and that drain is inside our downtime (a small 100 Mbit/s check run gave 0.5–1.2 s downtimes ' +
+    'with only 17–1146 pages in the final copy). Xen 4.4 has the same effect in principle; waiting for the link to drain before pausing is an ' +
+    'engine change (lib/migration/sender.ts), not part of this experiment.',
   '- **What we can compare.** The study reports downtime and dirty pages only, on a link where its own numbers sit within 3 ms of each other; ' +
     'no total time or bytes. Our totals and bytes have no published counterpart.',
 ];
