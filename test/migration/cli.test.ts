@@ -249,7 +249,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     await new Promise((r) => setTimeout(r, 250));
     rx.kill();
     const r = await tx;
-    if (r.code === 0) return; // the migration beat the kill on a fast machine: nothing to check
+    if (r.code === 0) return console.log("      (the migration finished before the kill)");
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^pagepress: migrate send: .*(connection|ECONNRESET|EPIPE|closed).*the source guest is running\n$/);
   });

@@ -66,6 +66,7 @@ function failureLine(err: unknown, side: 'sender' | 'receiver', tls: boolean): s
     if (hint) line = `TLS: ${hint} [${line}]`;
   }
   if (!tls && side === 'receiver' && /unknown message type \d+ from the sender at byte 0 /.test(line)) line += ' (does the sender use TLS? this receiver runs without --tls-cert)';
+  if (!tls && side === 'sender' && /(failed|closed by the receiver) during handshake/.test(line)) line += ' (does the receiver use TLS? then give --tls-ca or --tls)';
   if (/ECONNREFUSED/.test(line)) line += ' (connection refused: is `pagepress migrate receive` listening there?)';
   if (err instanceof MigrationError) {
     const where = e.phase && !line.includes(`during ${e.phase}`) ? ` (phase ${e.phase})` : '';
