@@ -18,3 +18,4 @@ export type { Codec, CodecName, CodecChoice } from './codec/registry';
 export { PageKind, addon as native } from './native';
 export * as format from './format/constants';
 export * as xen from './xen';
+export * as migration from './migration';
