@@ -66,6 +66,11 @@ export interface DowntimeBreakdown {
 
 /** The sender's report of a successful migration. */
 export interface MigrationReport {
+  /**
+   * Before the pause: waiting for the receiver to have every live iteration in memory
+   * (ITERATION_ACK), so that no backlog is drained inside the downtime. The guest runs.
+   */
+  drainBeforePauseMs: number;
   outcome: 'migrated';
   /** The source guest after success: paused (it now runs on the receiver). */
   sourceState: 'paused';

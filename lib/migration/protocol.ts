@@ -44,6 +44,7 @@ export const MessageType = {
   GO: 10,
   RESUMED: 11,
   ABORT: 12,
+  ITERATION_ACK: 13,
 } as const;
 
 /** Name of a message type. */
@@ -70,6 +71,7 @@ const FIXED_LIMITS: Record<number, number> = {
   [MessageType.GO]: 0,
   [MessageType.RESUMED]: 16,
   [MessageType.ABORT]: 8 + 255 + MAX_REASON_BYTES,
+  [MessageType.ITERATION_ACK]: 4,
 };
 
 /** HELLO: the sender introduces the guest and the encoder settings. */
@@ -97,6 +99,7 @@ export type Message =
   | { type: 'BATCH'; iteration: number; pfns: Uint32Array; frame: Buffer; /** Received: the whole message's bytes. */ bytes?: number }
   | { type: 'ITERATION_END'; iteration: number; pages: number; bytes: number }
   | { type: 'PAUSED'; iteration: number }
+  | { type: 'ITERATION_ACK'; iteration: number }
   | { type: 'COMMIT'; pageCount: number; chunkPages: number; checksum: number; chunks: Uint32Array }
   | { type: 'COMMIT_ACK'; ok: boolean; firstPfn: number; pageCrcs: Uint32Array }
   | { type: 'GO' }
@@ -250,6 +253,7 @@ export function encodeMessage(m: Message): Buffer[] {
       body.writeBigUInt64LE(BigInt(m.bytes), 8);
       break;
     case 'PAUSED':
+    case 'ITERATION_ACK':
       body = Buffer.alloc(4);
       body.writeUInt32LE(m.iteration, 0);
       break;
@@ -464,6 +468,9 @@ export function decodeMessage(type: number, body: Buffer, version = PROTOCOL_VER
     case MessageType.PAUSED:
       expectLength(name, body, 4);
       return { type: 'PAUSED', iteration: body.readUInt32LE(0) };
+    case MessageType.ITERATION_ACK:
+      expectLength(name, body, 4);
+      return { type: 'ITERATION_ACK', iteration: body.readUInt32LE(0) };
     case MessageType.COMMIT: {
       need(name, body, 16, 'its fixed fields');
       const n = body.readUInt32LE(12);

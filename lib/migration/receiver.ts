@@ -219,6 +219,7 @@ class ReceiverRun {
             throw this.bad(`ITERATION_END says iteration ${m.iteration}, ${m.pages} pages, ${m.bytes} bytes; received iteration ${it.iteration}: ${it.pages} of ${it.dirtyCount} announced pages, ${it.wireBytes} bytes`);
           }
           this.iterations.push({ iteration: it.iteration, final: it.final, pages: it.pages, batches: it.batches, wireBytes: it.wireBytes });
+          if (!it.final) this.ackWhenApplied(it.iteration);
           finalDone = it.final;
           it = null;
           expected++;
@@ -386,6 +387,18 @@ class ReceiverRun {
       crcs[pfn] = addon.crc32c(memory.subarray(at, at + P));
     }
     this.ch.touch();
+  }
+
+  /**
+   * Tells the sender once every batch of live iteration `iteration` is decoded and in
+   * memory. The sender waits for this before pausing the guest, so the downtime holds
+   * only the final copy, not a backlog of earlier iterations still on the link or in our
+   * decoder. Reading goes on meanwhile.
+   */
+  private ackWhenApplied(iteration: number): void {
+    Promise.all(this.inflight.slice())
+      .then(() => this.ch.send({ type: 'ITERATION_ACK', iteration }))
+      .catch(() => undefined); // a failed decode or send has failed the channel already
   }
 
   /** Waits until every submitted batch is decoded and written. */

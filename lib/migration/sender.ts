@@ -264,6 +264,8 @@ class SenderRun {
   private checksumScratch: Buffer | null = null;
   private readonly iterations: IterationReport[] = [];
   private phase: 'precopy' | 'final copy' | 'commit' | 'done' = 'precopy';
+  /** Time waiting for the receiver to acknowledge the last live iteration before the pause. */
+  private drainMs = 0;
 
   constructor(
     private readonly guest: GuestMemory,
@@ -310,6 +312,18 @@ class SenderRun {
       pfns = dirty;
       iteration++;
     }
+
+    // Before pausing, wait until the receiver has every live iteration in memory: what
+    // is still on the link or in its decoder would otherwise be drained inside the downtime.
+    // The guest runs meanwhile; what it dirties joins the final copy.
+    const drainStart = performance.now();
+    for (;;) {
+      const ack = await ch.expect('ITERATION_ACK');
+      if (ack.iteration === iteration) break;
+      if (ack.iteration > iteration) throw ch.fail(ch.unexpected(ack, `ITERATION_ACK for iteration ${iteration} or earlier`));
+    }
+    this.drainMs = performance.now() - drainStart;
+    dirty = unionPfns(dirty, guest.takeDirty());
 
     // Stop and copy: pause, send what is dirty, checksum the paused memory meanwhile.
     ch.phase = 'final copy';
@@ -379,6 +393,7 @@ class SenderRun {
         commitMs: ackAt - commitSentAt,
         resumeMs: end - goAt,
       },
+      drainBeforePauseMs: this.drainMs,
       liveIterations: iteration + 1,
       iterations: this.iterations,
       pagesSent,
