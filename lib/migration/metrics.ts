@@ -67,8 +67,9 @@ export interface DowntimeBreakdown {
 /** The sender's report of a successful migration. */
 export interface MigrationReport {
   /**
-   * Before the pause: waiting for the receiver to have every live iteration in memory
-   * (ITERATION_ACK), so that no backlog is drained inside the downtime. The guest runs.
+   * Live iterations: time from an iteration's last byte handed to the socket until the
+   * receiver had it in memory (ITERATION_ACK), summed. The dirty set is taken after it, so
+   * no backlog is drained inside the downtime. The guest runs meanwhile.
    */
   drainBeforePauseMs: number;
   outcome: 'migrated';

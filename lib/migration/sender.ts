@@ -264,7 +264,7 @@ class SenderRun {
   private checksumScratch: Buffer | null = null;
   private readonly iterations: IterationReport[] = [];
   private phase: 'precopy' | 'final copy' | 'commit' | 'done' = 'precopy';
-  /** Time waiting for the receiver to acknowledge the last live iteration before the pause. */
+  /** Time waiting for the receiver to acknowledge live iterations (the guest runs meanwhile). */
   private drainMs = 0;
 
   constructor(
@@ -299,6 +299,14 @@ class SenderRun {
     let dirty: Uint32Array;
     for (;;) {
       const it = await this.sendIteration(iteration, pfns, false);
+      // The dirty set is taken once the receiver has this iteration in memory: what is still
+      // on the link (a socket buffer, a shaper's queue) or in its decoder is not delivered
+      // yet, so the guest dirties pages meanwhile, and a set taken earlier would let the
+      // policy stop on a count that grows before the pause (and drain the backlog inside
+      // the downtime).
+      const drainStart = performance.now();
+      await this.awaitAck(iteration);
+      this.drainMs += performance.now() - drainStart;
       dirty = guest.takeDirty();
       history.push(dirty.length);
       decision = o.policy.decide({
@@ -312,18 +320,6 @@ class SenderRun {
       pfns = dirty;
       iteration++;
     }
-
-    // Before pausing, wait until the receiver has every live iteration in memory: what
-    // is still on the link or in its decoder would otherwise be drained inside the downtime.
-    // The guest runs meanwhile; what it dirties joins the final copy.
-    const drainStart = performance.now();
-    for (;;) {
-      const ack = await ch.expect('ITERATION_ACK');
-      if (ack.iteration === iteration) break;
-      if (ack.iteration > iteration) throw ch.fail(ch.unexpected(ack, `ITERATION_ACK for iteration ${iteration} or earlier`));
-    }
-    this.drainMs = performance.now() - drainStart;
-    dirty = unionPfns(dirty, guest.takeDirty());
 
     // Stop and copy: pause, send what is dirty, checksum the paused memory meanwhile.
     ch.phase = 'final copy';
@@ -403,6 +399,12 @@ class SenderRun {
       measured: this.measured,
       receiver: { verifyMs: resumed.verifyMs, resumeMs: resumed.resumeMs },
     };
+  }
+
+  /** Waits for the receiver's ITERATION_ACK of live iteration `iteration`. */
+  private async awaitAck(iteration: number): Promise<void> {
+    const ack = await this.ch.expect('ITERATION_ACK');
+    if (ack.iteration !== iteration) throw this.ch.fail(this.ch.unexpected(ack, `ITERATION_ACK for iteration ${iteration}`));
   }
 
   /** Sends one iteration: ITERATION_BEGIN, the pages in batches (pipelined), ITERATION_END. */
