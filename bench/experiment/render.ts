@@ -111,11 +111,14 @@ function metricTable(rep: ExperimentReport, rate: string, what: string, f: (p: P
 export function renderDoc(rep: ExperimentReport, resultsFile: string): string {
   const m = rep.machine;
   const o: string[] = [];
-  const quickBanner = rep.quick;
+  // Anything short of the study's four sizes at 100 Mbit/s with 3 repetitions is labelled.
+  const full = [0.5, 1, 1.5, 2].every((g) => rep.config.sizes.includes(g * GiB)) && rep.config.rates.includes('100M') && rep.config.reps >= 3;
+  const quickBanner = rep.quick || !full;
   o.push('# The seed study, reproduced');
   o.push('');
   if (quickBanner) {
-    o.push('> **QUICK RESULT — not the experiment.** This page was rendered from a reduced run (' +
+    const label = rep.config.sizes.every((b) => b < 0.5 * GiB) ? 'QUICK' : 'PARTIAL';
+    o.push(`> **${label} RESULT — not the whole experiment.** This page was rendered from a reduced run (` +
       `${rep.config.sizes.map(sizeLabel).join(', ')} guests, ${rep.config.rates.join(', ')}, ${rep.config.reps} repetition(s)), ` +
       'so that the pipeline, the tables and the plots exist. The study\'s guest sizes and its 100 Mbit/s link need the full run, ' +
       `\`npm run experiment\` (estimated ~${Math.round(estimateFull(rep) / 60)} min on this machine), which overwrites this page.`);
