@@ -19,3 +19,6 @@ export * from './policy';
 export * from './metrics';
 export * from './sender';
 export * from './receiver';
+/** TLS for the migration connection (server and client auth, one-line errors). */
+export { tlsAcceptOne, tlsConnect } from './tls';
+export type { TlsServerConfig, TlsClientConfig, TlsAcceptOptions, TlsConnectOptions } from './tls';
