@@ -14,8 +14,10 @@
  * reader reports those points and everything pending is submitted there; whatever is
  * pending when input pauses for `flushDelayMs` is submitted too. Nothing waits for EOF.
  *
- * Memory: the engine's fixed window of slots, plus at most one input chunk copied aside
- * while every slot is busy (then no more input is taken until it is in slots).
+ * Memory: the engine's fixed window of slots, plus the input chunk being parsed, held
+ * (as views, no copy) while every slot is busy: no more input is taken until its bytes
+ * are in slots, nor while the output buffer is full (ReadableRoom). Page contents from a
+ * file or pipe can also be read straight into slots (directTarget/directRead).
  */
 import { Transform, TransformCallback } from 'node:stream';
 import { EncodeEngine, EncodeTotals } from '../stream/encode-engine';
