@@ -73,6 +73,15 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
     if (start.bytes.length === 0 && n === -1) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
   }
   if (isDirect(encoder)) return feedDirect(fd, encoder, regular);
+  await readBlocks(fd, regular, write);
+  await new Promise<void>((resolve) => encoder.end(resolve));
+}
+
+/**
+ * Reads `fd` to EOF in 4 MiB blocks into two reused buffers, the next read running while
+ * `onBlock` takes the current block (the buffer is reused once `onBlock` resolves).
+ */
+async function readBlocks(fd: number, regular: boolean, onBlock: (block: Buffer) => Promise<void>): Promise<void> {
   const bufs = [Buffer.allocUnsafeSlow(4 * 1024 * 1024), Buffer.allocUnsafeSlow(4 * 1024 * 1024)];
   let which = 0;
   let position = 0;
@@ -85,13 +94,12 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
       const current = bufs[which];
       which ^= 1;
       pending = readSome(fd, bufs[which], 0, bufs[which].length, regular ? position : null);
-      await write(current.subarray(0, n));
+      await onBlock(current.subarray(0, n));
     }
   } catch (err) {
     pending.catch(() => {}); // the read ahead may fail once the caller closes the input
     throw err;
   }
-  await new Promise<void>((resolve) => encoder.end(resolve));
 }
 
 /** An encoder that can take page contents read straight into its slots (XenEncoder). */
@@ -235,30 +243,17 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
   const setLength = (length: number) =>
     new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
-  const regular = isRegularFile(inFd);
-  // Two read buffers: the next read runs while the previous block is parsed.
-  const bufs = [Buffer.allocUnsafe(4 * 1024 * 1024), Buffer.allocUnsafe(4 * 1024 * 1024)];
-  let position = 0;
-  let which = 0;
-  let pending = readSome(inFd, bufs[0], 0, bufs[0].length, regular ? position : null);
   try {
-    for (;;) {
-      const n = await pending;
-      if (n === 0) break;
-      position += n;
-      const current = bufs[which];
-      which ^= 1;
-      pending = readSome(inFd, bufs[which], 0, bufs[which].length, regular ? position : null);
-      await engine.write(current.subarray(0, n));
+    await readBlocks(inFd, isRegularFile(inFd), async (block) => {
+      await engine.write(block);
       if (failure) throw failure;
-    }
+    });
     const end = await engine.finish();
     if (writer) await writer.flush();
     else await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
     if (failure) throw failure;
     return { totals: engine.totals, end };
   } catch (err) {
-    pending.catch(() => {}); // the read ahead may fail once the caller closes the input
     // The output ends exactly at the last good frame: let queued writes finish, or stop the
     // workers (no write after this) and cut the file back to the frames delivered.
     if (writer) await writer.flush().catch(() => {});

@@ -6,45 +6,14 @@
  * timeouts) exit 1 with one clear line on both sides.
  */
 import * as assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { BIN, run, RunResult, tmpDir } from '../cli/helpers';
+import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import { migrate } from '../../lib/migration/sender';
 import { MigrationError } from '../../lib/migration/protocol';
 
-const HOST = '127.0.0.1';
-
-/** A `migrate receive` child listening on a port the kernel picked (read from its "listening on" line). */
-interface ChildReceiver {
-  port: Promise<number>;
-  done: Promise<RunResult>;
-  kill(): void;
-}
-
-function startReceiver(args: string[]): ChildReceiver {
-  const child = spawn(process.execPath, [BIN, 'migrate', 'receive', '--listen', `${HOST}:0`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  let gotPort!: (p: number) => void;
-  let noPort!: (e: Error) => void;
-  const port = new Promise<number>((resolve, reject) => ((gotPort = resolve), (noPort = reject)));
-  port.catch(() => undefined);
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => {
-    err += b.toString();
-    const m = /listening on [^\s]+:(\d+)/.exec(err);
-    if (m) gotPort(Number(m[1]));
-  });
-  const done = new Promise<RunResult>((resolve) =>
-    child.on('close', (code, signal) => {
-      noPort(new Error(`receiver exited (${code}) before listening: ${err}`));
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
-    }),
-  );
-  return { port, done, kill: () => child.exitCode === null && child.signalCode === null && void child.kill('SIGKILL') };
-}
 
 /** A port nothing listens on (bound, then released). */
 async function freePort(): Promise<number> {

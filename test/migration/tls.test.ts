@@ -7,42 +7,15 @@
  * a name mismatch, TLS against plain TCP; each fails with one clear line.
  */
 import * as assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { BIN, run, RunResult, tmpDir } from '../cli/helpers';
+import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { cleanOpensslMessage, explainTls } from '../../lib/migration/tls';
 
-const HOST = '127.0.0.1';
 const GUEST = 'sim:8M,workload=hotset';
 
-interface ChildReceiver {
-  port: Promise<number>;
-  done: Promise<RunResult>;
-  kill(): void;
-}
-
-/** A `migrate receive` child on a port the kernel picked (read from its "listening on" line). */
-function startReceiver(args: string[]): ChildReceiver {
-  const child = spawn(process.execPath, [BIN, 'migrate', 'receive', '--listen', `${HOST}:0`, '--timeout', '10', '-T', '1', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  let gotPort!: (p: number) => void;
-  let noPort!: (e: Error) => void;
-  const port = new Promise<number>((resolve, reject) => ((gotPort = resolve), (noPort = reject)));
-  port.catch(() => undefined);
-  child.stdout.on('data', (b: Buffer) => out.push(b));
-  child.stderr.on('data', (b: Buffer) => {
-    err += b.toString();
-    const m = /listening on [^\s]+:(\d+)/.exec(err);
-    if (m) gotPort(Number(m[1]));
-  });
-  const done = new Promise<RunResult>((resolve) =>
-    child.on('close', (code, signal) => {
-      noPort(new Error(`receiver exited (${code}) before listening: ${err}`));
-      resolve({ code, signal, stdout: Buffer.concat(out), stderr: err });
-    }),
-  );
-  return { port, done, kill: () => child.exitCode === null && child.signalCode === null && void child.kill('SIGKILL') };
-}
+/** Receivers here time out quickly and use one thread. */
+const startTlsReceiver = (args: string[]): ChildReceiver => startReceiver(['--timeout', '10', '-T', '1', ...args]);
 
 function hasOpenssl(): boolean {
   try {
@@ -100,7 +73,7 @@ describe('migration: TLS (migrate receive / send with certificates)', function (
 
   /** Starts a receiver with `rxArgs`, runs a sender with `txArgs`, returns both results. */
   async function migrateOver(rxArgs: string[], txArgs: string[]): Promise<{ rx: RunResult; tx: RunResult }> {
-    const r = startReceiver(rxArgs);
+    const r = startTlsReceiver(rxArgs);
     receivers.push(r);
     const port = await r.port;
     const tx = await run(['migrate', 'send', '--guest', GUEST, '--to', `${HOST}:${port}`, '-T', '1', '--timeout', '10', ...txArgs]);
