@@ -109,7 +109,7 @@ export interface ExperimentReport {
   notes: string[];
 }
 
-const RATES: Record<string, number> = { '10M': 10e6, '100M': 100e6, '1G': 1e9, '10G': 10e9 };
+export const RATES: Record<string, number> = { '10M': 10e6, '100M': 100e6, '1G': 1e9, '10G': 10e9 };
 
 const USAGE = `usage: npm run experiment -- [options]
   --quick              32 and 64 MiB guests, 1 Gbit/s, 1 repetition (a few minutes)
@@ -245,9 +245,10 @@ async function receiverChild(cfgText: string): Promise<void> {
   }
 }
 
-interface Child { proc: cp.ChildProcess; done: Promise<{ ok: boolean; msg: string }> }
+export interface Child { proc: cp.ChildProcess; done: Promise<{ ok: boolean; msg: string }> }
 
-function startReceiver(link: Link, threads: number): Promise<Child> {
+/** Starts a receiver process (seed.js --receiver-child) on the far side of `link`; resolves once it listens. */
+export function startReceiver(link: Link, threads: number): Promise<Child> {
   const argv = [...link.receiverPrefix, process.execPath, __filename, '--receiver-child', JSON.stringify({ host: link.listen.host, port: link.listen.port, threads })];
   const proc = cp.spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {

@@ -2,12 +2,14 @@
  * Inputs of the predictor measured rather than assumed: what a codec makes of one guest's
  * pages (profileCodec, on a running guest), and what the hosts add (machineFromReport, from
  * one calibration migration). Both are cheap next to a migration: profileCodec encodes a
- * sample of about 16 batches and the pages one workload dirties in a second or two.
+ * sample of 32 batches a few times over about two seconds.
  */
+import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchDecoder, BatchEncoder } from '../stream/batch';
 import type { CodecChoice } from '../codec/registry';
 import type { GuestMemory } from '../migration/guest';
+import { CHECKSUM_CHUNK_PAGES, pageChecksums } from '../migration/protocol';
 import type { MigrationReport } from '../migration/metrics';
 import type { CodecProfile, LinkModel, MachineProfile } from './simulate';
 
@@ -18,9 +20,9 @@ export interface ProfileOptions {
   /** Encoder and decoder threads (default: as the engine, available parallelism). */
   threads?: number;
   batchPages?: number;
-  /** Batches of consecutive pages sampled for the first pass, spread evenly (default 16). */
+  /** Batches of consecutive pages sampled, spread evenly (default 32). */
   sampleBatches?: number;
-  /** Time between the two reads of the dirtied pages, ms (default 1000). */
+  /** Time between the two reads of the dirtied pages, ms (default 1000; also measured at a tenth of it). */
   gapMs?: number;
 }
 
@@ -61,46 +63,54 @@ function intersect(a: Uint32Array, b: Uint32Array): Uint32Array {
 
 /**
  * Measures a codec on a running guest. First pass: a sample of batches spread over the
- * guest, encoded (speed, bytes per page) and decoded (speed). Re-sent pages: the pages the
- * guest dirties in one interval are encoded (filling the page cache), and those it dirties
- * again in the next interval are encoded once more against that cache (bytes per cached
- * re-sent page) and once with an empty cache (bytes per uncached one). Takes the guest's
- * dirty log: use a guest that is not being migrated.
+ * guest, encoded (speed, bytes per page) and decoded (speed). Re-sent pages: the sample is
+ * encoded again into a page cache (as a pass of a migration leaves it), the guest runs for
+ * a gap, and the sampled pages it dirtied meanwhile are encoded against that cache (bytes
+ * per cached re-sent page, and the encoder's speed on them) and with no cache (bytes per
+ * uncached one); at a gap of `gapMs` and of a tenth of it, since a delta grows with the
+ * writes in between. Takes the guest's dirty log: use a guest that is not being migrated.
  */
 export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): Promise<CodecProfile> {
   const batchPages = o.batchPages ?? 1024;
   const gapMs = o.gapMs ?? 1000;
   const common = { codec: o.codec ?? ('zstd' as CodecChoice), level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages };
-  const sample = samplePfns(guest.pageCount, o.sampleBatches ?? 16, batchPages);
+  const sample = samplePfns(guest.pageCount, o.sampleBatches ?? 32, batchPages);
 
   const first = new BatchEncoder({ ...common, cacheSlots: 0 });
   const dec = new BatchDecoder({ ...common, cacheSlots: 0 });
   const cached = new BatchEncoder({ ...common, cacheSlots: Math.min(guest.pageCount, 65536) });
   try {
+    // Start the worker threads and their codecs first: a migration's encoder is warm after its first batches.
+    const warm = sample.subarray(0, Math.min(sample.length, 2 * batchPages));
+    for (const f of (await encodeAll(guest, first, warm, batchPages)).frames) await dec.decode(f);
     const pass = await encodeAll(guest, first, sample, batchPages);
     const t = performance.now();
     await Promise.all(pass.frames.map((f) => dec.decode(f)));
     const decodeMs = performance.now() - t;
 
-    guest.takeDirty();
-    await sleep(gapMs);
-    const once = guest.takeDirty();
-    await encodeAll(guest, cached, once, batchPages);
-    await sleep(gapMs);
-    const again = intersect(once, guest.takeDirty());
-    let hit = pass.bytes / sample.length;
-    let miss = hit;
-    if (again.length > 0) {
-      hit = (await encodeAll(guest, cached, again, batchPages)).bytes / again.length;
-      miss = (await encodeAll(guest, first, again, batchPages)).bytes / again.length;
+    const curve: Array<{ gapMs: number; bytesPerPage: number }> = [];
+    let miss = pass.bytes / sample.length;
+    let resentRate: number | undefined;
+    for (const gap of [Math.max(1, Math.round(gapMs / 10)), gapMs]) {
+      guest.takeDirty();
+      await encodeAll(guest, cached, sample, batchPages);
+      await sleep(gap);
+      const again = intersect(sample, guest.takeDirty());
+      if (again.length === 0) continue;
+      const hit = await encodeAll(guest, cached, again, batchPages);
+      curve.push({ gapMs: gap, bytesPerPage: hit.bytes / again.length });
+      if (again.length >= 2 * batchPages) resentRate = (again.length / hit.ms) * 1000;
+      if (gap === gapMs) miss = (await encodeAll(guest, first, again, batchPages)).bytes / again.length;
     }
     return {
       codec: common.codec,
       level: o.level,
       firstBytesPerPage: pass.bytes / sample.length,
-      resentHitBytesPerPage: hit,
+      resentHitBytesPerPage: curve.length > 0 ? curve[curve.length - 1].bytesPerPage : miss,
+      resentHitCurve: curve.length > 0 ? curve : undefined,
       resentMissBytesPerPage: miss,
       encodePagesPerSec: (sample.length / pass.ms) * 1000,
+      resentEncodePagesPerSec: resentRate,
       decodePagesPerSec: (sample.length / Math.max(decodeMs, 0.001)) * 1000,
     };
   } finally {
@@ -109,17 +119,43 @@ export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): 
 }
 
 /**
- * The host part of a MachineProfile from one finished migration over `link` (a calibration
- * run, kept out of any evaluation): the share of the link rate it got, the checksum speed,
- * and the downtime and set-up time left once the modelled parts are taken out.
+ * Bytes per second the sender checksums a paused guest at (read each page, CRC32C it, as
+ * COMMIT's checksum does), over up to `maxPages` of `guest`; the best of 3 passes.
  */
-export function machineFromReport(r: MigrationReport, link: LinkModel, sharedCpu: boolean): MachineProfile {
+export function measureChecksumRate(guest: GuestMemory, maxPages = 32768): number {
+  const C = CHECKSUM_CHUNK_PAGES;
+  const n = Math.min(maxPages, guest.pageCount);
+  const scratch = Buffer.allocUnsafe(C * guest.pageSize);
+  const crcs = new Uint32Array(C);
+  let best = Infinity;
+  for (let k = 0; k < 3; k++) {
+    const t = performance.now();
+    for (let first = 0; first < n; first += C) {
+      const m = Math.min(C, n - first);
+      guest.readRange(first, m, scratch);
+      pageChecksums(scratch.subarray(0, m * guest.pageSize), guest.pageSize, crcs, 0);
+    }
+    best = Math.min(best, performance.now() - t);
+  }
+  return (n * guest.pageSize) / (Math.max(best, 0.001) / 1000);
+}
+
+/**
+ * The host part of a MachineProfile from one finished calibration migration over `link` (an
+ * idle guest, codec none, kept out of any evaluation): the share of the link rate it got,
+ * the checksum speed, and the downtime and set-up time left once the modelled parts are
+ * taken out. `transferBytesPerSec` comes from a calibration over a link faster than the hosts.
+ */
+export function machineFromReport(r: MigrationReport, link: LinkModel, sharedCpu: boolean, transferBytesPerSec = Infinity): MachineProfile {
   const rtt = 2 * link.latencyMs;
   const live = r.iterations.filter((it) => !it.final).reduce((s, it) => s + it.ms, 0);
   const d = r.downtime;
   return {
     linkEfficiency: Math.min(1, r.measured.linkBytesPerSec / link.bytesPerSec),
-    checksumBytesPerSec: r.measured.checksumMs > 0 ? (r.pageCount * r.pageSize) / (r.measured.checksumMs / 1000) : 4e9,
+    // Idle guest, codec none: the final copy is a few pages, so copy + checksum wait is the checksum.
+    checksumBytesPerSec: (r.pageCount * r.pageSize) / (Math.max(1, d.finalCopyMs + d.checksumMs) / 1000),
+    transferBytesPerSec,
+    cores: os.availableParallelism(),
     fixedDowntimeMs: Math.max(0, d.pauseMs + d.commitMs + d.resumeMs - 2 * rtt),
     connectMs: Math.max(0, r.totalMs - live - r.drainBeforePauseMs - r.downtimeMs - rtt),
     sharedCpu,

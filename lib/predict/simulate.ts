@@ -27,10 +27,17 @@ export interface CodecProfile {
   firstBytesPerPage: number;
   /** Wire bytes per re-sent page whose last copy is in the page cache (UNCHANGED/DELTA). */
   resentHitBytesPerPage: number;
+  /**
+   * The same at several times since the page's last copy (a delta grows with the writes in
+   * between), ascending gapMs; interpolated on log(gap), clamped at the ends.
+   */
+  resentHitCurve?: ReadonlyArray<{ gapMs: number; bytesPerPage: number }>;
   /** Wire bytes per re-sent page not in the cache (sent whole, compressed). */
   resentMissBytesPerPage: number;
   /** Pages per second the sender's encoder gets through, all its threads together. */
   encodePagesPerSec: number;
+  /** The same for re-sent cached pages (deltas encode faster), when measured. */
+  resentEncodePagesPerSec?: number;
   /** Pages per second the receiver's decoder gets through, all its threads together. */
   decodePagesPerSec: number;
 }
@@ -41,16 +48,23 @@ export interface MachineProfile {
   linkEfficiency: number;
   /** CRC32C bytes per second (the paused guest's checksum on each side). */
   checksumBytesPerSec: number;
+  /**
+   * Bytes per second the byte path (socket, copies, shaper: one thread) moves with no codec,
+   * measured over a link faster than the hosts; Infinity = not a limit.
+   */
+  transferBytesPerSec: number;
   /** Fixed part of the downtime: pausing, message handling, resuming, in ms (no latency). */
   fixedDowntimeMs: number;
   /** Connection set-up and HELLO, in ms (no latency). */
   connectMs: number;
   /** Sender and receiver share the CPUs (loopback): their codec work adds up instead of overlapping. */
   sharedCpu: boolean;
+  /** CPU cores of a host (of the machine, when shared). */
+  cores: number;
 }
 
 /** Defaults of a MachineProfile: a typical run on this project's loopback test machines. */
-export const DEFAULT_MACHINE: MachineProfile = { linkEfficiency: 0.94, checksumBytesPerSec: 4e9, fixedDowntimeMs: 5, connectMs: 40, sharedCpu: false };
+export const DEFAULT_MACHINE: MachineProfile = { linkEfficiency: 0.94, checksumBytesPerSec: 4e9, transferBytesPerSec: Infinity, fixedDowntimeMs: 5, connectMs: 40, sharedCpu: false, cores: 2 };
 
 /** What to predict. */
 export interface PredictInput {
@@ -100,14 +114,43 @@ const BATCH_OVERHEAD = 96;
 /** Bytes of the other messages of a migration (HELLO, marks, PAUSED, GO, acks), roughly. */
 const CONTROL_BYTES = 2048;
 const ITERATION_MESSAGE_BYTES = 64;
+/** A dirty count within this share of the one before counts as not shrinking (see the loop). */
+export const PLATEAU = 0.05;
 
-/** Pages per second through the pipeline when pages cost `bytesPerPage` on the wire. */
-function pipelineRate(bytesPerPage: number, link: LinkModel, codec: CodecProfile, m: MachineProfile): number {
+/**
+ * Pages per second through the pipeline when pages cost `bytesPerPage` on the wire: the
+ * slower of the link and the CPUs. The codec rates are measured on all cores, so a page
+ * takes cores/rate core-seconds of each; the byte path (socket, copies, shaper) is one
+ * thread that moved transferBytesPerSec on one core in the calibration. Sharing the CPUs
+ * (both ends on one machine), the core-seconds add up over the cores; on two hosts each
+ * stage is its own limit.
+ */
+function pipelineRate(bytesPerPage: number, link: LinkModel, codec: CodecProfile, m: MachineProfile, resent: boolean): number {
   const wire = (link.bytesPerSec * m.linkEfficiency) / bytesPerPage;
-  const cpu = m.sharedCpu
-    ? 1 / (1 / codec.encodePagesPerSec + 1 / codec.decodePagesPerSec)
-    : Math.min(codec.encodePagesPerSec, codec.decodePagesPerSec);
+  const enc = 1 / encodeRate(codec, resent);
+  const dec = 1 / codec.decodePagesPerSec;
+  const bytes = bytesPerPage / m.transferBytesPerSec;
+  const cpu = 1 / (m.sharedCpu ? enc + dec + bytes / m.cores : Math.max(enc, dec, bytes));
   return Math.min(wire, cpu);
+}
+
+/** The encoder's pages per second on first-pass or on re-sent pages. */
+function encodeRate(codec: CodecProfile, resent: boolean): number {
+  return resent && codec.resentEncodePagesPerSec ? codec.resentEncodePagesPerSec : codec.encodePagesPerSec;
+}
+
+/** Wire bytes of a cached re-sent page `gapMs` after its last copy. */
+function hitCost(codec: CodecProfile, gapMs: number): number {
+  const c = codec.resentHitCurve;
+  if (!c || c.length === 0) return codec.resentHitBytesPerPage;
+  if (gapMs <= c[0].gapMs) return c[0].bytesPerPage;
+  for (let i = 1; i < c.length; i++) {
+    if (gapMs <= c[i].gapMs) {
+      const f = Math.log(gapMs / c[i - 1].gapMs) / Math.log(c[i].gapMs / c[i - 1].gapMs);
+      return c[i - 1].bytesPerPage + f * (c[i].bytesPerPage - c[i - 1].bytesPerPage);
+    }
+  }
+  return c[c.length - 1].bytesPerPage;
 }
 
 function checkInput(i: PredictInput): void {
@@ -135,15 +178,16 @@ export function predictMigration(input: PredictInput): Prediction {
   const policy = createPolicy(input.policy ?? 'adaptive', input.policyOptions);
   const rtt = 2 * link.latencyMs;
   const guestChecksumMs = ((pageCount * pageSize) / m.checksumBytesPerSec) * 1000;
-  // One batch through one encoder thread: the pipeline's fill before the link is busy.
-  const batchCodecMs = (batchPages / codec.encodePagesPerSec) * 1000;
+  // One batch's encoding: the pipeline's fill before the link is busy.
+  const batchCodecMs = (resent: boolean, pages = batchPages) => (Math.min(batchPages, pages) / encodeRate(codec, resent)) * 1000;
   // Re-sent pages in the cache: iteration 1 finds only what the full pass left in the cache
   // (a direct-mapped cache of S slots keeps S of the N pages); later ones re-send the
   // working set of the iteration before, which the cache holds.
   const firstHit = Math.min(1, cacheSlots / pageCount);
-  const resentCost = (iteration: number) => {
+  // A page re-sent in iteration k was last sent about one iteration (k-1's window) earlier.
+  const resentCost = (iteration: number, gapMs: number) => {
     const hit = cacheSlots === 0 ? 0 : iteration === 1 ? firstHit : 1;
-    return hit * codec.resentHitBytesPerPage + (1 - hit) * codec.resentMissBytesPerPage;
+    return hit * hitCost(codec, gapMs) + (1 - hit) * codec.resentMissBytesPerPage;
   };
 
   const iterations: PredictedIteration[] = [];
@@ -158,11 +202,12 @@ export function predictMigration(input: PredictInput): Prediction {
   let stopReason = '';
   let firstRate = 0;
   for (let iteration = 0; ; iteration++) {
-    const perPage = iteration === 0 ? codec.firstBytesPerPage : resentCost(iteration);
-    const rate = pipelineRate(perPage, link, codec, m);
+    const gap = iterations.length > 0 ? iterations[iterations.length - 1].ms : 0;
+    const perPage = iteration === 0 ? codec.firstBytesPerPage : resentCost(iteration, gap);
+    const rate = pipelineRate(perPage, link, codec, m, iteration > 0);
     if (iteration === 0) firstRate = rate;
     const bytes = pages * perPage + Math.ceil(pages / batchPages) * BATCH_OVERHEAD;
-    const send = pages === 0 ? 0 : (pages / rate) * 1000 + batchCodecMs;
+    const send = pages === 0 ? 0 : (pages / rate) * 1000 + batchCodecMs(iteration > 0, pages);
     // The acknowledgement: the last bytes cross the link, the receiver decodes its last batch, the ack comes back.
     const window = send + rtt + (pages === 0 ? 0 : (Math.min(batchPages, pages) / codec.decodePagesPerSec) * 1000);
     iterations.push({ iteration, final: false, pages, wireBytes: bytes + 2 * ITERATION_MESSAGE_BYTES, ms: window });
@@ -172,12 +217,15 @@ export function predictMigration(input: PredictInput): Prediction {
     batchBytes += bytes;
     sendMs += send;
     dirtyCount = Math.round(dirty.dirtied(window));
-    history.push(dirtyCount);
+    // A model converges smoothly onto the writable working set, where a real guest's count
+    // wanders around it: the policies' "stopped shrinking" rules see a plateau as a plateau.
+    const prev = history.length > 0 ? history[history.length - 1] : Infinity;
+    history.push(dirtyCount >= prev * (1 - PLATEAU) ? prev : dirtyCount);
     const measured: MeasuredRates = {
       wireBytesPerPage: pages > 0 ? bytes / pages : perPage,
       linkBytesPerSec: sendMs > 0 ? (batchBytes / sendMs) * 1000 : link.bytesPerSec,
       encodePagesPerSec: codec.encodePagesPerSec,
-      batchCodecMs,
+      batchCodecMs: batchCodecMs(true),
       checksumMs: verify === 'paused' ? guestChecksumMs : 0,
     };
     const decision = policy.decide({
@@ -194,9 +242,9 @@ export function predictMigration(input: PredictInput): Prediction {
   // guest; then COMMIT and GO, a round trip each (the receiver keeps its page checksums up
   // to date as pages arrive, so its check at COMMIT is in the fixed part).
   const finalIteration = iterations.length;
-  const perPage = resentCost(finalIteration);
+  const perPage = resentCost(finalIteration, iterations[iterations.length - 1].ms);
   const finalBytes = dirtyCount * perPage + Math.ceil(dirtyCount / batchPages) * BATCH_OVERHEAD;
-  const finalCopyMs = dirtyCount === 0 ? 0 : (dirtyCount / pipelineRate(perPage, link, codec, m)) * 1000 + batchCodecMs;
+  const finalCopyMs = dirtyCount === 0 ? 0 : (dirtyCount / pipelineRate(perPage, link, codec, m, true)) * 1000 + batchCodecMs(true, dirtyCount);
   const senderChecksumMs = verify === 'paused' ? guestChecksumMs : 0;
   const downtimeMs = m.fixedDowntimeMs + Math.max(finalCopyMs, senderChecksumMs) + 2 * rtt;
   iterations.push({ iteration: finalIteration, final: true, pages: dirtyCount, wireBytes: finalBytes, ms: finalCopyMs });
