@@ -1,0 +1,92 @@
+/**
+ * Relocation cost for the resource manager (lib/planner): the predicted migration of a
+ * guest described only by its memory size and workload name, over the link to the public
+ * cloud, priced with migrationCost. Without a trace of the guest, its dirty pages follow
+ * the AVG model at the workload's write rate, capped at the workload's writable working set
+ * (a guest cannot dirty more distinct pages than it writes to); its pages compress as the
+ * codec profile says (defaults measured on the real-memory corpus, docs/PLANNER.md).
+ */
+import { WORKLOADS, isWorkloadName } from '../migration/guests/workloads';
+import { ErrorCodes, PagepressError } from '../errors';
+import { CostWeights, migrationCost } from './cost';
+import type { DirtyModel } from './dirty-model';
+import { CodecProfile, MachineProfile, predictMigration } from './simulate';
+import type { PolicyName } from '../migration/policy';
+
+/** What the resource manager knows of a guest to move. */
+export interface RelocationQuery {
+  id: string;
+  memBytes: number;
+  workload: string;
+  /** Page writes per second (default: the workload's). */
+  dirtyRate?: number;
+}
+
+/** The predicted relocation of one guest and its cost. */
+export interface RelocationEstimate {
+  totalMs: number;
+  downtimeMs: number;
+  wireBytes: number;
+  energyJ: number;
+  cost: number;
+}
+
+/** Predicts the relocation of one guest. */
+export type RelocationEstimator = (vm: RelocationQuery) => RelocationEstimate;
+
+/** Options of {@link createRelocationEstimator}. */
+export interface RelocationOptions {
+  /** The link to the public cloud. */
+  linkBytesPerSec: number;
+  latencyMs: number;
+  /** Codec name, for the default profile (default 'zstd'). */
+  codec?: string;
+  /** Stop policy (default 'adaptive'). */
+  policy?: PolicyName;
+  weights?: Partial<CostWeights>;
+  /** Codec profile to use instead of the built-in one. */
+  profile?: CodecProfile;
+  machine?: Partial<MachineProfile>;
+}
+
+/**
+ * Codec profiles of the memory-like corpus pages (first pass) and of the simulated workloads'
+ * re-sent pages, measured on this project's 2-core test machines by `npm run predict-eval`.
+ */
+export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = {
+  zstd: { codec: 'zstd', firstBytesPerPage: 1500, resentHitBytesPerPage: 600, resentMissBytesPerPage: 1500, encodePagesPerSec: 60000, decodePagesPerSec: 150000 },
+  lz4: { codec: 'lz4', firstBytesPerPage: 1900, resentHitBytesPerPage: 650, resentMissBytesPerPage: 1900, encodePagesPerSec: 90000, decodePagesPerSec: 250000 },
+  deflate: { codec: 'deflate', firstBytesPerPage: 1500, resentHitBytesPerPage: 600, resentMissBytesPerPage: 1500, encodePagesPerSec: 30000, decodePagesPerSec: 120000 },
+  none: { codec: 'none', firstBytesPerPage: 4100, resentHitBytesPerPage: 4100, resentMissBytesPerPage: 4100, encodePagesPerSec: 400000, decodePagesPerSec: 400000 },
+};
+
+/** Share of a guest's pages each workload writes to (docs/MIGRATION-GUESTS.md). */
+const WORKING_SET: Readonly<Record<string, number>> = { idle: 0.07, pagecache: 0.5, hotset: 0.19, inplace: 0.25, webserver: 0.65 };
+
+/** AVG at `rate` distinct pages/s, capped at `cap` pages. */
+function cappedAvg(rate: number, cap: number): DirtyModel {
+  return {
+    name: 'avg',
+    dirtied: (ms) => Math.min(cap, (rate * Math.max(0, ms)) / 1000),
+    describe: () => ({ model: 'avg', pagesPerSec: rate, cap }),
+  };
+}
+
+/**
+ * An estimator of relocation cost over one link, for the resource manager.
+ * @throws PagepressError PP_ERR_ARG for an unknown codec without a profile, a bad link
+ */
+export function createRelocationEstimator(o: RelocationOptions): RelocationEstimator {
+  const profile = o.profile ?? DEFAULT_PROFILES[o.codec ?? 'zstd'];
+  if (!profile) throw new PagepressError(`no codec profile for "${o.codec}" (known: ${Object.keys(DEFAULT_PROFILES).join(', ')}); pass one`, ErrorCodes.ARG);
+  const link = { bytesPerSec: o.linkBytesPerSec, latencyMs: o.latencyMs };
+  return (vm) => {
+    if (!(vm.memBytes >= 4096) || !Number.isFinite(vm.memBytes)) throw new PagepressError(`guest ${vm.id}: memBytes must be >= 4096, got ${vm.memBytes}`, ErrorCodes.ARG);
+    const pageCount = Math.ceil(vm.memBytes / 4096);
+    const rate = vm.dirtyRate ?? (isWorkloadName(vm.workload) ? WORKLOADS[vm.workload].defaultRate : 5000);
+    const cap = pageCount * (WORKING_SET[vm.workload] ?? 0.25);
+    const p = predictMigration({ pageCount, dirty: cappedAvg(rate, cap), link, codec: profile, machine: o.machine, policy: o.policy ?? 'adaptive' });
+    const c = migrationCost(p, o.weights);
+    return { totalMs: p.totalMs, downtimeMs: p.downtimeMs, wireBytes: p.wireBytes, energyJ: c.energyJ, cost: c.cost };
+  };
+}
