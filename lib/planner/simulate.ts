@@ -98,6 +98,8 @@ export interface SimulateOptions {
   manager: Manager;
   /** Seconds of waiting per aging step (managers with aging only). Default 600. */
   agingThresholdS?: number;
+  /** Called after every event's decisions with the private hosts (for tests and tracing); must not change them. */
+  observe?: (now: number, hosts: readonly HostState[]) => void;
 }
 
 type EventKind = 'complete' | 'migrate-done' | 'arrival' | 'age';
@@ -426,6 +428,7 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
     }
     scheduleQueue();
     sample();
+    options.observe?.(now, hosts);
   }
 
   return { manager: manager.name, log, series, summary: summarise(manager.name, guests, series, stats, hostSet.public.pricePerCpuHour, now), outcomes: outcomesOf(guests) };
