@@ -207,7 +207,15 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
   const estimateOf = (g: Guest): RelocationEstimate => {
     let e = estimates.get(g.req.id);
     if (!e) {
-      e = estimate({ id: g.req.id, memBytes: Math.round(g.req.memGiB * GiB), workload: g.req.workload, ...(g.req.dirtyRate !== undefined ? { dirtyRate: g.req.dirtyRate } : {}) });
+      try {
+        e = estimate({ id: g.req.id, memBytes: Math.round(g.req.memGiB * GiB), workload: g.req.workload, ...(g.req.dirtyRate !== undefined ? { dirtyRate: g.req.dirtyRate } : {}) });
+      } catch (err) {
+        // The request's fields are what the estimator refused: bad input, named.
+        throw new PagepressError(`request "${g.req.id}": the relocation estimator refused it: ${(err as Error).message}`, ErrorCodes.FORMAT, { record: g.req.id });
+      }
+      if (![e.totalMs, e.downtimeMs, e.wireBytes, e.energyJ, e.cost].every((x) => Number.isFinite(x) && x >= 0)) {
+        throw new PagepressError(`request "${g.req.id}": the relocation estimator returned ${JSON.stringify(e)} (expected finite numbers >= 0)`, ErrorCodes.FORMAT, { record: g.req.id });
+      }
       estimates.set(g.req.id, e);
     }
     return e;
