@@ -79,7 +79,7 @@ export function chooseMigrations(r: Guest, view: PlannerView): MigrationPlan | n
       }
     };
     visit(0, free, 0);
-    const hb = hostBest as { set: Guest[]; cost: number } | null;
+    const hb = hostBest as { set: Guest[]; cost: number } | null; // TS narrows it to null: it cannot see visit() assign it
     if (hb && (!best || hb.cost < best.cost || (hb.cost === best.cost && hb.set.length < best.victims.length))) best = { host, victims: hb.set, cost: hb.cost };
   }
   return best;
