@@ -19,3 +19,4 @@ export { PageKind, addon as native } from './native';
 export * as format from './format/constants';
 export * as xen from './xen';
 export * as migration from './migration';
+export * as planner from './planner';

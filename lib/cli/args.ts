@@ -77,6 +77,8 @@ export interface Handlers {
   /** `migrate receive` and `migrate send` (commands/migrate.ts; options in commands/migrate-args.ts). */
   migrateReceive(flags: import('./commands/migrate-args').MigrateReceiveFlags): Promise<void>;
   migrateSend(flags: import('./commands/migrate-args').MigrateSendFlags): Promise<void>;
+  /** `plan` (commands/plan.ts; options in commands/plan-args.ts). */
+  plan(flags: import('./commands/plan-args').PlanFlags): Promise<void>;
 }
 
 /** The version in package.json, found at run time by walking up from this file. */
@@ -242,6 +244,10 @@ when stopped by signal n (the remote side is stopped too).`)
   // --- migrate (commands/migrate.ts; options and their parsers in commands/migrate-args.ts) ---
   (require('./commands/migrate-args') as typeof import('./commands/migrate-args')).addMigrateCommands(program, handlers);
   // --- end migrate ---
+
+  // --- plan (commands/plan.ts; options and their parsers in commands/plan-args.ts) ---
+  (require('./commands/plan-args') as typeof import('./commands/plan-args')).addPlanCommand(program, handlers);
+  // --- end plan ---
 
   return program;
 }

@@ -13,6 +13,7 @@ import type * as InspectCommand from './commands/inspect';
 import type * as XenInspectCommand from './commands/xen-inspect';
 import type * as XenSshCommand from './commands/xen-ssh';
 import type * as MigrateCommand from './commands/migrate';
+import type * as PlanCommand from './commands/plan';
 
 // Each command's modules load only when it runs: start-up is a visible part of a short run.
 const commands = {
@@ -22,6 +23,7 @@ const commands = {
   xenInspect: () => require('./commands/xen-inspect') as typeof XenInspectCommand,
   xenSsh: () => require('./commands/xen-ssh') as typeof XenSshCommand,
   migrate: () => require('./commands/migrate') as typeof MigrateCommand,
+  plan: () => require('./commands/plan') as typeof PlanCommand,
 };
 
 /** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
@@ -35,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     xenSsh: (host, cmd, flags) => ((command = 'xen ssh'), commands.xenSsh().xenSsh(host, cmd, flags)),
     migrateReceive: (flags) => ((command = 'migrate receive'), commands.migrate().migrateReceive(flags)),
     migrateSend: (flags) => ((command = 'migrate send'), commands.migrate().migrateSend(flags)),
+    plan: (flags) => ((command = 'plan'), commands.plan().plan(flags)),
   });
   try {
     await program.parseAsync(argv, { from: 'user' });
