@@ -123,12 +123,15 @@ async function learn(spec: RunSpec, dir: string): Promise<{ avg: DirtyModel; his
   const pages = (spec.sizeMiB * MiB) / 4096;
   const guest = await SimulatedGuest.create({ pages, workload: spec.workload, seed: 1000 + spec.sizeMiB, source: corpusFile() });
   try {
+    // Profile the pages as a migration starting now would find them (as measure() does, after 0.5 s of writes).
+    await new Promise((r) => setTimeout(r, 500));
+    const profile = await profileCodec(guest, { codec: spec.codec });
+    const checksumBytesPerSec = measureChecksumRate(guest);
     const file = path.join(dir, `${spec.workload}-${spec.sizeMiB}.trace`);
     await recordTrace(guest, TRACE_MS, TRACE_INTERVAL_MS, file);
     const trace = readTrace(file);
     fs.rmSync(file, { force: true });
-    const profile = await profileCodec(guest, { codec: spec.codec });
-    return { avg: avgModelFromTrace(trace), hist: histModelFromTrace(trace), profile, checksumBytesPerSec: measureChecksumRate(guest) };
+    return { avg: avgModelFromTrace(trace), hist: histModelFromTrace(trace), profile, checksumBytesPerSec };
   } finally {
     await guest.close();
   }

@@ -79,6 +79,8 @@ export interface Handlers {
   migrateSend(flags: import('./commands/migrate-args').MigrateSendFlags): Promise<void>;
   /** `plan` (commands/plan.ts; options in commands/plan-args.ts). */
   plan(flags: import('./commands/plan-args').PlanFlags): Promise<void>;
+  /** `predict` (commands/predict.ts; options in commands/predict-args.ts). */
+  predict(flags: import('./commands/predict-args').PredictFlags): Promise<void>;
 }
 
 /** The version in package.json, found at run time by walking up from this file. */
@@ -248,6 +250,10 @@ when stopped by signal n (the remote side is stopped too).`)
   // --- plan (commands/plan.ts; options and their parsers in commands/plan-args.ts) ---
   (require('./commands/plan-args') as typeof import('./commands/plan-args')).addPlanCommand(program, handlers);
   // --- end plan ---
+
+  // --- predict (commands/predict.ts; options and their parsers in commands/predict-args.ts) ---
+  (require('./commands/predict-args') as typeof import('./commands/predict-args')).addPredictCommand(program, handlers);
+  // --- end predict ---
 
   return program;
 }

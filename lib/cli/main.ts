@@ -14,6 +14,7 @@ import type * as XenInspectCommand from './commands/xen-inspect';
 import type * as XenSshCommand from './commands/xen-ssh';
 import type * as MigrateCommand from './commands/migrate';
 import type * as PlanCommand from './commands/plan';
+import type * as PredictCommand from './commands/predict';
 
 // Each command's modules load only when it runs: start-up is a visible part of a short run.
 const commands = {
@@ -24,6 +25,7 @@ const commands = {
   xenSsh: () => require('./commands/xen-ssh') as typeof XenSshCommand,
   migrate: () => require('./commands/migrate') as typeof MigrateCommand,
   plan: () => require('./commands/plan') as typeof PlanCommand,
+  predict: () => require('./commands/predict') as typeof PredictCommand,
 };
 
 /** Runs the command line on `argv` (without node and the script); resolves with the exit code. */
@@ -38,6 +40,7 @@ export async function main(argv: string[]): Promise<number> {
     migrateReceive: (flags) => ((command = 'migrate receive'), commands.migrate().migrateReceive(flags)),
     migrateSend: (flags) => ((command = 'migrate send'), commands.migrate().migrateSend(flags)),
     plan: (flags) => ((command = 'plan'), commands.plan().plan(flags)),
+    predict: (flags) => ((command = 'predict'), commands.predict().predict(flags)),
   });
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -26,16 +26,19 @@ export interface ProfileOptions {
   gapMs?: number;
 }
 
-/** Encodes `pfns` batch by batch (pipelined); returns wire bytes, frames and ms. */
-async function encodeAll(guest: GuestMemory, enc: BatchEncoder, pfns: Uint32Array, batchPages: number): Promise<{ bytes: number; frames: Buffer[]; ms: number }> {
+/**
+ * Reads pages `pfns` and encodes them batch by batch (pipelined), keyed in the page cache by
+ * `keys` (default: the pfns); returns wire bytes, frames and ms.
+ */
+async function encodeAll(guest: GuestMemory, enc: BatchEncoder, pfns: Uint32Array, batchPages: number, keys = pfns): Promise<{ bytes: number; frames: Buffer[]; ms: number }> {
   const P = guest.pageSize;
   const pending: Promise<Buffer>[] = [];
   const t = performance.now();
   for (let i = 0; i < pfns.length; i += batchPages) {
-    const sub = pfns.subarray(i, Math.min(pfns.length, i + batchPages));
-    const buf = Buffer.allocUnsafe(sub.length * P);
-    guest.readPages(sub, buf);
-    pending.push(enc.encode(buf, sub));
+    const end = Math.min(pfns.length, i + batchPages);
+    const buf = Buffer.allocUnsafe((end - i) * P);
+    guest.readPages(pfns.subarray(i, end), buf);
+    pending.push(enc.encode(buf, keys.subarray(i, end)));
   }
   const frames = await Promise.all(pending);
   return { bytes: frames.reduce((s, f) => s + f.length, 0), frames, ms: performance.now() - t };
@@ -50,12 +53,12 @@ function samplePfns(pageCount: number, batches: number, batchPages: number): Uin
   return out;
 }
 
-/** The pfns in both sorted arrays. */
-function intersect(a: Uint32Array, b: Uint32Array): Uint32Array {
+/** The positions in sorted `sample` of the pfns also in sorted `dirty`. */
+function positionsIn(sample: Uint32Array, dirty: Uint32Array): Uint32Array {
   const out: number[] = [];
-  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
-    if (a[i] === b[j]) (out.push(a[i]), i++, j++);
-    else if (a[i] < b[j]) i++;
+  for (let i = 0, j = 0; i < sample.length && j < dirty.length; ) {
+    if (sample[i] === dirty[j]) (out.push(i), i++, j++);
+    else if (sample[i] < dirty[j]) i++;
     else j++;
   }
   return Uint32Array.from(out);
@@ -78,7 +81,10 @@ export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): 
 
   const first = new BatchEncoder({ ...common, cacheSlots: 0 });
   const dec = new BatchDecoder({ ...common, cacheSlots: 0 });
-  const cached = new BatchEncoder({ ...common, cacheSlots: Math.min(guest.pageCount, 65536) });
+  // The cache is keyed by position in the sample (one slot each), so sampled pages never
+  // evict each other: later iterations of a migration find their pages in its cache too.
+  const cached = new BatchEncoder({ ...common, cacheSlots: sample.length });
+  const positions = Uint32Array.from(sample, (_, i) => i);
   try {
     // Start the worker threads and their codecs first: a migration's encoder is warm after its first batches.
     const warm = sample.subarray(0, Math.min(sample.length, 2 * batchPages));
@@ -93,11 +99,12 @@ export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): 
     let resentRate: number | undefined;
     for (const gap of [Math.max(1, Math.round(gapMs / 10)), gapMs]) {
       guest.takeDirty();
-      await encodeAll(guest, cached, sample, batchPages);
+      await encodeAll(guest, cached, sample, batchPages, positions);
       await sleep(gap);
-      const again = intersect(sample, guest.takeDirty());
-      if (again.length === 0) continue;
-      const hit = await encodeAll(guest, cached, again, batchPages);
+      const at = positionsIn(sample, guest.takeDirty());
+      if (at.length === 0) continue;
+      const again = Uint32Array.from(at, (i) => sample[i]);
+      const hit = await encodeAll(guest, cached, again, batchPages, at);
       curve.push({ gapMs: gap, bytesPerPage: hit.bytes / again.length });
       if (again.length >= 2 * batchPages) resentRate = (again.length / hit.ms) * 1000;
       if (gap === gapMs) miss = (await encodeAll(guest, first, again, batchPages)).bytes / again.length;

@@ -50,25 +50,35 @@ export interface RelocationOptions {
 }
 
 /**
- * Codec profiles of the memory-like corpus pages (first pass) and of the simulated workloads'
- * re-sent pages, measured on this project's 2-core test machines by `npm run predict-eval`.
+ * Codec profiles: medians over the runs of each codec in `npm run predict-eval` of
+ * 2026-11-26 (guests of 128-512 MiB filled from the real-memory corpus, the five simulated
+ * workloads, 2 encoder threads on this project's 2-core machines). `none` was not profiled:
+ * a page plus its header, deltas as zstd's uncompressed (an estimate).
  */
 export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = {
-  zstd: { codec: 'zstd', firstBytesPerPage: 1500, resentHitBytesPerPage: 600, resentMissBytesPerPage: 1500, encodePagesPerSec: 60000, decodePagesPerSec: 150000 },
-  lz4: { codec: 'lz4', firstBytesPerPage: 1900, resentHitBytesPerPage: 650, resentMissBytesPerPage: 1900, encodePagesPerSec: 90000, decodePagesPerSec: 250000 },
-  deflate: { codec: 'deflate', firstBytesPerPage: 1500, resentHitBytesPerPage: 600, resentMissBytesPerPage: 1500, encodePagesPerSec: 30000, decodePagesPerSec: 120000 },
-  none: { codec: 'none', firstBytesPerPage: 4100, resentHitBytesPerPage: 4100, resentMissBytesPerPage: 4100, encodePagesPerSec: 400000, decodePagesPerSec: 400000 },
+  zstd: { codec: 'zstd', firstBytesPerPage: 952, resentHitBytesPerPage: 501, resentMissBytesPerPage: 971, encodePagesPerSec: 137612, resentEncodePagesPerSec: 233542, decodePagesPerSec: 312366 },
+  lz4: { codec: 'lz4', firstBytesPerPage: 1421, resentHitBytesPerPage: 802, resentMissBytesPerPage: 1540, encodePagesPerSec: 127672, resentEncodePagesPerSec: 178726, decodePagesPerSec: 255563 },
+  deflate: { codec: 'deflate', firstBytesPerPage: 1052, resentHitBytesPerPage: 435, resentMissBytesPerPage: 1254, encodePagesPerSec: 40243, resentEncodePagesPerSec: 32808, decodePagesPerSec: 178049 },
+  none: { codec: 'none', firstBytesPerPage: 4104, resentHitBytesPerPage: 1200, resentMissBytesPerPage: 4104, encodePagesPerSec: 400000, decodePagesPerSec: 400000 },
 };
 
-/** Share of a guest's pages each workload writes to (docs/MIGRATION-GUESTS.md). */
+/**
+ * Share of a guest's pages each workload writes to, from the workload definitions
+ * (docs/MIGRATION-GUESTS.md): the ceiling of its distinct dirty pages.
+ */
 const WORKING_SET: Readonly<Record<string, number>> = { idle: 0.07, pagecache: 0.5, hotset: 0.19, inplace: 0.25, webserver: 0.65 };
 
-/** AVG at `rate` distinct pages/s, capped at `cap` pages. */
-function cappedAvg(rate: number, cap: number): DirtyModel {
+/**
+ * The dirty model of a guest known only by its workload: AVG at its write rate (`dirtyRate`
+ * page writes/s, default the workload's), capped at the share of memory it writes to.
+ */
+export function workloadDirtyModel(workload: string, pageCount: number, dirtyRate?: number): DirtyModel {
+  const rate = dirtyRate ?? (isWorkloadName(workload) ? WORKLOADS[workload].defaultRate : 5000);
+  const cap = pageCount * (WORKING_SET[workload] ?? 0.25);
   return {
     name: 'avg',
     dirtied: (ms) => Math.min(cap, (rate * Math.max(0, ms)) / 1000),
-    describe: () => ({ model: 'avg', pagesPerSec: rate, cap }),
+    describe: () => ({ model: 'avg', workload, pagesPerSec: rate, cap: Math.round(cap) }),
   };
 }
 
@@ -83,9 +93,7 @@ export function createRelocationEstimator(o: RelocationOptions): RelocationEstim
   return (vm) => {
     if (!(vm.memBytes >= 4096) || !Number.isFinite(vm.memBytes)) throw new PagepressError(`guest ${vm.id}: memBytes must be >= 4096, got ${vm.memBytes}`, ErrorCodes.ARG);
     const pageCount = Math.ceil(vm.memBytes / 4096);
-    const rate = vm.dirtyRate ?? (isWorkloadName(vm.workload) ? WORKLOADS[vm.workload].defaultRate : 5000);
-    const cap = pageCount * (WORKING_SET[vm.workload] ?? 0.25);
-    const p = predictMigration({ pageCount, dirty: cappedAvg(rate, cap), link, codec: profile, machine: o.machine, policy: o.policy ?? 'adaptive' });
+    const p = predictMigration({ pageCount, dirty: workloadDirtyModel(vm.workload, pageCount, vm.dirtyRate), link, codec: profile, machine: o.machine, policy: o.policy ?? 'adaptive' });
     const c = migrationCost(p, o.weights);
     return { totalMs: p.totalMs, downtimeMs: p.downtimeMs, wireBytes: p.wireBytes, energyJ: c.energyJ, cost: c.cost };
   };

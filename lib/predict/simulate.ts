@@ -63,8 +63,11 @@ export interface MachineProfile {
   cores: number;
 }
 
-/** Defaults of a MachineProfile: a typical run on this project's loopback test machines. */
-export const DEFAULT_MACHINE: MachineProfile = { linkEfficiency: 0.94, checksumBytesPerSec: 4e9, transferBytesPerSec: Infinity, fixedDowntimeMs: 5, connectMs: 40, sharedCpu: false, cores: 2 };
+/**
+ * Defaults of a MachineProfile: two hosts (not sharing CPUs) of 2 cores each, with the
+ * rates measured by `npm run predict-eval`'s calibration on 2026-11-26.
+ */
+export const DEFAULT_MACHINE: MachineProfile = { linkEfficiency: 1, checksumBytesPerSec: 3.3e9, transferBytesPerSec: 197e6, fixedDowntimeMs: 4, connectMs: 60, sharedCpu: false, cores: 2 };
 
 /** What to predict. */
 export interface PredictInput {
