@@ -55,29 +55,9 @@ export interface VmRequest {
   dirtyRate?: number;
 }
 
-/** What the estimator is told about a guest to relocate (the shape lib/predict takes). */
-export interface RelocationVm {
-  id: string;
-  memBytes: number;
-  workload: string;
-  dirtyRate?: number;
-}
-
-/** A predicted relocation (the shape lib/predict returns). */
-export interface RelocationEstimate {
-  totalMs: number;
-  downtimeMs: number;
-  wireBytes: number;
-  energyJ: number;
-  /** Weighted cost the manager minimises (unitless). */
-  cost: number;
-}
-
-/**
- * Predicts the cost of moving one guest to the public cloud. Structurally identical to
- * lib/predict's `RelocationEstimator`, so the planner never imports lib/predict.
- */
-export type RelocationEstimator = (vm: RelocationVm) => RelocationEstimate;
+// The relocation estimator's types are the predictor's own (a type-only import: the
+// planner runs with any function of that shape, e.g. a fixture in the tests).
+export type { RelocationQuery as RelocationVm, RelocationEstimate, RelocationEstimator } from '../predict/relocation';
 
 /** The three resources a request needs: the seed's "c+s" (compute and storage). */
 export interface Resources {

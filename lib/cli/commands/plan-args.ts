@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { UsageError } from '../exit';
+import { nonNegative, positive } from '../parsers';
 
 /** Manager choices of --manager (`all` runs the three on the same trace). */
 export const PLAN_MANAGERS = ['rule-based', 'rule-based-no-aging', 'fcfs', 'all'] as const;
@@ -36,17 +37,7 @@ export interface PlanHandlers {
   plan(flags: PlanFlags): Promise<void>;
 }
 
-function positive(text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
-  return n;
-}
 
-function nonNegative(text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0.');
-  return n;
-}
 
 function intIn(min: number, max: number) {
   return (text: string): number => {

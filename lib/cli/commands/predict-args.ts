@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { parseSize } from '../../migration/guests/parse';
 import { UsageError } from '../exit';
+import { nonNegative, positive } from '../parsers';
 
 /** Options of `predict` (as parsed). */
 export interface PredictFlags {
@@ -39,17 +40,7 @@ export function parseLinkRate(text: string): number {
   return Number(m[1]) * LINK_UNITS[m[2].toUpperCase()];
 }
 
-function positive(text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number.');
-  return n;
-}
 
-function nonNegative(text: string): number {
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number >= 0.');
-  return n;
-}
 
 function memory(text: string): number {
   try {
