@@ -18,6 +18,7 @@ export * from './protocol';
 export * from './policy';
 export * from './metrics';
 export * from './sender';
+export { defaultCacheSlots } from './defaults';
 export * from './receiver';
 /** TLS for the migration connection (server and client auth, one-line errors). */
 export { tlsAcceptOne, tlsConnect } from './tls';

@@ -14,6 +14,7 @@ import { BatchEncoder } from '../stream/batch';
 import { defaultThreads, resolveEncoderOptions } from '../stream/options';
 import type { CodecChoice } from '../codec/registry';
 import type { GuestMemory } from './guest';
+import { defaultCacheSlots } from './defaults';
 import { createPolicy, MeasuredRates, PolicyDecision, PolicyName, StopPolicy } from './policy';
 import {
   CHECKSUM_CHUNK_PAGES, chunkChecksums, memoryChecksum, MessageChannel, MigrationError, pageChecksums, PROTOCOL_VERSION,
@@ -51,7 +52,7 @@ export interface MigrateOptions {
   level?: number;
   /** Encoder worker threads (default: available parallelism). */
   threads?: number;
-  /** Page-cache slots (default min(guest pages, 65536)): re-sent pages become UNCHANGED/DELTA. */
+  /** Page-cache slots (default min(guest pages, 16384): 64 MiB): re-sent pages become UNCHANGED/DELTA. */
   cacheSlots?: number;
   /** Pages per batch (default 1024, as Xen). */
   batchPages?: number;
@@ -84,10 +85,6 @@ export interface MigrateOptions {
   protocolVersion?: number;
 }
 
-/** Default page-cache slots for a guest: every page up to 256 MiB of pages, then 65536 (256 MiB per side). */
-export function defaultCacheSlots(pageCount: number): number {
-  return Math.min(pageCount, 65536);
-}
 
 /**
  * Migrates `guest` to the receiver at `host:port` (or over `socket`). Resolves with the
@@ -247,14 +244,12 @@ export function unionPfns(a: Uint32Array, b: Uint32Array): Uint32Array {
 interface InFlight {
   promise: Promise<Buffer>;
   pfns: Uint32Array;
-  buf: Buffer;
   started: number;
   done: number;
 }
 
 /** One migration's state on the sending side. */
 class SenderRun {
-  private readonly free: Buffer[] = [];
   private totalPagesSent = 0;
   private batchBytesTotal = 0;
   private sendMsTotal = 0;
@@ -424,7 +419,6 @@ class SenderRun {
       const q = queue.shift()!;
       const frame = await q.promise;
       latency += q.done - q.started;
-      this.free.push(q.buf);
       const before = ch.bytesSent;
       await ch.send({ type: 'BATCH', iteration, pfns: q.pfns, frame });
       wire += ch.bytesSent - before;
@@ -438,10 +432,12 @@ class SenderRun {
         if (ch.failure) throw ch.failure;
         if (queue.length >= o.window) await flushOne();
         const sub = pfns.subarray(at, Math.min(pfns.length, at + B));
-        const buf = this.free.pop() ?? Buffer.allocUnsafe(B * P);
-        guest.readPages(sub, buf);
-        if (o.verify === 'sent') for (let i = 0; i < sub.length; i++) this.crcs[sub[i]] = addon.crc32c(buf.subarray(i * P, (i + 1) * P));
-        const q: InFlight = { promise: encoder.encode(buf.subarray(0, sub.length * P), sub), pfns: sub, buf, started: performance.now(), done: 0 };
+        // The pages go straight from the guest into the encoder's shared input slot.
+        const promise = encoder.encodeWith(sub.length, (dst) => {
+          guest.readPages(sub, dst);
+          if (o.verify === 'sent') for (let i = 0; i < sub.length; i++) this.crcs[sub[i]] = addon.crc32c(dst.subarray(i * P, (i + 1) * P));
+        }, sub);
+        const q: InFlight = { promise, pfns: sub, started: performance.now(), done: 0 };
         // Record when the frame is ready (not when we get round to it); also marks the promise handled.
         q.promise.then(() => (q.done = performance.now()), () => undefined);
         queue.push(q);

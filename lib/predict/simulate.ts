@@ -9,6 +9,7 @@
 import { ErrorCodes, PagepressError } from '../errors';
 import { CHECKSUM_CHUNK_PAGES } from '../migration/protocol';
 import { createPolicy, MeasuredRates, PolicyName, PolicyOptions, StopPolicy } from '../migration/policy';
+import { defaultCacheSlots } from '../migration/defaults';
 import type { DirtyModel } from './dirty-model';
 
 /** The link between the hosts. */
@@ -76,7 +77,7 @@ export interface PredictInput {
   pageSize?: number;
   /** Pages per batch (default 1024). */
   batchPages?: number;
-  /** Page-cache slots (default as the engine: min(pageCount, 65536)). */
+  /** Page-cache slots (default: the engine's, defaultCacheSlots). */
   cacheSlots?: number;
   dirty: DirtyModel;
   link: LinkModel;
@@ -176,7 +177,7 @@ export function predictMigration(input: PredictInput): Prediction {
   const { pageCount, dirty, link, codec } = input;
   const pageSize = input.pageSize ?? 4096;
   const batchPages = input.batchPages ?? 1024;
-  const cacheSlots = input.cacheSlots ?? Math.min(pageCount, 65536);
+  const cacheSlots = input.cacheSlots ?? defaultCacheSlots(pageCount);
   const verify = input.verify ?? 'paused';
   const policy = createPolicy(input.policy ?? 'adaptive', input.policyOptions);
   const rtt = 2 * link.latencyMs;

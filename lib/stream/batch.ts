@@ -77,6 +77,28 @@ export class BatchEncoder {
     return result;
   }
 
+  /**
+   * Like encode(), but `fill` writes the `count` pages straight into the encoder's shared
+   * input slot (no copy through a caller buffer): a migration sender reads guest pages there.
+   * `fill` runs synchronously once a slot is free.
+   * @throws PagepressError PP_ERR_ARG when count is out of range or pfns do not match
+   */
+  async encodeWith(count: number, fill: (dst: Uint8Array) => void, pfns?: ArrayLike<number>): Promise<Buffer> {
+    if (this.failure) throw this.failure;
+    const { pageSize } = this.engine.options;
+    const bytes = count * pageSize;
+    if (!Number.isInteger(count) || count < 1 || bytes > this.engine.batchBytes) {
+      throw new PagepressError(`count must be 1..${this.engine.batchBytes / pageSize} pages, got ${count}`, ErrorCodes.ARG);
+    }
+    if (pfns && pfns.length !== count) throw new PagepressError(`pfns has ${pfns.length} entries for ${count} pages`, ErrorCodes.ARG);
+    const pfnArray = pfns ? Float64Array.from(pfns) : null;
+    const slot = await this.engine.acquire();
+    fill(this.engine.input(slot).subarray(0, bytes));
+    const result = new Promise<Buffer>((resolve, reject) => this.waiting.push({ resolve, reject }));
+    this.engine.submit(slot, bytes, pfnArray);
+    return result;
+  }
+
   /** Stops the workers. */
   close(): Promise<void> {
     return this.engine.close();

@@ -74,7 +74,9 @@ describe('migration engine', function () {
         const guest = await SimulatedGuest.create({ pages: 65536, workload: 'hotset', dirtyRate: 20_000, seed: 7 });
         try {
           const progress: number[] = [];
-          const { report, received } = await migrateLoopback(guest, { policy, onProgress: (p) => progress.push(p.iteration) });
+          // A cache as large as the guest: every re-sent page can find its last copy (the
+          // default, 64 MiB, holds a quarter of this guest after the full pass).
+          const { report, received } = await migrateLoopback(guest, { policy, cacheSlots: 65536, onProgress: (p) => progress.push(p.iteration) });
           console.log(`      ${summary(report)}`);
           // The source is paused (it migrated away): its memory now is its memory at pause.
           assert.equal(report.sourceState, 'paused');

@@ -246,7 +246,7 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
       return Number(t);
     }))
     .addOption(new Option('-T, --threads <N>', 'encoder threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
-    .addOption(new Option('--cache-slots <N>', 'page-cache slots: re-sent pages go as UNCHANGED/DELTA (default min(guest pages, 65536))').argParser(integer(0, 1 << 22)))
+    .addOption(new Option('--cache-slots <N>', 'page-cache slots: re-sent pages go as UNCHANGED/DELTA (default min(guest pages, 16384): 64 MiB)').argParser(integer(0, 1 << 22)))
     .addOption(new Option('--downtime-target <MS>', 'adaptive: the downtime to aim for, ms (default 300)').argParser(number('milliseconds', 0, 3_600_000)))
     .addOption(new Option('--max-iterations <N>', 'most live iterations (default: the policy\'s)').argParser(integer(1, 10_000)))
     .addOption(new Option('--timeout <S>', 'connect timeout, and fail when nothing moves for S seconds (0 = no idle limit)').argParser(seconds).default(30))
