@@ -75,6 +75,29 @@ describe('batch API', function () {
     );
   });
 
+  it('encodeWith fills the input slot in place and gives the same frames as encode, in call order', async () => {
+    const options = { cacheSlots: 1024, batchPages: 128, threads: 2 };
+    const a = new BatchEncoder(options);
+    const b = new BatchEncoder(options);
+    try {
+      const pages = memoryLike(512, 9);
+      const pfns = (k: number) => Array.from({ length: 128 }, (_, i) => 1000 + k * 128 + i);
+      const slice = (k: number) => pages.subarray(k * 128 * 4096, (k + 1) * 128 * 4096);
+      // Twice over the same pfns: the second round hits the cache (UNCHANGED).
+      for (let round = 0; round < 2; round++) {
+        const viaEncode = await Promise.all([0, 1, 2, 3].map((k) => a.encode(slice(k), pfns(k))));
+        const viaWith = await Promise.all([0, 1, 2, 3].map((k) => b.encodeWith(128, (dst) => dst.set(slice(k)), pfns(k))));
+        for (let k = 0; k < 4; k++) assert.ok(viaWith[k].equals(viaEncode[k]), `round ${round} batch ${k}`);
+      }
+      assert.deepEqual(b.totals.kinds, a.totals.kinds);
+      await assert.rejects(b.encodeWith(0, () => undefined), { code: 'PP_ERR_ARG' });
+      await assert.rejects(b.encodeWith(129, () => undefined), { code: 'PP_ERR_ARG' });
+      await assert.rejects(b.encodeWith(2, () => undefined, [1]), { code: 'PP_ERR_ARG' });
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
   it('validates its arguments', async () => {
     const enc = new BatchEncoder({ threads: 1, batchPages: 4 });
     try {
