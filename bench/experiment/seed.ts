@@ -390,7 +390,7 @@ async function main(): Promise<void> {
   const corpus = path.join(repoRoot(), 'bench', 'corpus', 'snapshot-480m.bin');
   const source = a.source ?? (fs.existsSync(corpus) ? corpus : null);
   const common: CommonSettings = { deflateLevel: a.deflateLevel, verify: a.verify, threads: Math.max(1, os.availableParallelism()), downtimeTargetMs: a.downtimeTargetMs };
-  const full = !a.quick && a.reps >= 3 && a.rates.includes('100M') && [0.5, 1, 1.5, 2].every((g) => a.sizes.includes(g * GiB)) && a.methods.length === 4;
+  const full = !a.quick && a.reps >= 2 && a.rates.includes('100M') && [0.5, 1, 1.5, 2].every((g) => a.sizes.includes(g * GiB)) && a.methods.length === 4;
   const estimateS = estimateSeconds(a);
   const command = `npm run experiment${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
   process.stdout.write(`# seed experiment: ${a.sizes.map(sizeLabel).join(', ')} x ${a.rates.join(', ')} x ${a.methods.join(', ')} x ${a.reps} rep(s)\n`);
