@@ -144,9 +144,9 @@ function pct(x: number): string {
 }
 
 /** The markdown table and the medians. */
-function render(records: EvalRecord[], machines: Record<string, MachineProfile>, date: string, command: string): string {
+function render(records: EvalRecord[], machines: Record<string, MachineProfile>, date: string, command: string, resultsFile: string): string {
   const lines: string[] = [];
-  lines.push(`Measured ${date} with \`${command}\` (${records.length} runs; kernel or userspace link as noted; sender, receiver and guest on one 2-core machine).`);
+  lines.push(`Measured ${date} with \`${command}\` (${records.length} runs; kernel links; sender, receiver and guest on one 2-core machine). Raw numbers, with each run's profile and iterations: \`${resultsFile}\`.`);
   lines.push('');
   lines.push('| # | guest | workload | codec | link | policy | total s (meas / HIST / AVG) | downtime ms (meas / HIST / AVG) | MiB on wire (meas / HIST / AVG) | live its (meas / HIST) |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
@@ -255,9 +255,9 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   const date = new Date().toISOString();
-  const table = render(records, machines, date, command);
-  process.stdout.write(`\n${table}\n`);
   const out = path.join(repoRoot(), 'bench', 'results', `predict-${date.replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
+  const table = render(records, machines, date, command, path.relative(repoRoot(), out));
+  process.stdout.write(`\n${table}\n`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const hist = errors(records, 'hist');
   fs.writeFileSync(out, `${JSON.stringify({ kind: 'pagepress-predict-eval', date, quick, command, machine: machineInfo(), machines, records, medianErrors: { hist, avg: errors(records, 'avg') } }, null, 2)}\n`);
