@@ -3,7 +3,9 @@
  *   (i)   no host is ever over-committed in any resource, at any event
  *   (ii)  a priority-1 request is never placed in, or moved to, the public cloud
  *   (iii) with aging, when arrivals end and run times are finite, every low-priority
- *         request's wait is bounded (bound below)
+ *         request's wait is bounded (bound below); and where a stream of priority-2
+ *         requests keeps the host busy, aging bounds a low request's wait by its aging
+ *         steps plus one run, where without aging it waits out the whole stream
  *   (iv)  decisions are deterministic (same trace twice, or in another order: same log)
  */
 import * as assert from 'node:assert/strict';
@@ -120,6 +122,46 @@ describe('planner: properties over random traces', function () {
         assert.ok(ages.length >= fewest && ages.length <= most, `${q.id} waited ${wait}: ${ages.length} steps`);
         assert.deepEqual(ages, Array.from({ length: ages.length }, (_, k) => q.arrival + (k + 1) * T), `${q.id} waited ${wait}`);
       }
+    }), RUNS);
+  });
+
+  /*
+   * (iii, what aging adds) One host of C cpus; a priority-2 guest holds it from time 0; a
+   * low request (priority 3 or 4) arrives at 1; then a random stream of priority-2 requests
+   * that each need the whole host, arriving before the one ahead ends (so one is always
+   * waiting when the host frees). With aging at threshold T, the low request reaches
+   * priority 2 after (priority - 2) x T of waiting, is then ahead of every stream request
+   * (it arrived earlier), and starts when the running guest ends, or in the public cloud
+   * if waiting would miss its deadline: wait <= (priority - 2) x T + the longest run.
+   * Without aging, it waits until the stream ends.
+   */
+  it('rule-based: aging bounds a low request\'s wait under a priority-2 stream; without it, the stream starves it', () => {
+    const streamArb = fc.record({
+      cpus: fc.integer({ min: 2, max: 16 }),
+      lowPriority: fc.constantFrom<Priority>(3, 4),
+      T: fc.integer({ min: 60, max: 900 }),
+      runs: fc.array(fc.integer({ min: 60, max: 600 }), { minLength: 8, maxLength: 40 }),
+    });
+    fc.assert(fc.property(streamArb, ({ cpus, lowPriority, T, runs }) => {
+      const hs: HostSet = { hosts: [{ name: 'pm1', cpus, memGiB: 1024, storageGiB: 100000 }], public: { name: 'cloud', linkMbps: 1000, latencyMs: 5, pricePerCpuHour: 0.1 } };
+      const base = { memGiB: 1, storageGiB: 10, deadline: 10_000_000, workload: 'idle' as const };
+      const trace: VmRequest[] = [
+        { id: 's000', arrival: 0, cpus, priority: 2, runTime: runs[0], ...base },
+        { id: 'low', arrival: 1, cpus: 1, priority: lowPriority, runTime: 60, ...base },
+      ];
+      // Each stream request arrives 1 s after the previous one starts (it starts when the one before ends).
+      let start = 0;
+      for (let k = 1; k < runs.length; k++) {
+        trace.push({ id: `s${String(k).padStart(3, '0')}`, arrival: start + 1 + (k === 1 ? 1 : 0), cpus, priority: 2, runTime: runs[k], ...base });
+        start += runs[k - 1];
+      }
+      const longest = Math.max(...runs);
+      const aged = simulate(hs, trace, toyEstimator, { manager: managers.get('rule-based')!, agingThresholdS: T });
+      const wait = aged.outcomes.find((o) => o.id === 'low')!.waitS;
+      assert.ok(wait <= (lowPriority - 2) * T + longest + 1e-6, `aging: low waited ${wait} s > ${lowPriority - 2} x ${T} + ${longest}`);
+      const plain = simulate(hs, trace, toyEstimator, { manager: managers.get('rule-based-no-aging')!, agingThresholdS: T });
+      const streamEnd = runs.reduce((a, b) => a + b, 0);
+      assert.ok(plain.outcomes.find((o) => o.id === 'low')!.waitS >= streamEnd - 1 - 1e-6, 'without aging the stream starves it');
     }), RUNS);
   });
 });
