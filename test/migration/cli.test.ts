@@ -102,6 +102,43 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       `(${s.iterations.map((i: any) => i.pages).join(', ')} pages), ${s.bytes.sent} bytes, ratio ${s.ratio.toFixed(2)}; receiver paused ${r.pausedMs.toFixed(1)} ms`);
   });
 
+  it('--output writes the received image: a file guest arrives byte for byte; a failed migration writes nothing', async () => {
+    const t = tmpDir();
+    try {
+      const image = t.file('vm.img');
+      const pages = Buffer.alloc(3000 * 4096);
+      for (let p = 0; p < 3000; p += 3) pages.write(`page ${p} `.repeat(40), p * 4096); // a third zero pages
+      fs.writeFileSync(image, pages);
+      const rx = receiver(['--output', t.file('out.img'), '--json']);
+      const port = await rx.port;
+      const tx = await run(['migrate', 'send', '--guest', `file:${image}`, '--to', `${HOST}:${port}`, '-q']);
+      const rr = await rx.done;
+      assert.equal(tx.code, 0, tx.stderr);
+      assert.equal(rr.code, 0, rr.stderr);
+      assert.equal(jsonLine(rr).output, t.file('out.img'));
+      assert.ok(fs.readFileSync(t.file('out.img')).equals(pages), 'the received image equals the sent one');
+      assert.deepEqual(fs.readdirSync(t.dir).sort(), ['out.img', 'vm.img'], 'no temporary file left');
+
+      // The sender dies before sending anything: the receiver fails and writes nothing.
+      const rx2 = receiver(['--output', t.file('never.img'), '--timeout', '1']);
+      const port2 = await rx2.port;
+      const sock = net.connect(port2, HOST);
+      await new Promise((r) => sock.on('connect', r));
+      sock.destroy();
+      const rr2 = await rx2.done;
+      assert.equal(rr2.code, 1, rr2.stderr);
+      assert.equal(fs.existsSync(t.file('never.img')), false);
+
+      // A place that cannot be written is refused before listening.
+      const bad = await run(['migrate', 'receive', '--listen', `${HOST}:0`, '--output', '/nonexistent/dir/x.img']);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr.toString(), /--output \/nonexistent\/dir\/x\.img: cannot write there \(ENOENT\)/);
+      assert.doesNotMatch(bad.stderr.toString(), /listening on/);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   it('without --json nothing goes to stdout; a sender with -q prints nothing at all on success', async () => {
     const rx2 = receiver([]);
     const port = await rx2.port;

@@ -24,6 +24,8 @@ export interface MigrateReceiveFlags {
   listen: HostPort;
   /** Accept one migration, then exit (the default, and the only mode). */
   once?: boolean;
+  /** Write the received, verified memory image here. */
+  output?: string;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -221,6 +223,7 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .description('receive one migration on HOST:PORT')
     .addOption(new Option('--listen <HOST:PORT>', 'address to listen on (port 0 = any free port)').argParser((t) => parseHostPort(t, true)).makeOptionMandatory())
     .option('--once', 'accept one migration, then exit (the default)')
+    .option('-o, --output <FILE>', 'write the received memory image (verified) to FILE; nothing is written if the migration fails')
     .addOption(new Option('--tls-cert <FILE>', 'TLS: this receiver\'s certificate (PEM)').argParser(pemFile('--tls-cert')))
     .addOption(new Option('--tls-key <FILE>', 'TLS: its private key (PEM)').argParser(pemFile('--tls-key')))
     .addOption(new Option('--tls-ca <FILE>', 'TLS: CA that signs accepted client certificates (PEM)').argParser(pemFile('--tls-ca')))

@@ -5,7 +5,9 @@
  * (one line with the reason; the sender's guest is resumed by the engine), 2 usage,
  * 128+n when stopped by signal n. docs/MIGRATION.md, "Command line".
  */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tty from 'node:tty';
 import type { TLSSocket } from 'node:tls';
 import type { SingleBar as SingleBarType } from 'cli-progress';
@@ -86,6 +88,14 @@ function ms(n: number): string {
 /** Runs `migrate receive`. */
 export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> {
   checkReceiveFlags(flags);
+  // Refuse an --output that cannot be written before accepting a migration, not after it.
+  if (flags.output) {
+    try {
+      fs.accessSync(path.dirname(path.resolve(flags.output)), fs.constants.W_OK);
+    } catch (err) {
+      throw new Error(`--output ${flags.output}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   const useTls = !!flags.tlsCert;
   const cert = pem(flags.tlsCert, '--tls-cert');
   const key = pem(flags.tlsKey, '--tls-key');
@@ -135,8 +145,27 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
       `received ${formatBytes(r.pageCount * r.pageSize)} (${r.pageCount} pages)${peer ? ` from ${peer}` : ''} in ${ms(r.totalMs)}, paused ${ms(r.pausedMs)}, ` +
         `${live} live iteration${live === 1 ? "" : "s"} + final, ${r.pagesReceived} pages in ${formatBytes(r.bytes.received)}, memory verified${tlsText}`,
     );
-    if (flags.json) process.stdout.write(`${JSON.stringify({ command: 'migrate receive', ...r, tls: tlsInfo })}\n`);
+    if (flags.output) {
+      await writeImage(flags.output, received.memory);
+      say(`wrote the memory image to ${flags.output}`);
+    }
+    if (flags.json) process.stdout.write(`${JSON.stringify({ command: 'migrate receive', ...r, tls: tlsInfo, output: flags.output ?? null })}\n`);
   });
+}
+
+/**
+ * Writes a received memory image through a temporary file renamed into place, so FILE is
+ * either the whole verified image or untouched. Errors name the file (exit 1).
+ */
+async function writeImage(file: string, memory: Buffer): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  try {
+    await fs.promises.writeFile(tmp, memory);
+    await fs.promises.rename(tmp, file);
+  } catch (err) {
+    await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
+    throw new Error(`--output ${file}: ${(err as Error).message}`);
+  }
 }
 
 // ---------------------------------------------------------------------------
