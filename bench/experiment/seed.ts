@@ -125,6 +125,8 @@ const USAGE = `usage: npm run experiment -- [options]
   --downtime-target MS pagepress's adaptive policy target (default 50)
   --verify sent|paused COMMIT checksum mode for every method (default sent)
   --out FILE           results JSON (default bench/results/experiment-<date>.json)
+  --merge FILE         also report the runs of an earlier results JSON at link rates this run
+                       does not cover (e.g. a 1G run merged with a 100M run); the page names both
   --no-docs            do not write docs/RESULTS.md and docs/results/*.svg`;
 
 interface Args {
@@ -141,6 +143,7 @@ interface Args {
   verify: 'sent' | 'paused';
   downtimeTargetMs: number;
   out?: string;
+  merge?: string;
   docs: boolean;
 }
 
@@ -180,6 +183,7 @@ function parseArgs(argv: string[]): Args {
       case '--verify': { const m = v(); if (m !== 'sent' && m !== 'paused') die('--verify sent|paused'); a.verify = m; break; }
       case '--downtime-target': a.downtimeTargetMs = Number(v()); if (!(a.downtimeTargetMs > 0)) die('bad --downtime-target'); break;
       case '--out': a.out = path.resolve(v()); break;
+      case '--merge': a.merge = path.resolve(v()); if (!fs.existsSync(a.merge)) die(`--merge: no such file ${a.merge}`); break;
       case '--no-docs': a.docs = false; break;
       case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
       default: die(`unknown argument ${k}`);
@@ -199,6 +203,7 @@ function parseArgs(argv: string[]): Args {
     verify: a.verify ?? 'sent',
     downtimeTargetMs: a.downtimeTargetMs ?? 50,
     out: a.out,
+    merge: a.merge,
     docs: a.docs,
   };
 }
@@ -390,7 +395,6 @@ async function main(): Promise<void> {
   const corpus = path.join(repoRoot(), 'bench', 'corpus', 'snapshot-480m.bin');
   const source = a.source ?? (fs.existsSync(corpus) ? corpus : null);
   const common: CommonSettings = { deflateLevel: a.deflateLevel, verify: a.verify, threads: Math.max(1, os.availableParallelism()), downtimeTargetMs: a.downtimeTargetMs };
-  const full = !a.quick && a.reps >= 2 && a.rates.includes('100M') && [0.5, 1, 1.5, 2].every((g) => a.sizes.includes(g * GiB)) && a.methods.length === 4;
   const estimateS = estimateSeconds(a);
   const command = `npm run experiment${argv.length ? ` -- ${argv.join(' ')}` : ''}`;
   process.stdout.write(`# seed experiment: ${a.sizes.map(sizeLabel).join(', ')} x ${a.rates.join(', ')} x ${a.methods.join(', ')} x ${a.reps} rep(s)\n`);
@@ -416,17 +420,33 @@ async function main(): Promise<void> {
       }
     }
   }
+  // Runs of an earlier report at other link rates (its own comparisons stay within its run).
+  let merged: ExperimentReport | null = null;
+  if (a.merge) {
+    merged = JSON.parse(fs.readFileSync(a.merge, 'utf8')) as ExperimentReport;
+    const other = merged.runs.filter((r) => !a.rates.includes(r.rate));
+    runs.unshift(...other);
+    for (const [rate, l] of Object.entries(merged.links)) if (!a.rates.includes(rate)) links[rate] = l;
+  }
+  const rates = merged ? [...new Set([...merged.config.rates.filter((r) => !a.rates.includes(r)), ...a.rates])] : a.rates;
+  // The study's experiment: its four sizes at 100 Mbit/s, all four methods, 2+ repetitions.
+  const full = !a.quick && a.reps >= 2 && rates.includes('100M') && [0.5, 1, 1.5, 2].every((g) => a.sizes.includes(g * GiB)) && a.methods.length === 4;
   const points = summarize(runs);
-  const criteriaRate = a.rates.includes('100M') ? '100M' : (a.rates[0] ?? null);
+  const criteriaRate = rates.includes('100M') ? '100M' : (rates[0] ?? null);
   const criteria = criteriaRate ? criteriaFor(points, criteriaRate) : [];
   const dirtyRate = a.dirtyRate ?? WORKLOADS[a.workload].defaultRate;
   const date = new Date().toISOString();
   const notes: string[] = [];
   if (a.quick) notes.push('Quick run: small guests, 1 Gbit/s, 1 repetition. Not the experiment; the full run is `npm run experiment`.');
+  if (merged) {
+    const mr = merged.config.rates.filter((r) => !a.rates.includes(r));
+    notes.push(`Two runs on this page: the ${mr.join(', ')} points come from \`${merged.command}\` (${merged.date}, pagepress commit ${merged.machine.gitCommit}, ${merged.config.reps} repetition(s), results ${rel(a.merge!)}); ` +
+      `the ${a.rates.join(', ')} points from the run named above (${a.reps} repetition(s)). Every comparison between methods is within one run.`);
+  }
   if (criteriaRate && criteriaRate !== '100M') notes.push(`No 100 Mbit/s points in this run: the acceptance criteria are evaluated at ${criteriaRate} instead, as an indication only.`);
   const report: ExperimentReport = {
     kind: 'pagepress-seed-experiment', date, quick: !full, command, machine: machineInfo(),
-    config: { sizes: a.sizes, rates: a.rates, reps: a.reps, methods: a.methods, workload: a.workload, dirtyRate, source: source ? rel(source) : null, common, linkPrefer: a.link, receiverThreads: common.threads },
+    config: { sizes: merged ? [...new Set([...merged.config.sizes, ...a.sizes])].sort((x, y) => x - y) : a.sizes, rates, reps: merged ? Math.min(a.reps, merged.config.reps) : a.reps, methods: a.methods, workload: a.workload, dirtyRate, source: source ? rel(source) : null, common, linkPrefer: a.link, receiverThreads: common.threads },
     links, runs, points, criteria, criteriaRate, estimateS: Math.round(estimateS),
     seconds: Math.round((performance.now() - t0) / 100) / 10, load: { before: loadBefore, after: loadavg() }, notes,
   };
