@@ -288,8 +288,7 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     tables.push({
       title: `Where the time goes, batch API T1 (one untimed pass each), ${inp.name}`,
       headers: ['codec', 'encode wall ms/batch', 'worker busy ms/batch', 'worker busy % of wall', 'main thread ELU %', 'decode wall ms/batch', 'worker busy ms/batch', 'worker busy % of wall', 'main thread ELU %'],
-      rows: subj.map((s, i) => {
-        const p = prof[i];
+      rows: prof.map((p, i) => {
         return [CODECS[i], fmt(p.encodeWallMs / p.batches, 2), fmt(p.encodeWorkerBusyMs / p.batches, 2), fmt((100 * p.encodeWorkerBusyMs) / p.encodeWallMs, 0),
           fmt(100 * p.encodeMainElu, 0), fmt(p.decodeWallMs / p.batches, 2), fmt(p.decodeWorkerBusyMs / p.batches, 2),
           fmt((100 * p.decodeWorkerBusyMs) / p.decodeWallMs, 0), fmt(100 * p.decodeMainElu, 0)];

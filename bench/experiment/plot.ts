@@ -1,27 +1,14 @@
 /**
- * SVG plots of the seed experiment, made with Vega-Lite + Vega (maintained, render SVG in
- * Node with `renderer: 'none'`: no browser, no native canvas). Vega 6 is an ES module, so
- * it is loaded with a real dynamic import (tsc would turn `import()` into `require`).
+ * SVG plots of the seed experiment, made with Vega-Lite + Vega (lib/svg.ts: rendered in
+ * Node, no browser, no native canvas).
  */
 import type { ExperimentReport, Point } from './seed';
 import { METHODS } from './methods';
-
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
-const importEsm = new Function('s', 'return import(s)') as (s: string) => Promise<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+import { toSvg } from '../../lib/svg';
 
 const GiB = 1024 * 1024 * 1024;
 const METHOD_ORDER = ['raw', 'non-adaptive', 'seed', 'pagepress'];
 const COLORS = ['#888888', '#e45756', '#f58518', '#4c78a8'];
-
-export async function toSvg(spec: Record<string, unknown>): Promise<string> {
-  const vega = await importEsm('vega');
-  const vl = await importEsm('vega-lite');
-  const compiled = vl.compile(spec).spec;
-  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
-  const svg: string = await view.toSVG();
-  view.finalize();
-  return svg;
-}
 
 function sizeGiB(p: Point): number {
   return Math.round((p.sizeBytes / GiB) * 1000) / 1000;

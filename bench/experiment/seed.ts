@@ -18,7 +18,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { createLink, formatRate, Link, LinkSpec } from '../../lib/migration/link';
+import { createLink, Link, LinkSpec } from '../../lib/migration/link';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import { isWorkloadName, WORKLOADS, WorkloadName } from '../../lib/migration/guests/workloads';
 import { migrate } from '../../lib/migration/sender';

@@ -1,31 +1,9 @@
 /**
  * SVG plots of runs: private utilisation and queue length over time, one line per manager.
- * Vega-Lite compiles the spec and Vega renders SVG in Node (`renderer: 'none'`, no browser).
- * Both are ES modules loaded here only, by a real dynamic import (tsc would turn `import()`
- * into `require`), so the other commands never load them.
+ * Rendered by lib/svg.ts (Vega-Lite + Vega, loaded only when a plot is made).
  */
 import type { SimulationResult } from './simulate';
-
-// eslint-disable-next-line @typescript-eslint/no-implied-eval
-const importEsm = new Function('s', 'return import(s)') as (s: string) => Promise<unknown>;
-
-interface VegaModule {
-  View: new (runtime: unknown, opts: { renderer: string }) => { toSVG(): Promise<string>; finalize(): void };
-  parse(spec: unknown): unknown;
-}
-interface VegaLiteModule {
-  compile(spec: unknown): { spec: unknown };
-}
-
-/** Renders a Vega-Lite spec to SVG text. */
-export async function toSvg(spec: Record<string, unknown>): Promise<string> {
-  const vega = (await importEsm('vega')) as VegaModule;
-  const vl = (await importEsm('vega-lite')) as VegaLiteModule;
-  const view = new vega.View(vega.parse(vl.compile(spec).spec), { renderer: 'none' });
-  const svg = await view.toSVG();
-  view.finalize();
-  return svg;
-}
+import { toSvg } from '../svg';
 
 /** Keeps at most one point per `step` seconds per manager (the last), so plots stay small. */
 function thin<T extends { t: number }>(samples: readonly T[], step: number): T[] {

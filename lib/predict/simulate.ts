@@ -181,9 +181,15 @@ export function predictMigration(input: PredictInput): Prediction {
   const verify = input.verify ?? 'paused';
   const policy = createPolicy(input.policy ?? 'adaptive', input.policyOptions);
   const rtt = 2 * link.latencyMs;
-  const guestChecksumMs = ((pageCount * pageSize) / m.checksumBytesPerSec) * 1000;
+  // The sender's checksum of the paused guest (verify 'paused'): in the downtime, and in the adaptive policy's estimate.
+  const checksumMs = verify === 'paused' ? ((pageCount * pageSize) / m.checksumBytesPerSec) * 1000 : 0;
   // One batch's encoding: the pipeline's fill before the link is busy.
   const batchCodecMs = (resent: boolean, pages = batchPages) => (Math.min(batchPages, pages) / encodeRate(codec, resent)) * 1000;
+  /** Wire bytes and send time of `pages` pages at `perPage` bytes each. */
+  const transfer = (pages: number, perPage: number, resent: boolean) => ({
+    bytes: pages * perPage + Math.ceil(pages / batchPages) * BATCH_OVERHEAD,
+    ms: pages === 0 ? 0 : (pages / pipelineRate(perPage, link, codec, m, resent)) * 1000 + batchCodecMs(resent, pages),
+  });
   // Re-sent pages in the cache: iteration 1 finds only what the full pass left in the cache
   // (a direct-mapped cache of S slots keeps S of the N pages); later ones re-send the
   // working set of the iteration before, which the cache holds.
@@ -208,10 +214,8 @@ export function predictMigration(input: PredictInput): Prediction {
   for (let iteration = 0; ; iteration++) {
     const gap = iterations.length > 0 ? iterations[iterations.length - 1].ms : 0;
     const perPage = iteration === 0 ? codec.firstBytesPerPage : resentCost(iteration, gap);
-    const rate = pipelineRate(perPage, link, codec, m, iteration > 0);
-    if (iteration === 0) firstRate = rate;
-    const bytes = pages * perPage + Math.ceil(pages / batchPages) * BATCH_OVERHEAD;
-    const send = pages === 0 ? 0 : (pages / rate) * 1000 + batchCodecMs(iteration > 0, pages);
+    if (iteration === 0) firstRate = pipelineRate(perPage, link, codec, m, false);
+    const { bytes, ms: send } = transfer(pages, perPage, iteration > 0);
     // The acknowledgement: the last bytes cross the link, the receiver decodes its last batch, the ack comes back.
     const window = send + rtt + (pages === 0 ? 0 : (Math.min(batchPages, pages) / codec.decodePagesPerSec) * 1000);
     iterations.push({ iteration, final: false, pages, wireBytes: bytes + 2 * ITERATION_MESSAGE_BYTES, ms: window });
@@ -230,7 +234,7 @@ export function predictMigration(input: PredictInput): Prediction {
       linkBytesPerSec: sendMs > 0 ? (batchBytes / sendMs) * 1000 : link.bytesPerSec,
       encodePagesPerSec: codec.encodePagesPerSec,
       batchCodecMs: batchCodecMs(true),
-      checksumMs: verify === 'paused' ? guestChecksumMs : 0,
+      checksumMs,
     };
     const decision = policy.decide({
       iteration, dirtyCount, sentThisIteration: pages, totalSent, pageCount, batchPages, dirtyHistory: history, measured, verify,
@@ -247,10 +251,8 @@ export function predictMigration(input: PredictInput): Prediction {
   // to date as pages arrive, so its check at COMMIT is in the fixed part).
   const finalIteration = iterations.length;
   const perPage = resentCost(finalIteration, iterations[iterations.length - 1].ms);
-  const finalBytes = dirtyCount * perPage + Math.ceil(dirtyCount / batchPages) * BATCH_OVERHEAD;
-  const finalCopyMs = dirtyCount === 0 ? 0 : (dirtyCount / pipelineRate(perPage, link, codec, m, true)) * 1000 + batchCodecMs(true, dirtyCount);
-  const senderChecksumMs = verify === 'paused' ? guestChecksumMs : 0;
-  const downtimeMs = m.fixedDowntimeMs + Math.max(finalCopyMs, senderChecksumMs) + 2 * rtt;
+  const { bytes: finalBytes, ms: finalCopyMs } = transfer(dirtyCount, perPage, true);
+  const downtimeMs = m.fixedDowntimeMs + Math.max(finalCopyMs, checksumMs) + 2 * rtt;
   iterations.push({ iteration: finalIteration, final: true, pages: dirtyCount, wireBytes: finalBytes, ms: finalCopyMs });
   wireBytes += finalBytes + 2 * ITERATION_MESSAGE_BYTES;
   totalMs += downtimeMs;

@@ -8,7 +8,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
-import { BIN, run, RunResult, tmpDir } from '../cli/helpers';
+import { run, RunResult, tmpDir } from '../cli/helpers';
 import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import { migrate } from '../../lib/migration/sender';

@@ -8,7 +8,7 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { BIN, run, RunResult, tmpDir } from '../cli/helpers';
+import { run, RunResult, tmpDir } from '../cli/helpers';
 import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { cleanOpensslMessage, explainTls } from '../../lib/migration/tls';
 

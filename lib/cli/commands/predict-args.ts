@@ -62,7 +62,6 @@ function weights(text: string): PredictFlags['weights'] {
 export function checkPredictFlags(f: PredictFlags): void {
   if (f.memory === undefined && !f.trace) throw new UsageError('predict: give the guest size (--memory) or a dirty-page trace of it (--trace)');
   if (f.trace && f.dirtyRate !== undefined) throw new UsageError('predict: --dirty-rate is for a guest without a trace');
-  if (f.profile && f.codec !== 'zstd') throw new UsageError('predict: --profile replaces --codec; give one of them');
 }
 
 const HELP = `
@@ -95,7 +94,7 @@ export function addPredictCommand(program: Command, handlers: PredictHandlers): 
     .addOption(new Option('--link <RATE>', 'link rate, bits/s (100M, 1G, 10G)').argParser(parseLinkRate).default(1e9, '1G'))
     .addOption(new Option('--latency <MS>', 'one-way latency, ms').argParser(nonNegative).default(0.5))
     .addOption(new Option('--codec <NAME>', 'codec (its built-in profile)').choices(['zstd', 'lz4', 'deflate', 'none']).default('zstd'))
-    .option('--profile <FILE>', 'codec profile measured on the guest (JSON), instead of --codec')
+    .addOption(new Option('--profile <FILE>', 'codec profile measured on the guest (JSON), instead of --codec').conflicts('codec'))
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(new Option('--downtime-target <MS>', 'adaptive: the downtime to aim for (default 300)').argParser(positive))
     .addOption(new Option('--max-iterations <N>', 'most live iterations (default: the policy\'s)').argParser(positive))
