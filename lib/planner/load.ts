@@ -6,6 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { parse as parseCsv } from 'csv-parse/sync';
+import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { ErrorCodes, PagepressError } from '../errors';
 import { HostSet, Priority, PrivateHost, PublicCloud, VmRequest, Workload, WORKLOADS } from './types';
 
@@ -88,49 +90,31 @@ export function parseRequestsJson(text: string, file: string): VmRequest[] {
   return reqs;
 }
 
-/** Splits one CSV line; fields may be double-quoted ("" inside quotes is one quote). */
-function splitCsv(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') (cur += '"'), i++;
-      else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') out.push(cur.trim()), (cur = '');
-    else cur += ch;
-  }
-  out.push(cur.trim());
-  return out;
-}
-
 /** Parses a CSV trace: a header row naming the columns (any order; dirtyRate optional). */
 export function parseRequestsCsv(text: string, file: string): VmRequest[] {
-  const lines = text.split(/\r?\n/);
-  const headerAt = lines.findIndex((l) => l.trim() !== '');
-  if (headerAt < 0) fail(file, 'empty CSV: expected a header row');
-  const header = splitCsv(lines[headerAt]);
+  let rows: Array<{ record: string[]; info: { lines: number } }>;
+  try {
+    rows = parseCsv(text, { trim: true, skip_empty_lines: true, relax_column_count: true, info: true }) as unknown as typeof rows; // info: true gives {record, info}
+  } catch (err) {
+    const e = err as Error & { lines?: number };
+    fail(`${file} line ${e.lines ?? '?'}`, `not valid CSV (${e.message})`);
+  }
+  if (rows.length === 0) fail(file, 'empty CSV: expected a header row');
+  const header = rows[0].record;
+  const headerWhere = `${file} line ${rows[0].info.lines}`;
   for (const f of REQUEST_FIELDS) {
-    if (f !== 'dirtyRate' && !header.includes(f)) fail(`${file} line ${headerAt + 1}`, `header has no column "${f}" (expected ${REQUEST_FIELDS.join(',')})`);
+    if (f !== 'dirtyRate' && !header.includes(f)) fail(headerWhere, `header has no column "${f}" (expected ${REQUEST_FIELDS.join(',')})`);
   }
   const unknown = header.find((h) => !(REQUEST_FIELDS as readonly string[]).includes(h));
-  if (unknown !== undefined) fail(`${file} line ${headerAt + 1}`, `unknown column ${show(unknown)}`);
-  const reqs: VmRequest[] = [];
-  const lineOf: number[] = [];
-  for (let i = headerAt + 1; i < lines.length; i++) {
-    if (lines[i].trim() === '') continue;
-    const where = `${file} line ${i + 1}`;
-    const cells = splitCsv(lines[i]);
-    if (cells.length !== header.length) fail(where, `expected ${header.length} fields, found ${cells.length}`);
+  if (unknown !== undefined) fail(headerWhere, `unknown column ${show(unknown)}`);
+  const where = (k: number) => `${file} line ${rows[k + 1].info.lines}`;
+  const reqs = rows.slice(1).map(({ record: cells }, k) => {
+    if (cells.length !== header.length) fail(where(k), `expected ${header.length} fields, found ${cells.length}`);
     const row: Record<string, unknown> = {};
-    header.forEach((h, k) => (row[h] = cells[k]));
-    reqs.push(validateRequest(row, where));
-    lineOf.push(i + 1);
-  }
-  checkUnique(reqs, (k) => `${file} line ${lineOf[k]}`);
+    header.forEach((h, i) => (row[h] = cells[i]));
+    return validateRequest(row, where(k));
+  });
+  checkUnique(reqs, where);
   return reqs;
 }
 
@@ -202,6 +186,5 @@ export function loadHosts(file: string): HostSet {
 
 /** Writes a trace as CSV (the format parseRequestsCsv reads). */
 export function toCsv(reqs: readonly VmRequest[]): string {
-  const rows = reqs.map((r) => REQUEST_FIELDS.map((f) => (r[f] === undefined ? '' : String(r[f]))).join(','));
-  return [REQUEST_FIELDS.join(','), ...rows].join('\n') + '\n';
+  return stringifyCsv(reqs.map((r) => ({ ...r })), { header: true, columns: [...REQUEST_FIELDS] });
 }

@@ -48,6 +48,8 @@ describe('planner: loaders', () => {
     ['unknown workload', 'c,5,1,1,1,2,10,5,mining,', [/line 4/, /"workload"/, /hotset/]],
     ['missing cells', 'c,5,1', [/line 4/, /expected 10 fields, found 3/]],
     ['duplicate id', 'a,5,1,1,1,2,10,5,idle,', [/line 4/, /"id"/, /line 2/]],
+    ['a quote left open', '"c,5,1,1,1,2,10,5,idle,', [/line 4/, /not valid CSV/]],
+    ['a quoted id with a comma (valid), bad priority', '"c,d",5,1,1,1,0,10,5,idle,', [/line 4/, /"priority"/]],
   ];
   for (const [what, row, parts] of badCsv) it(`CSV: ${what} -> PP_ERR_FORMAT naming line and field`, () => throwsField(() => parseRequestsCsv(CSV + row + '\n', 't.csv'), ...parts));
 
