@@ -55,6 +55,12 @@ export class EncodeEngine {
   private held = 0;
   private nextPfn = 0;
   private failed: Error | null = null;
+  /**
+   * Whether the output side is the bottleneck right now (the `auto` codec's second signal).
+   * By default: the sink holds most of the window. Sinks that release at once (the
+   * Transform encoders copy each frame out) set their own probe with {@link setOutputProbe}.
+   */
+  private outputBound: () => boolean = () => this.held * 2 >= this.options.window;
 
   /**
    * Starts the workers. `flags` is StreamFlags.RAW (a byte stream cut into pages) or
@@ -168,8 +174,7 @@ export class EncodeEngine {
       t.streamBytes += result.length;
       const name = codecsById.get(result.codec)!.name;
       t.codecs[name] = (t.codecs[name] ?? 0) + 1;
-      // Output-bound when the sink, not the workers, holds most of the window.
-      if (result.rawLength > 0 && result.stats.some((n) => n > 0)) this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.held * 2 >= this.options.window });
+      if (result.rawLength > 0 && result.stats.some((n) => n > 0)) this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.outputBound() });
       this.held++;
       let released = false;
       this.sink(slotOut(this.slab, slot, result.length), () => {
@@ -179,6 +184,11 @@ export class EncodeEngine {
         this.release(slot);
       });
     }
+  }
+
+  /** Replaces the output-bound probe (see `outputBound`): for sinks that release frames at once. */
+  setOutputProbe(probe: () => boolean): void {
+    this.outputBound = probe;
   }
 
   /** Returns an acquired slot without submitting it. */

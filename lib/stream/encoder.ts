@@ -32,6 +32,7 @@ export class Encoder extends Transform {
       },
       (err) => this.destroy(err),
     );
+    this.engine.setOutputProbe(() => this.room.backedUp());
   }
 
   /** Totals so far (frames, pages, bytes, page kinds, codecs). */

@@ -21,6 +21,14 @@ export class ReadableRoom {
     }
   }
 
+  /**
+   * True when the consumer is the bottleneck: the readable buffer is at least half full.
+   * (A consumer that keeps up takes each frame as it is pushed, so the buffer stays near empty.)
+   */
+  backedUp(): boolean {
+    return this.stream.readableLength * 2 >= this.stream.readableHighWaterMark;
+  }
+
   /** Call from `_read` (and `_destroy`): wakes the waiters, which check again. */
   wake(): void {
     for (const w of this.waiters.splice(0)) w();

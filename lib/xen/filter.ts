@@ -78,6 +78,7 @@ export class XenEncoder extends Transform {
       (err) => this.destroy(err),
       StreamFlags.XEN,
     );
+    this.engine.setOutputProbe(() => this.room.backedUp());
     this.reader = new XenReader(
       {
         verbatim: (bytes) => this.verbatim(bytes),
