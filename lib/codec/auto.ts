@@ -43,6 +43,6 @@ export class AutoCodec {
     const ratio = o.rawLength / Math.max(1, o.bodyLength);
     if (o.codec === zstd.id) this.zstdRatio = 0.7 * this.zstdRatio + 0.3 * ratio;
     if (o.codec === lz4.id) this.lz4Ratio = 0.7 * this.lz4Ratio + 0.3 * ratio;
-    this.outputBoundScore = 0.9 * this.outputBoundScore + 0.1 * (o.outputBound ? 1 : 0);
+    this.outputBoundScore = 0.7 * this.outputBoundScore + 0.3 * (o.outputBound ? 1 : 0);
   }
 }

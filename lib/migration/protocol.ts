@@ -645,6 +645,11 @@ export class MessageChannel {
     this.geometry = { pageCount, batchPages };
   }
 
+  /** True while the socket's write buffer is over its high-water mark: the link is the bottleneck. */
+  get backedUp(): boolean {
+    return this.socket.writableNeedDrain;
+  }
+
   /** Marks local progress (work that is not socket I/O), so the idle timer does not fire. */
   touch(): void {
     this.lastActivity = performance.now();

@@ -270,6 +270,8 @@ class SenderRun {
     private readonly t0: number,
     private readonly state: { paused: boolean; handedOver: boolean },
   ) {
+    // The `auto` codec picks the stronger codec while the link, not the encoder, holds us up.
+    encoder.setOutputProbe(() => ch.backedUp);
     // Pages never sent are zero on the receiver: start every entry at the zero page's CRC.
     this.crcs = new Uint32Array(guest.pageCount).fill(addon.crc32c(Buffer.alloc(guest.pageSize)));
   }
@@ -389,6 +391,7 @@ class SenderRun {
       iterations: this.iterations,
       pagesSent,
       kinds: kindsFromArray(totals.kinds),
+      codecs: { ...totals.codecs },
       bytes: { sent: ch.bytesSent, received: ch.bytesReceived, batches: this.batchBytesTotal, raw: pagesSent * guest.pageSize },
       ratio: this.batchBytesTotal > 0 ? (pagesSent * guest.pageSize) / this.batchBytesTotal : 0,
       measured: this.measured,

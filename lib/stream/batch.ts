@@ -43,6 +43,16 @@ export class BatchEncoder {
     );
   }
 
+  /**
+   * Tells the `auto` codec when the output (a socket, a file) is the bottleneck, so it
+   * trades CPU for ratio; without a probe it assumes the caller keeps up (frames are
+   * copied out at once, so the encoder cannot see a backlog itself).
+   * @example enc.setOutputProbe(() => socket.writableNeedDrain)
+   */
+  setOutputProbe(probe: () => boolean): void {
+    this.engine.setOutputProbe(probe);
+  }
+
   /** The stream header a decoder of these frames needs (BatchDecoder takes the same options). */
   get streamHeader(): Buffer {
     return this.engine.streamHeader;

@@ -14,6 +14,7 @@ import { createPolicy, PolicyInput, POLICY_NAMES, predictFinalMs } from '../../l
 import { decodeMessage, decodePfnRuns, encodeMessage, encodePfnRuns, MessageType, decodeBatchBody, Message } from '../../lib/migration/protocol';
 import { formatReport, MigrationReport, resentCheaply } from '../../lib/migration/metrics';
 import type { GuestMemory } from '../../lib/migration/guest';
+import { createLink, LINKS } from '../../lib/migration/link';
 import type { CodecChoice } from '../../lib/codec/registry';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -132,6 +133,28 @@ describe('migration engine', function () {
         }
       });
     }
+
+    it('codec auto over a 100 Mbit/s link: zstd, since the link (not the encoder) holds the sender up', async () => {
+      const guest = await SimulatedGuest.create({ pages: 32768, workload: 'idle', seed: 5 });
+      const link = await createLink(LINKS['100M'], { prefer: 'userspace' });
+      try {
+        let listening!: () => void;
+        const ready = new Promise<void>((r) => (listening = r));
+        const rx = receive(link.listen, { threads: 1, idleTimeoutMs: 20_000, onListening: () => listening() });
+        rx.catch(() => undefined);
+        await Promise.race([ready, rx]);
+        const report = await migrate(guest, { host: link.connect.host, port: link.connect.port, codec: 'auto', policy: 'xen', threads: 1, idleTimeoutMs: 20_000 });
+        const received = await rx;
+        assert.deepEqual(differingPages(guest.memory, received.memory).slice(0, 10), []);
+        const c = report.codecs;
+        // The first ~10 frames fill the socket buffers (the link's rate shows only then): lz4.
+        assert.ok((c.zstd ?? 0) > (c.lz4 ?? 0) + 5, `frames per codec ${JSON.stringify(c)}`);
+        assert.match(formatReport(report), /codec auto .*\(frames: .*zstd \d+/);
+      } finally {
+        await link.close();
+        await guest.close();
+      }
+    });
 
     it("verify 'sent', 2 threads, small batches and cache: arrives intact; report and receiver agree", async () => {
       const guest = await SimulatedGuest.create({ pages: 4096, workload: 'inplace', dirtyRate: 20_000, seed: 4 });
