@@ -8,10 +8,8 @@ import * as fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ErrorCode, ErrorCodes, PagepressError } from '../../errors';
-import {
-  allocateGuest, checkReadPages, checkReadRange, copyPages, DirtyLog, fillFromFile, fillMemoryLike, GUEST_PAGE_SIZE, GuestMemory, MAX_GUEST_PAGES,
-} from '../guest';
-import { GuestThread } from './simulated-guest';
+import { DirtyLog, GUEST_PAGE_SIZE, GuestMemory, MAX_GUEST_PAGES } from '../guest';
+import { GuestThread, newGuestMemory, started, ThreadedGuest } from './threaded-guest';
 import { Stat, TraceArrays, WriterState } from './workload-worker';
 
 /** The `format` value of a trace header line. */
@@ -293,23 +291,9 @@ export interface TraceGuestOptions {
  * A guest that replays a recorded trace: record k's pages are written during its interval
  * (spread evenly, in a seeded order), so its dirty log reproduces the recorded sets.
  */
-export class TraceGuest implements GuestMemory {
-  readonly pageSize = GUEST_PAGE_SIZE;
-  readonly pageCount: number;
-  /** The guest's memory (shared with the writer thread; read-only by convention). */
-  readonly memory: Uint8Array;
-  private readonly log: DirtyLog;
-  private readonly thread: GuestThread;
-  private readonly info: Record<string, unknown>;
-  private readonly stepped: boolean;
-
-  private constructor(memory: Uint8Array, pageCount: number, log: DirtyLog, thread: GuestThread, stepped: boolean, info: Record<string, unknown>) {
-    this.memory = memory;
-    this.pageCount = pageCount;
-    this.log = log;
-    this.thread = thread;
-    this.stepped = stepped;
-    this.info = info;
+export class TraceGuest extends ThreadedGuest {
+  private constructor(memory: Uint8Array, pageCount: number, log: DirtyLog, thread: GuestThread, private readonly stepped: boolean, private readonly info: Record<string, unknown>) {
+    super(pageCount, memory, log, thread);
   }
 
   /** Reads trace `file`, fills the guest and starts the replay (every page starts dirty). */
@@ -322,12 +306,7 @@ export class TraceGuest implements GuestMemory {
     if (!Number.isInteger(defaultBytes) || defaultBytes < 0 || defaultBytes > GUEST_PAGE_SIZE) throw new PagepressError(`defaultBytes must be an integer in 0..4096, got ${defaultBytes}`, ErrorCodes.ARG);
     const trace = readTrace(file);
     const pages = trace.pageCount;
-    const sab = allocateGuest(pages);
-    const memory = new Uint8Array(sab);
-    if (options.source) fillFromFile(memory, options.source);
-    else fillMemoryLike(memory, seed);
-    const dirty = new SharedArrayBuffer(DirtyLog.bytesFor(pages));
-    const log = new DirtyLog(pages, dirty, true);
+    const { sab, memory, dirty, log } = newGuestMemory(pages, options.source, seed);
     const info = {
       kind: 'trace', source: file, contents: options.source ?? 'generated', pages, bytes: pages * GUEST_PAGE_SIZE, durationMs: trace.durationMs, records: trace.times.length,
       entries: trace.pfns.length, dirtyRate: trace.durationMs > 0 ? Math.round((trace.pfns.length * 1000 * speed) / trace.durationMs) : 0, speed, loop: !!options.loop,
@@ -335,31 +314,11 @@ export class TraceGuest implements GuestMemory {
     };
     const arrays: TraceArrays = { times: trace.times, offsets: trace.offsets, pfns: trace.pfns, bytes: trace.bytes, durationMs: trace.durationMs };
     const transfer = [arrays.times.buffer, arrays.offsets.buffer, arrays.pfns.buffer, ...(arrays.bytes ? [arrays.bytes.buffer] : [])] as ArrayBuffer[];
-    const thread = new GuestThread(
+    const thread = await started(new GuestThread(
       { mode: 'trace', memory: sab, dirty, control: GuestThread.controlBuffer(!!options.paused), pageSize: GUEST_PAGE_SIZE, pageCount: pages, seed, trace: arrays, speed, loop: !!options.loop, stepped: !!options.stepped, defaultBytes },
       transfer,
-    );
-    try {
-      await thread.started();
-    } catch (err) {
-      await thread.close();
-      throw err;
-    }
+    ));
     return new TraceGuest(memory, pages, log, thread, !!options.stepped, info);
-  }
-
-  readPages(pfns: ArrayLike<number>, out: Uint8Array): void {
-    checkReadPages(this, pfns, out);
-    copyPages(this.memory, this.pageSize, pfns, out);
-  }
-
-  readRange(first: number, count: number, out: Uint8Array): void {
-    checkReadRange(this, first, count, out);
-    out.set(this.memory.subarray(first * this.pageSize, (first + count) * this.pageSize));
-  }
-
-  takeDirty(): Uint32Array {
-    return this.log.take();
   }
 
   /**
@@ -377,18 +336,6 @@ export class TraceGuest implements GuestMemory {
   /** True once a non-looping replay has written every record. */
   get finished(): boolean {
     return !this.info.loop && this.thread.stats[Stat.RECORDS] >= (this.info.records as number);
-  }
-
-  pause(): Promise<void> {
-    return this.thread.pause();
-  }
-
-  resume(): Promise<void> {
-    return this.thread.resume();
-  }
-
-  close(): Promise<void> {
-    return this.thread.close();
   }
 
   describe(): Record<string, unknown> {
