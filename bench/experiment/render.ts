@@ -224,16 +224,13 @@ const DIFFERENCES = [
     'because of uneven network bandwidth"). Our link is steady.',
   '- **One 2-core machine.** Sender, receiver, the guest\'s writer thread, the link proxy and both sides\' codec threads share 2 cores; the study had ' +
     'two hosts. At 1 Gbit/s the CPU, not the link, can be the limit for the compressing methods.',
-  '- **A receiver that lags shows up as downtime.** At COMMIT the receiver must have decoded and written everything sent so far. When the ' +
-    'sender outruns the receiver (at 1 Gbit/s on 2 shared cores, `raw` and `pagepress` do: the pages sit in socket and proxy buffers), the ' +
-    'backlog is drained after the pause and counted in `commitMs` (the results JSON has every run\'s downtime parts). The adaptive policy predicts ' +
-    'the final copy from the sender\'s side only, so it can stop while the receiver is still behind. The study\'s Xen restores pages as they arrive ' +
-    'over a 100 Mbit/s link, where the receiver cannot fall behind.',
-  '- **Bytes still queued when the guest pauses count as downtime.** The sender ends a live iteration when its last batch is handed to the ' +
-    'socket, not when it has crossed the link; at 100 Mbit/s the socket send buffer, the delay proxy and tbf can still hold hundreds of ms of ' +
-    'earlier iterations when the guest is paused, and that drain is inside our downtime (a small 100 Mbit/s check run gave 0.5–1.2 s downtimes ' +
-    'with only 17–1146 pages in the final copy). Xen 4.4 has the same effect in principle; waiting for the link to drain before pausing is an ' +
-    'engine change (lib/migration/sender.ts), not part of this experiment.',
+  '- **Nothing of the live iterations is still in flight at the pause.** Before it takes the dirty set and asks the policy, the sender waits ' +
+    'for the receiver\'s ITERATION_ACK (the iteration decoded and in the receiver\'s memory), so the socket buffers, the delay proxy and tbf are ' +
+    'empty when the guest is paused; the wait is reported as `drainBeforePauseMs`, outside the downtime. The downtime is then the final copy ' +
+    'itself (its size over the link rate, and the receiver decoding it) plus the two round trips above. Xen 4.4 suspends as soon as its last ' +
+    'live round is written to the socket, so whatever its buffers still hold is drained inside its downtime; our `raw`, `non-adaptive` and `seed` downtimes ' +
+    'at 100 Mbit/s come from the size of their final sets (Xen 4.4\'s rule stops at its 29-iteration or 3x cap with thousands of pages still ' +
+    'dirty: `finalPages` in the results JSON), not from a backlog.',
   '- **What we can compare.** The study reports downtime and dirty pages only, on a link where its own numbers sit within 3 ms of each other; ' +
     'no total time or bytes. Our totals and bytes have no published counterpart.',
 ];
