@@ -24,6 +24,12 @@ export interface ProfileOptions {
   sampleBatches?: number;
   /** Time between the two reads of the dirtied pages, ms (default 1000; also measured at a tenth of it). */
   gapMs?: number;
+  /**
+   * For `auto`: profile it as in a migration whose link is the bottleneck (default true:
+   * auto then picks zstd) or whose encoder is (false: lz4). The sender tells auto which
+   * one holds (BatchEncoder.setOutputProbe); the profile's encoders have no socket.
+   */
+  linkBound?: boolean;
 }
 
 /**
@@ -84,6 +90,8 @@ export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): 
   // The cache is keyed by position in the sample (one slot each), so sampled pages never
   // evict each other: later iterations of a migration find their pages in its cache too.
   const cached = new BatchEncoder({ ...common, cacheSlots: sample.length });
+  const linkBound = o.linkBound ?? true;
+  for (const enc of [first, cached]) enc.setOutputProbe(() => linkBound);
   const positions = Uint32Array.from(sample, (_, i) => i);
   try {
     // Start the worker threads and their codecs first: a migration's encoder is warm after its first batches.

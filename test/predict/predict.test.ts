@@ -180,4 +180,16 @@ describe('predict: codec profile on a running guest', function () {
       await guest.close();
     }
   });
+
+  it('profiles auto as a link-bound migration sends (zstd) unless told the encoder is the bottleneck (lz4)', async () => {
+    const guest = await SimulatedGuest.create({ pages: 8192, workload: 'idle', seed: 4 });
+    try {
+      const o = { codec: 'auto' as const, threads: 2, sampleBatches: 4, gapMs: 50 };
+      const linkBound = await profileCodec(guest, o);
+      const cpuBound = await profileCodec(guest, { ...o, linkBound: false });
+      assert.ok(linkBound.firstBytesPerPage < cpuBound.firstBytesPerPage * 0.9, `link-bound ${linkBound.firstBytesPerPage}, encoder-bound ${cpuBound.firstBytesPerPage} bytes/page`);
+    } finally {
+      await guest.close();
+    }
+  });
 });
