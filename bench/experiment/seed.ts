@@ -54,6 +54,8 @@ export interface RunRecord {
   finalPages: number;
   stopReason: string;
   kinds?: MigrationReport['kinds'];
+  /** BATCH frames per codec (what `auto` chose). */
+  codecs?: MigrationReport['codecs'];
   ratio: number;
   guestWrites?: number;
   /** Seconds for the guest's creation (not in totalMs). */
@@ -374,7 +376,7 @@ async function runOne(a: Args, common: CommonSettings, size: number, rate: strin
       liveIterations: rep0.liveIterations, iterationPages: its.map((i) => i.pages),
       dirtyPages: its.slice(1).reduce((s, i) => s + i.pages, 0),
       finalPages: its.filter((i) => i.final).reduce((s, i) => s + i.pages, 0),
-      stopReason: rep0.stopReason, kinds: rep0.kinds, ratio: rep0.ratio,
+      stopReason: rep0.stopReason, kinds: rep0.kinds, codecs: rep0.codecs, ratio: rep0.ratio,
       guestWrites: Number((guest.describe() as { writes?: number }).writes ?? NaN),
     };
   } catch (err) {
