@@ -22,7 +22,7 @@ import * as lz4 from 'lz4-napi';
 import * as zstdBinding from 'zstd-napi/binding';
 import { BatchDecoder, BatchEncoder, SyncBatchCodec } from '../lib';
 import type { EncoderOptions } from '../lib';
-import { BenchOptions, benchMain, Criterion, criterion, fmt, inputs, MB, MiB, Table } from './common';
+import { BenchOptions, benchMain, Criterion, criterion, fmt, inputs, MB, median, MiB, Table } from './common';
 
 const BLOCK = 4 * MiB;
 const DEPTH = 4;
@@ -182,6 +182,51 @@ async function subject(codec: CodecName, blocks: Buffer[], total: number, o: Ben
   }
 }
 
+/**
+ * The batch API (zstd 1, one worker thread, DEPTH calls outstanding) against zstd-napi L1
+ * on the main thread, timed in paired rounds: each round runs one whole pass of each, back
+ * to back, alternating which goes first, and yields time(zstd-napi) / time(batch API), the
+ * throughput ratio. The median over the rounds is what the C1/C3 criteria use: on a shared
+ * machine, drift between two benchmark.js cases measured seconds apart hits only one side,
+ * while a round's two passes share it.
+ */
+async function pairedZstdRatio(blocks: Buffer[], rounds: number): Promise<{ median: number; ratios: number[] }> {
+  const enc = new BatchEncoder({ threads: 1, codec: 'zstd', level: 1 });
+  const cctx = new zstdBinding.CCtx();
+  cctx.setParameter(zstdBinding.CParameter.compressionLevel, 1);
+  const zdst = Buffer.allocUnsafe(zstdBinding.compressBound(BLOCK));
+  const baseline = (): number => {
+    const t = performance.now();
+    for (const b of blocks) cctx.compress2(zdst, b);
+    return performance.now() - t;
+  };
+  const batchApi = async (): Promise<number> => {
+    const t = performance.now();
+    await encodeAll(enc, blocks, DEPTH, false);
+    return performance.now() - t;
+  };
+  try {
+    await batchApi(); // warm: threads, contexts, page faults
+    baseline();
+    const ratios: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      let tb: number;
+      let ts: number;
+      if (r % 2 === 0) {
+        ts = await batchApi();
+        tb = baseline();
+      } else {
+        tb = baseline();
+        ts = await batchApi();
+      }
+      ratios.push(tb / ts);
+    }
+    return { median: median(ratios), ratios };
+  } finally {
+    await enc.close();
+  }
+}
+
 /** SyncBatchCodec: the batch API on the calling thread (what a caller on its own worker thread uses). */
 async function syncSubject(codec: CodecName, blocks: Buffer[], total: number, o: BenchOptions): Promise<Row> {
   const opts: EncoderOptions = { codec };
@@ -303,20 +348,23 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
         `(first: ${broken[0].decodeProblem}); those decode columns are measured with 1 call outstanding ("4/1").`);
     }
     const z = subj.find((s) => s.name.includes('zstd'))!;
+    process.stderr.write(`[batch] ${inp.name}: paired rounds, batch API zstd T1 vs zstd-napi\n`);
+    const paired = await pairedZstdRatio(blocks, o.quick ? 1 : 5);
+    data[`${inp.key}PairedZstdRatios`] = paired.ratios;
     const zs = sync[0];
     const tag = inp.key === 'real' ? 'real corpus' : 'zero-heavy';
     if (inp.key === 'real') {
       criteria.push(criterion('C1s', `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag})`, zs.encodeMBps / zstdRef.encodeMBps, '>=', 0.9, 'x',
         `${fmt(zs.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s, ratio ${fmt(zs.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
-      criteria.push(criterion('C1', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag})`, z.encodeMBps / zstdRef.encodeMBps, '>=', 0.9, 'x',
-        `${fmt(z.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s`));
+      criteria.push(criterion('C1', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 0.9, 'x',
+        `rounds ${paired.ratios.map((x) => fmt(x, 2)).join(', ')}; benchmark.js cases: ${fmt(z.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s`));
       criteria.push(criterion('C2', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x',
         `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
     } else {
       criteria.push(criterion('C3s', `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag})`, zs.encodeMBps / zstdRef.encodeMBps, '>=', 2.0, 'x',
         `${fmt(zs.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s`));
-      criteria.push(criterion('C3', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag})`, z.encodeMBps / zstdRef.encodeMBps, '>=', 2.0, 'x',
-        `${fmt(z.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s`));
+      criteria.push(criterion('C3', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 2.0, 'x',
+        `rounds ${paired.ratios.map((x) => fmt(x, 2)).join(', ')}; benchmark.js cases: ${fmt(z.encodeMBps, 0)} vs ${fmt(zstdRef.encodeMBps, 0)} MB/s`));
       criteria.push(criterion('C4', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x',
         `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
     }
