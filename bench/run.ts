@@ -87,6 +87,10 @@ const ANALYSIS = [
     'file are serialized by its inode lock, so two decoding threads cannot share that cost), and pagepress also pays its 0.1 s start-up. ' +
     'What pagepress does to close the gap: it decompresses each batch where its output goes (in place, no copy of the batch), its workers write ' +
     'their batches themselves while the bytes are in cache, and zero pages become holes (which is why B2, on the zero-heavy image, is 1.4x).',
+  '- **C1 and C3 are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of the batch API (zstd 1, one worker ' +
+    'thread, 4 calls outstanding) and one of zstd-napi back to back, in alternating order; the benchmark.js cases in the batch table are ' +
+    'measured seconds apart, and on this shared machine their ratio moves by ±15 % from run to run (the profile table\'s wall time per ' +
+    'batch is the steadier figure).',
   '- **The 2x target on the zero-heavy image (C3) is out of reach for zstd level 1 on this corpus, whatever the classification costs.** ' +
     'Taking out the zero pages leaves the 15 % of real-memory pages, which zstd -1 compresses at 550-650 MB/s here: 0.15 x 4 MiB / 600 MB/s ' +
     '= 1.05 ms per 4 MiB batch, a ceiling of 4 GB/s, while zstd-napi runs at 2.2-2.5 GB/s on the whole blocks (zstd skips long zero runs at ' +
