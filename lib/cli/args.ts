@@ -186,7 +186,7 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
     .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
     .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0; Xen streams 262144 = 1 GiB)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
-    .addOption(new Option('--format <F>', 'input format: auto recognises Xen save/migration streams (xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
+    .addOption(new Option('--format <F>', 'input format: auto recognises Xen save/migration streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
     .option('--colo', 'Xen input is a COLO stream (CHECKPOINT_STATE after each CHECKPOINT_END)')
     .addOption(new Option('--legacy <WHAT>', 'Xen input from Xen <= 4.5 (v1): refuse with a hint, or pass it through as raw bytes').choices(['refuse', 'pass']).default('refuse'))
     .addOption(new Option('-d, --decompress', 'decompress instead (same as the decompress command)'))
@@ -207,7 +207,7 @@ export function buildProgram(handlers: Handlers): Command {
   // --- xen inspect (commands/xen-inspect.ts) ---
   xen
     .command('inspect [FILE]')
-    .description('check a Xen stream (xl, libxl or libxc layer) and list its headers and records')
+    .description('check a Xen stream (libvirt, xl, libxl or libxc layer) and list its headers and records')
     .option('--json', 'print the report as JSON on stdout')
     .option('--colo', 'the stream is COLO (CHECKPOINT_STATE after each CHECKPOINT_END)')
     .action(async (file: string | undefined, flags: XenInspectFlags) => handlers.xenInspect(file, flags));
@@ -228,7 +228,7 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('-l, --level <N>', 'codec level').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .option('--remote-pagepress <CMD>', 'shell command that runs pagepress on HOST', 'pagepress')
-    .addOption(new Option('--format <F>', 'forward input: auto recognises Xen streams (xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
+    .addOption(new Option('--format <F>', 'forward input: auto recognises Xen streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
     .option('--colo', 'the Xen stream is COLO (implied when the remote command has a --colo word)')
     .option('-q, --quiet', 'errors only (no summary line on stderr)')
     .addHelpText('after', `

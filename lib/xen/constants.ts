@@ -158,6 +158,15 @@ export const XL_MANDATORY_FLAG_ALL = XL_MANDATORY_FLAG_JSON | XL_MANDATORY_FLAG_
 /** Sanity cap on the xl optional data (a domain config is a few KiB; xl itself has no cap). */
 export const XL_OPTDATA_MAX = 16 * 1024 * 1024;
 
+/** The 16-byte magic of libvirt's libxl-driver save file (`virsh save`; libxl_conf.h LIBXL_SAVE_MAGIC). */
+export const LIBVIRT_MAGIC = Buffer.from('libvirt-xml\n \0 \r', 'latin1');
+/** Bytes of libvirt's save-file header: magic, u32 version, u32 xmlLen, 40 unused bytes; the domain XML follows. */
+export const LIBVIRT_HEADER_BYTES = 64;
+/** Highest libvirt save-file version (libvirt refuses more): 2 = a libxl v2 stream follows; 1 = a legacy one. */
+export const LIBVIRT_VERSION_MAX = 2;
+/** Sanity cap on the domain XML of a libvirt save file (libvirt itself has none; a domain XML is a few KiB). */
+export const LIBVIRT_XML_MAX = 16 * 1024 * 1024;
+
 /** sizeof(vcpu_guest_context) for a 64-bit PV guest (X86_PV_VCPU_BASIC blob). */
 export const VCPU_CONTEXT_64 = 0x1430;
 /** sizeof(vcpu_guest_context) for a 32-bit PV guest. */

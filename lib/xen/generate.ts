@@ -16,8 +16,8 @@ export interface GenerateOptions {
   guest: 'hvm' | 'pv';
   /** libxc stream version: 2 (Xen 4.6-4.13) or 3 (Xen >= 4.14). */
   version: 2 | 3;
-  /** Outermost layer: a bare libxc stream, a libxl stream, or an xl save file. */
-  layer: 'libxc' | 'libxl' | 'xl';
+  /** Outermost layer: a bare libxc stream, a libxl stream, an xl save file, or a libvirt (`virsh save`) file. */
+  layer: 'libxc' | 'libxl' | 'xl' | 'libvirt';
   /** Guest pfns 0..pages-1 (the p2m size); the first pass sends each once. */
   pages: number;
   /** Fills `out` (4096 bytes) with the contents of `pfn` as sent in `iteration` (0 = first pass). */
@@ -193,6 +193,19 @@ function defaultConfig(guest: 'hvm' | 'pv', pages: number, vcpus: number): strin
   }, null, 4);
 }
 
+/** A small libvirt domain XML, as `virsh save` stores before the libxl stream. */
+function defaultDomainXml(guest: 'hvm' | 'pv', pages: number, vcpus: number): string {
+  return [
+    "<domain type='xen'>",
+    '  <name>vm1</name>',
+    '  <uuid>8f2b6e0c-7a1d-4c3e-9b5a-1d2e3f405162</uuid>',
+    `  <memory unit='KiB'>${pages * 4}</memory>`,
+    `  <vcpu>${vcpus}</vcpu>`,
+    `  <os><type>${guest === 'hvm' ? 'hvm' : 'linux'}</type></os>`,
+    '</domain>',
+  ].join('\n');
+}
+
 function defaultPvType(pfn: number): number {
   if (pfn === 1) return PageType.L4TAB_PIN;
   if (pfn === 2) return PageType.L3TAB;
@@ -276,6 +289,7 @@ export function generateXenStream(opts: GenerateOptions, emit: XenEmit): Generat
   };
 
   if (layer === 'xl') w.xlHeader(opts.config ?? defaultConfig(guest, pages, vcpus));
+  if (layer === 'libvirt') w.libvirtHeader(defaultDomainXml(guest, pages, vcpus));
   if (layer !== 'libxc') {
     w.libxlHeader();
     w.libxlRecord(LibxlRec.LIBXC_CONTEXT);

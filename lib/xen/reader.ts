@@ -1,6 +1,6 @@
 /**
- * An incremental, validating reader of Xen save/migration streams (docs/XEN.md): the xl
- * save-file header, the libxl stream ("LibxlFmt") and the libxc stream (migration v2,
+ * An incremental, validating reader of Xen save/migration streams (docs/XEN.md): libvirt's
+ * save-file header (`virsh save`, libxl driver), the xl save-file header, the libxl stream ("LibxlFmt") and the libxc stream (migration v2,
  * versions 2 and 3), including Remus/COLO checkpointed streams.
  *
  * The reader splits its input, byte for byte and in order, into verbatim bytes (headers,
@@ -17,13 +17,13 @@ import {
   LIBXL_OPT_BIG_ENDIAN, LIBXL_OPT_LEGACY, LIBXL_VERSION, libxlRecordName, LibxlRec, pageTypeHasData, pageTypeName,
   REC_HEADER_BYTES, REC_LENGTH_MAX, REC_TYPE_OPTIONAL, VCPU_CONTEXT_32, VCPU_CONTEXT_64, VCPU_EXTENDED_MAX,
   VCPU_XSAVE_MIN, XEN_PAGE_SHIFT, XEN_PAGE_SIZE, XL_BYTEORDER, XL_HEADER_BYTES, XL_MAGIC, XL_MANDATORY_FLAG_ALL,
-  XL_MANDATORY_FLAG_STREAMV2, XL_OPTDATA_MAX,
+  XL_MANDATORY_FLAG_STREAMV2, XL_OPTDATA_MAX, LIBVIRT_HEADER_BYTES, LIBVIRT_MAGIC, LIBVIRT_VERSION_MAX, LIBVIRT_XML_MAX,
 } from './constants';
 
 /** A layer of the nested Xen formats. */
-export type XenLayer = 'xl' | 'libxl' | 'libxc';
+export type XenLayer = 'libvirt' | 'xl' | 'libxl' | 'libxc';
 /** The layer a stream starts with ('auto' = detect from the first 8 bytes). */
-export type XenFormat = 'auto' | 'xl' | 'libxl' | 'libxc';
+export type XenFormat = 'auto' | 'libvirt' | 'xl' | 'libxl' | 'libxc';
 
 /** Page entries of one PAGE_DATA record (or of a whole stream). */
 export interface XenPageCounts {
@@ -163,6 +163,8 @@ const PAGE_HEAD = 8;
 const PAGE_PFNS = 9;
 const PAGES = 10;
 const RAW = 11;
+const LIBVIRT_HEADER = 12;
+const LIBVIRT_XML = 13;
 
 /** Where the libxl layer is: before LIBXC_CONTEXT, inside libxc, after libxc END, inside a checkpoint's libxl part, awaiting COLO's CHECKPOINT_STATE. */
 type LibxlPhase = 'start' | 'libxc' | 'after' | 'checkpoint' | 'state';
@@ -229,8 +231,8 @@ export class XenReader {
 
   constructor(handlers: XenReaderHandlers, options: XenReaderOptions = {}) {
     const format = options.format ?? 'auto';
-    if (!['auto', 'xl', 'libxl', 'libxc'].includes(format)) {
-      throw new PagepressError(`options.format must be auto, xl, libxl or libxc, got ${String(format)}`, ErrorCodes.ARG);
+    if (!['auto', 'libvirt', 'xl', 'libxl', 'libxc'].includes(format)) {
+      throw new PagepressError(`options.format must be auto, libvirt, xl, libxl or libxc, got ${String(format)}`, ErrorCodes.ARG);
     }
     const legacy = options.legacy ?? 'refuse';
     if (legacy !== 'refuse' && legacy !== 'pass') {
@@ -376,6 +378,9 @@ export class XenReader {
 
   private unitDescription(): { what: string; layer: XenLayer | null; type: number | null; name: string | null } {
     switch (this.stage) {
+      case LIBVIRT_HEADER:
+      case LIBVIRT_XML:
+        return { what: 'header', layer: 'libvirt', type: -1, name: 'header' };
       case XL_HEADER:
       case XL_OPTDATA:
         return { what: 'header', layer: 'xl', type: -1, name: 'header' };
@@ -432,6 +437,8 @@ export class XenReader {
   private advance(): void {
     switch (this.stage) {
       case DETECT: return this.detect();
+      case LIBVIRT_HEADER: return this.libvirtHeader();
+      case LIBVIRT_XML: return this.libvirtXml();
       case XL_HEADER: return this.xlHeader();
       case XL_OPTDATA: return this.xlOptData();
       case LIBXL_HEADER: return this.libxlHeader();
@@ -474,12 +481,13 @@ export class XenReader {
   private detect(): void {
     const head = this.acc.subarray(0, 8);
     let found: XenLayer | 'legacy';
-    if (head.equals(XL_MAGIC.subarray(0, 8))) found = 'xl';
+    if (head.equals(LIBVIRT_MAGIC.subarray(0, 8))) found = 'libvirt';
+    else if (head.equals(XL_MAGIC.subarray(0, 8))) found = 'xl';
     else if (head.equals(LIBXL_IDENT)) found = 'libxl';
     else if (head.equals(IHDR_MARKER)) found = 'libxc';
     else found = 'legacy';
     if (this.format !== 'auto' && found !== this.format) {
-      const expected = { xl: 'the xl save-file magic "Xen saved domain, xl format"', libxl: 'the libxl ident "LibxlFmt"', libxc: 'the libxc image marker (8 x 0xFF)' }[this.format];
+      const expected = { libvirt: 'the libvirt save-file magic "libvirt-xml"', xl: 'the xl save-file magic "Xen saved domain, xl format"', libxl: 'the libxl ident "LibxlFmt"', libxc: 'the libxc image marker (8 x 0xFF)' }[this.format];
       const layer = this.format;
       const name = layer === 'libxc' ? 'image header' : 'header';
       throw new XenStreamError(`${layer} ${name} at offset 0: expected ${expected}, found ${head.toString('hex')}${found === 'legacy' ? ' (a legacy or non-Xen stream)' : ` (a ${found} stream)`}`, ErrorCodes.MAGIC, {
@@ -502,8 +510,46 @@ export class XenReader {
     this.outer = found;
     this.enterLayer(found);
     // The 8 bytes already read are the start of the header: keep them and read the rest.
-    this.stage = found === 'xl' ? XL_HEADER : found === 'libxl' ? LIBXL_HEADER : IHDR;
-    this.grow(found === 'xl' ? XL_HEADER_BYTES : found === 'libxl' ? LIBXL_HEADER_BYTES : IHDR_BYTES);
+    const first = { libvirt: [LIBVIRT_HEADER, LIBVIRT_HEADER_BYTES], xl: [XL_HEADER, XL_HEADER_BYTES], libxl: [LIBXL_HEADER, LIBXL_HEADER_BYTES], libxc: [IHDR, IHDR_BYTES] }[found];
+    this.stage = first[0];
+    this.grow(first[1]);
+  }
+
+  /**
+   * libvirt's save file (`virsh save` on the libxl driver): the 64-byte header, checked as
+   * libxlDomainSaveImageOpen does (magic, version <= 2, xmlLen > 0), then the domain XML.
+   */
+  private libvirtHeader(): void {
+    const b = this.acc;
+    const unit = { layer: 'libvirt' as const, type: -1, name: 'header' };
+    for (let i = 0; i < LIBVIRT_MAGIC.length; i++) {
+      if (b[i] !== LIBVIRT_MAGIC[i]) this.fail(ErrorCodes.MAGIC, `byte ${i} of the magic is ${hex(b[i], 2)}, expected ${hex(LIBVIRT_MAGIC[i], 2)} ("libvirt-xml\\n \\0 \\r"; libvirt: "image magic is incorrect")`, i, unit);
+    }
+    const version = b.readUInt32LE(16);
+    // libvirt refuses > 2 and passes the version on as libxl's stream_version (1 = legacy); it writes 1 or 2.
+    if (version < 1 || version > LIBVIRT_VERSION_MAX) this.fail(ErrorCodes.VERSION, `version ${version} is not supported (libvirt writes 1 or 2 and reads up to ${LIBVIRT_VERSION_MAX})`, 16, unit);
+    const xmlLen = b.readInt32LE(20);
+    if (xmlLen <= 0) this.fail(ErrorCodes.XEN, `XML length ${xmlLen} (libvirt: "invalid XML length")`, 20, unit);
+    if (xmlLen > LIBVIRT_XML_MAX) this.fail(ErrorCodes.LIMIT, `XML length ${xmlLen} exceeds the ${LIBVIRT_XML_MAX}-byte limit`, 20, unit);
+    this.stage = LIBVIRT_XML;
+    this.grow(LIBVIRT_HEADER_BYTES + xmlLen);
+  }
+
+  private libvirtXml(): void {
+    const version = this.acc.readUInt32LE(16);
+    const total = LIBVIRT_HEADER_BYTES + this.acc.readInt32LE(20);
+    // Version 2: a libxl v2 ("LibxlFmt") stream follows; 1: a legacy (Xen <= 4.5) stream.
+    if (version === 1 && this.legacyMode === 'refuse') {
+      this.fail(ErrorCodes.VERSION, `version ${version} means a legacy (Xen <= 4.5) stream follows at offset ${this.unitOffset + total}: strip this ${total}-byte libvirt header and ${LEGACY_HINT}`, 16, { layer: 'libvirt', type: -1, name: 'header' });
+    }
+    this.emitUnit({ layer: 'libvirt', type: -1, name: 'header', offset: this.unitOffset, bodyLength: total });
+    if (version === 2) {
+      this.enterLayer('libxl');
+      this.beginUnit(LIBXL_HEADER, LIBXL_HEADER_BYTES);
+    } else {
+      this.detectedFormat = 'legacy';
+      this.startRaw('legacy');
+    }
   }
 
   private xlHeader(): void {

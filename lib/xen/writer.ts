@@ -5,7 +5,7 @@
  * without being held in memory.
  */
 import {
-  DHDR_BYTES, IHDR_BYTES, IHDR_ID, IHDR_MARKER, LIBXL_HEADER_BYTES, LIBXL_IDENT, LIBXL_VERSION, LibxcRec,
+  DHDR_BYTES, IHDR_BYTES, IHDR_ID, IHDR_MARKER, LIBVIRT_HEADER_BYTES, LIBVIRT_MAGIC, LIBXL_HEADER_BYTES, LIBXL_IDENT, LIBXL_VERSION, LibxcRec,
   pageTypeHasData, REC_HEADER_BYTES, XEN_PAGE_SHIFT, XEN_PAGE_SIZE, XL_BYTEORDER, XL_HEADER_BYTES, XL_MAGIC,
   XL_MANDATORY_FLAG_JSON, XL_MANDATORY_FLAG_STREAMV2,
 } from './constants';
@@ -66,6 +66,20 @@ export class XenWriter {
     b.writeUInt32LE(4 + text.length, 44);
     b.writeUInt32LE(text.length, 48);
     text.copy(b, 52);
+    return this.raw(b);
+  }
+
+  /**
+   * libvirt's save-file header (`virsh save` on the libxl driver): magic, u32 version (2: a
+   * libxl v2 stream follows), u32 xmlLen (the XML with its NUL), 40 zero bytes, the XML.
+   */
+  libvirtHeader(xml: string, version = 2, xmlLen?: number): this {
+    const text = Buffer.from(`${xml}\0`, 'utf8');
+    const b = Buffer.alloc(LIBVIRT_HEADER_BYTES + text.length);
+    LIBVIRT_MAGIC.copy(b, 0);
+    b.writeUInt32LE(version >>> 0, 16);
+    b.writeInt32LE(xmlLen ?? text.length, 20);
+    text.copy(b, LIBVIRT_HEADER_BYTES);
     return this.raw(b);
   }
 

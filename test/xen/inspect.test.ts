@@ -56,6 +56,23 @@ describe('cli: xen inspect', function () {
     assert.deepEqual(JSON.parse(p.stdout.toString()).summary, doc.summary);
   });
 
+  it('a libvirt save file (virsh save): libvirt > libxl > libxc; compress treats it as Xen and restores it byte for byte', async () => {
+    const parts: Buffer[] = [];
+    generateXenStream({ guest: 'pv', version: 3, layer: 'libvirt', pages: 600, iterations: [{ pfns: [1, 2, 3, 500] }], page: (pfn, it, out) => out.fill((pfn * 7 + it) % 251) }, (c) => parts.push(Buffer.from(c)));
+    const saved = Buffer.concat(parts);
+    const r = await run(['xen', 'inspect', '--json'], { input: saved });
+    assert.equal(r.code, 0, r.stderr);
+    const doc = JSON.parse(r.stdout.toString());
+    assert.equal(doc.summary.format, 'libvirt');
+    assert.deepEqual(doc.summary.layers, ['libvirt', 'libxl', 'libxc']);
+    assert.equal(doc.records[0].layer, 'libvirt');
+    const c = await run(['compress', '-T2', '--json'], { input: saved });
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(JSON.parse(c.stderr.trim().split('\n').pop()!).format, 'xen');
+    const d = await run(['decompress'], { input: c.stdout });
+    assert.ok(d.stdout.equals(saved));
+  });
+
   it('a COLO stream needs --colo', async () => {
     const colo = tmp.file('colo.libxl');
     fs.writeFileSync(colo, generate({ guest: 'pv', version: 3, layer: 'libxl', pages: 64, checkpoints: { kind: 'colo', count: 2, pfns: [1, 2] } }));

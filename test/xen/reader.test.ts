@@ -240,6 +240,14 @@ describe('xen reader: chunking, flush points, truncation, legacy', () => {
     assert.deepEqual(p.records.map((x) => `${x.layer} ${x.name}`), ['xl header']);
     assert.equal(p.summary.legacyBytes, legacy.length);
     assert.equal(p.summary.format, 'legacy');
+
+    // A libvirt save file of version 1 (libvirt restores it with libxl stream version 1): the same.
+    const lv = Buffer.concat([build((w) => w.libvirtHeader('<domain/>', 1)), legacy]);
+    assert.throws(() => readXen(lv), (e: XenStreamError) => e.code === 'PP_ERR_VERSION' && e.offset === 16 && e.layer === 'libvirt' && /convert-legacy-stream/.test(e.message));
+    const q = readXen(lv, { legacy: 'pass' }, [10, 70]);
+    assert.ok(q.output.equals(lv));
+    assert.deepEqual(q.records.map((x) => `${x.layer} ${x.name}`), ['libvirt header']);
+    assert.equal(q.summary.legacyBytes, legacy.length);
   });
 
   it('an explicit format must match the stream; bad options are PP_ERR_ARG', () => {

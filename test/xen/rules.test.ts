@@ -27,6 +27,7 @@ const X = (type: number, body: Buffer = Buffer.alloc(0)): Step => (w) => w.libxc
 const L = (type: number, body: Buffer = Buffer.alloc(0)): Step => (w) => w.libxlRecord(type, body);
 const LH = (options = 0, version = 2): Step => (w) => w.libxlHeader(options, version);
 const XL = (opts: XlHeaderOptions = {}, config = '{"c_info":{"type":"hvm"}}'): Step => (w) => w.xlHeader(config, opts);
+const LV = (version = 2, xmlLen?: number, xml = "<domain type='xen'><name>vm1</name></domain>"): Step => (w) => w.libvirtHeader(xml, version, xmlLen);
 const RAW = (b: Buffer): Step => (w) => w.raw(b);
 /** A record header with any declared length, then exactly `bytes` (no padding added). */
 const HDR = (type: number, length: number, bytes: Buffer = Buffer.alloc(0)): Step => (w) => {
@@ -310,6 +311,17 @@ const xlFixed = (edit: (b: Buffer) => void) => {
 { const s = XL({ mandatoryFlags: XL_MANDATORY_FLAG_JSON }); refuse('xl header: no STREAMv2 flag (a legacy stream follows), refused with how to convert', [s, RAW(Buffer.alloc(100, 1))], s, 36, 'PP_ERR_VERSION', 'xl', 'header', { message: /lack STREAMv2.*convert-legacy-stream/ }); }
 refuse('xl file: input ends inside the header', [RAW(bytes([XL()]).subarray(0, 40))], null, -1, 'PP_ERR_TRUNCATED', 'xl', 'header');
 
+// libvirt save-file header (virsh save, libxl driver): what libxlDomainSaveImageOpen checks.
+{ const s = LV(); refuse('libvirt header: magic (byte 13 wrong)', [s, ...libxl(hvm())], s, 13, 'PP_ERR_MAGIC', 'libvirt', 'header', { edit: (b, at) => (b[at + 13] = 0x41) }); }
+{ const s = LV(3); refuse('libvirt header: version 3 (libvirt: "image version is not supported")', [s, ...libxl(hvm())], s, 16, 'PP_ERR_VERSION', 'libvirt', 'header'); }
+{ const s = LV(0); refuse('libvirt header: version 0 (libvirt writes 1 or 2)', [s, ...libxl(hvm())], s, 16, 'PP_ERR_VERSION', 'libvirt', 'header'); }
+{ const s = LV(2, 0); refuse('libvirt header: XML length 0 (libvirt: "invalid XML length")', [s, ...libxl(hvm())], s, 20, XEN, 'libvirt', 'header'); }
+{ const s = LV(2, -5); refuse('libvirt header: negative XML length', [s, ...libxl(hvm())], s, 20, XEN, 'libvirt', 'header'); }
+{ const s = LV(2, 16 * 1024 * 1024 + 1); refuse('libvirt header: XML length above 16 MiB (refused before buffering)', [s], s, 20, 'PP_ERR_LIMIT', 'libvirt', 'header'); }
+{ const s = LV(1); refuse('libvirt header: version 1 (a legacy stream follows), refused with how to convert', [s, RAW(Buffer.alloc(100, 1))], s, 16, 'PP_ERR_VERSION', 'libvirt', 'header', { message: /legacy.*convert-legacy-stream/ }); }
+{ const ih = IH(); refuse('libvirt file: a libxc stream where the libxl header belongs', [LV(), ...hvm({ ih })], ih, 0, 'PP_ERR_MAGIC', 'libxl', 'header'); }
+refuse('libvirt file: input ends inside the domain XML', [RAW(bytes([LV()]).subarray(0, 70))], null, -1, 'PP_ERR_TRUNCATED', 'libvirt', 'header');
+
 describe('xen reader: every validation rule', () => {
   for (const c of cases) {
     it(`refuses ${c.name}`, () => {
@@ -351,6 +363,7 @@ describe('xen reader: what Xen tolerates is accepted', () => {
     ['HVM_PARAMS before HVM_CONTEXT (the spec\'s order)', hvm({ tail: [X(LibxcRec.X86_TSC_INFO, tsc()), X(LibxcRec.HVM_PARAMS, params(2)), X(LibxcRec.HVM_CONTEXT, hvmContext())] })],
     ['non-empty EMULATOR_XENSTORE_DATA with NUL-terminated pairs, and an empty one', libxl(hvm(), { after: [L(LibxlRec.EMULATOR_XENSTORE_DATA, xenstore('physmap/f0000000/start_addr\0f0000000\0physmap/f0000000/name\0vga.vram\0')), L(LibxlRec.EMULATOR_XENSTORE_DATA, xenstore('')), L(LibxlRec.EMULATOR_CONTEXT, emuContext())] })],
     ['xl header with optional flags set and without the JSON flag', xl(libxl(hvm()), { optionalFlags: 0x5, mandatoryFlags: XL_MANDATORY_FLAG_STREAMV2 })],
+    ['a libvirt save file (virsh save on the libxl driver): header, domain XML, libxl stream', [LV(), ...libxl(hvm())]],
     ['PAGE_DATA records of more than 1024 entries (only Xen\'s saver batches by 1024)', hvm({ pages: [PD(...Array.from({ length: 1500 }, (_, i) => [i, 0] as [number, number]))] })],
   ];
   for (const [name, steps, opts] of accepted) {
