@@ -236,7 +236,8 @@ const DIFFERENCES = [
     '`raw` and `seed` follow, iterates until fewer than 50 pages are dirty, which a fast link reaches in 8 to 11 iterations. So at 1 Gbit/s ' +
     'pagepress has the shortest total time but not the shortest downtime (both under the target); a lower `--downtime-target` moves it ' +
     'the other way. On this shared 2-core machine the encoder, not the link, can be the bottleneck at 1 Gbit/s, and `auto` then picks lz4 ' +
-    'for part of the batches (more bytes than `seed`\'s deflate).',
+    'for the batches it sends while the socket keeps up, which is the likely reason its bytes exceed `seed`\'s deflate there (runs record ' +
+    'their frames per codec from commit eb2d34f on; this page\'s runs predate it).',
   '- **What we can compare.** The study reports downtime and dirty pages only, on a link where its own numbers sit within 3 ms of each other; ' +
     'no total time or bytes. Our totals and bytes have no published counterpart.',
 ];
