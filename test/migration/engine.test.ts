@@ -23,11 +23,11 @@ import * as path from 'node:path';
 const P = 4096;
 const HOST = '127.0.0.1';
 
-/** Starts a receiver on an ephemeral port. */
-async function startReceiver(options: ReceiveOptions = {}): Promise<{ port: number; result: Promise<ReceivedGuest> }> {
+/** Starts a receiver (default: on an ephemeral port of 127.0.0.1). */
+async function startReceiver(options: ReceiveOptions = {}, at = { host: HOST, port: 0 }): Promise<{ port: number; result: Promise<ReceivedGuest> }> {
   let listening!: (port: number) => void;
   const port = new Promise<number>((r) => (listening = r));
-  const result = receive({ host: HOST, port: 0 }, { threads: 1, idleTimeoutMs: 20_000, ...options, onListening: (a) => listening(a.port) });
+  const result = receive(at, { threads: 1, idleTimeoutMs: 20_000, ...options, onListening: (a) => listening(a.port) });
   result.catch(() => undefined);
   return { port: await Promise.race([port, result.then(() => -1)]), result };
 }
@@ -138,13 +138,9 @@ describe('migration engine', function () {
       const guest = await SimulatedGuest.create({ pages: 32768, workload: 'idle', seed: 5 });
       const link = await createLink(LINKS['100M'], { prefer: 'userspace' });
       try {
-        let listening!: () => void;
-        const ready = new Promise<void>((r) => (listening = r));
-        const rx = receive(link.listen, { threads: 1, idleTimeoutMs: 20_000, onListening: () => listening() });
-        rx.catch(() => undefined);
-        await Promise.race([ready, rx]);
+        const rx = await startReceiver({}, link.listen);
         const report = await migrate(guest, { host: link.connect.host, port: link.connect.port, codec: 'auto', policy: 'xen', threads: 1, idleTimeoutMs: 20_000 });
-        const received = await rx;
+        const received = await rx.result;
         assert.deepEqual(differingPages(guest.memory, received.memory).slice(0, 10), []);
         const c = report.codecs;
         // The first ~10 frames fill the socket buffers (the link's rate shows only then): lz4.
