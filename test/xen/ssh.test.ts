@@ -219,35 +219,41 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     assert.match(r.stderr, /sent .* \(xen\) as/);
   });
 
-  it('a large guest: xen ssh against cat as the transport (times printed; sanity bound 8x)', async function () {
-    this.timeout(90000);
+  it('a large guest: xen ssh against cat as the transport (3 alternating rounds, medians printed; sanity bound 8x)', async function () {
+    this.timeout(240000);
     const pages = 131072; // 512 MiB of page data
-    const catReport = t.file('cat.json');
-    const ppReport = t.file('pp.json');
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
     // Whole runs (the sender building its guest, the handshake, the transfer, both ends
     // checking what they got) and, from the sender's report, the part from spawning the
-    // rune to the end of the handshake.
-    let t0 = Date.now();
-    const viaCat = await send(`cat | ${receiverWords(catReport).map(q).join(' ')}`, pages);
-    const catRunMs = Date.now() - t0;
-    assert.ok(viaCat.report.ok, describeRun(viaCat));
-    t0 = Date.now();
-    const viaPp = await send(xenSsh(receiverWords(ppReport)), pages);
-    const ppRunMs = Date.now() - t0;
-    assert.ok(viaPp.report.ok, describeRun(viaPp));
-    for (const [via, file] of [[viaCat, catReport], [viaPp, ppReport]] as const) {
-      const rec = readReport(file);
-      assert.ok(rec.ok && via.report.reverse.exact, rec.error);
-      assert.equal(rec.bytes, via.report.sent.bytes);
-      assert.equal(rec.sha256, via.report.sent.sha256);
+    // rune to the last acknowledgement. The two transports alternate, three rounds each,
+    // so that a burst of load on this shared machine does not land on one side only.
+    const whole = { cat: [] as number[], pp: [] as number[] };
+    const rune = { cat: [] as number[], pp: [] as number[] };
+    let lastStderr = '';
+    for (let round = 0; round < 3; round++) {
+      for (const via of ['cat', 'pp'] as const) {
+        const reportFile = t.file(`${via}-${round}.json`);
+        const words = receiverWords(reportFile);
+        const t0 = Date.now();
+        const r = await send(via === 'cat' ? `cat | ${words.map(q).join(' ')}` : xenSsh(words), pages);
+        whole[via].push(Date.now() - t0);
+        assert.ok(r.report.ok, describeRun(r));
+        const rec = readReport(reportFile);
+        assert.ok(rec.ok && r.report.reverse.exact, rec.error);
+        assert.equal(rec.bytes, r.report.sent.bytes);
+        assert.equal(rec.sha256, r.report.sent.sha256);
+        rune[via].push(r.report.wallMs);
+        if (via === 'pp') lastStderr = r.stderr.trim();
+      }
     }
-    const ratio = viaPp.report.wallMs / viaCat.report.wallMs;
-    const mib = (viaPp.report.sent.bytes / 1048576).toFixed(0);
-    console.log(`      ${mib} MiB: whole test run: cat ${catRunMs} ms, xen ssh ${ppRunMs} ms: ratio ${(ppRunMs / catRunMs).toFixed(2)}; ` +
-      `rune to last ack: cat ${viaCat.report.wallMs} ms (transfer ${viaCat.report.transferMs} ms), ` +
-      `xen ssh ${viaPp.report.wallMs} ms (transfer ${viaPp.report.transferMs} ms): ratio ${ratio.toFixed(2)}`);
-    console.log(`      ${viaPp.stderr.trim()}`);
-    assert.ok(ratio < 8, `xen ssh took ${ratio.toFixed(1)}x the time of cat`);
+    const wholeRatio = median(whole.pp) / median(whole.cat);
+    const runeRatio = median(rune.pp) / median(rune.cat);
+    console.log(`      whole test run, median of 3: cat ${median(whole.cat)} ms [${whole.cat.join(', ')}], ` +
+      `xen ssh ${median(whole.pp)} ms [${whole.pp.join(', ')}]: ratio ${wholeRatio.toFixed(2)}`);
+    console.log(`      rune to last ack, median of 3: cat ${median(rune.cat)} ms [${rune.cat.join(', ')}], ` +
+      `xen ssh ${median(rune.pp)} ms [${rune.pp.join(', ')}]: ratio ${runeRatio.toFixed(2)}`);
+    console.log(`      ${lastStderr}`);
+    assert.ok(wholeRatio < 8, `xen ssh took ${wholeRatio.toFixed(1)}x the time of cat`);
   });
 
   it('the remote command fails after the stream (exit 3, no acknowledgement): exit 3 at once, no hang', async () => {
