@@ -8,16 +8,22 @@ import { addon } from '../native';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Reads up to `length` bytes into `buf` at `offset`; resolves with the count (0 at EOF). */
-export async function readSome(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null): Promise<number> {
-  for (;;) {
+/**
+ * Reads up to `length` bytes into `buf` at `offset`; resolves with the count (0 at EOF).
+ * On a non-blocking fd with nothing to read (EAGAIN) it polls: every millisecond for the
+ * first 100 tries, then every 4 ms, so a paused input costs little CPU and its next bytes
+ * wait at most 4 ms. `signal` ends the polling (rejects with an AbortError).
+ */
+export async function readSome(fd: number, buf: Uint8Array, offset: number, length: number, position: number | null, signal?: AbortSignal): Promise<number> {
+  for (let tries = 0; ; tries++) {
+    signal?.throwIfAborted();
     try {
       return await new Promise<number>((resolve, reject) =>
         fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
       );
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
-      await sleep(1);
+      await sleep(tries < 100 ? 1 : 4);
     }
   }
 }
@@ -39,11 +45,11 @@ export interface Sniffed {
  * never held back waiting for 3 more bytes; the read goes on in the background
  * (`pending`) and the caller decides on what it has.
  */
-export async function sniff(fd: number, n: number, pauseMs: number): Promise<Sniffed> {
+export async function sniff(fd: number, n: number, pauseMs: number, signal?: AbortSignal): Promise<Sniffed> {
   const buf = Buffer.allocUnsafeSlow(Math.max(n, 64 * 1024));
   let filled = 0;
   while (filled < n) {
-    const read = readSome(fd, buf, filled, buf.length - filled, null);
+    const read = readSome(fd, buf, filled, buf.length - filled, null, signal);
     const got = filled === 0 ? await read : await Promise.race([read, sleep(pauseMs).then(() => -1)]);
     if (got === -1) return { bytes: buf.subarray(0, filled), pending: read, buf, at: filled };
     if (got === 0) break;

@@ -55,12 +55,13 @@ export interface EncodingTransform extends Transform {
 }
 
 /**
- * Feeds `prefix`, then everything readable from `fd`, into `encoder` and ends it. Reads go
+ * Feeds what `start` read (if given), then everything readable from `fd`, into `encoder`
+ * and ends it; `signal` stops the reading (an AbortError). Reads go
  * into two reused 4 MiB buffers (the next read runs while the encoder takes the current
  * block); a buffer is reused only after the encoder's write callback, by which time it has
  * copied the bytes into its slots. Fresh buffers per chunk would cost a page fault per 4 KiB.
  */
-async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<void> {
+export async function feed(fd: number, encoder: Writable, start?: Sniffed, signal?: AbortSignal): Promise<void> {
   const write = (chunk: Uint8Array) =>
     new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
   const regular = isRegularFile(fd);
@@ -72,8 +73,8 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
     if (n > 0) await write(start.buf.subarray(start.at, start.at + n));
     if (start.bytes.length === 0 && n === -1) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
   }
-  if (isDirect(encoder)) return feedDirect(fd, encoder, regular);
-  await readBlocks(fd, regular, write);
+  if (isDirect(encoder)) return feedDirect(fd, encoder, regular, signal);
+  await readBlocks(fd, regular, write, signal);
   await new Promise<void>((resolve) => encoder.end(resolve));
 }
 
@@ -81,11 +82,11 @@ async function feed(fd: number, encoder: Writable, start?: Sniffed): Promise<voi
  * Reads `fd` to EOF in 4 MiB blocks into two reused buffers, the next read running while
  * `onBlock` takes the current block (the buffer is reused once `onBlock` resolves).
  */
-async function readBlocks(fd: number, regular: boolean, onBlock: (block: Buffer) => Promise<void>): Promise<void> {
+async function readBlocks(fd: number, regular: boolean, onBlock: (block: Buffer) => Promise<void>, signal?: AbortSignal): Promise<void> {
   const bufs = [Buffer.allocUnsafeSlow(4 * 1024 * 1024), Buffer.allocUnsafeSlow(4 * 1024 * 1024)];
   let which = 0;
   let position = 0;
-  let pending = readSome(fd, bufs[0], 0, bufs[0].length, regular ? position : null);
+  let pending = readSome(fd, bufs[0], 0, bufs[0].length, regular ? position : null, signal);
   try {
     for (;;) {
       const n = await pending;
@@ -93,7 +94,7 @@ async function readBlocks(fd: number, regular: boolean, onBlock: (block: Buffer)
       position += n;
       const current = bufs[which];
       which ^= 1;
-      pending = readSome(fd, bufs[which], 0, bufs[which].length, regular ? position : null);
+      pending = readSome(fd, bufs[which], 0, bufs[which].length, regular ? position : null, signal);
       await onBlock(current.subarray(0, n));
     }
   } catch (err) {
@@ -120,7 +121,7 @@ function isDirect(x: unknown): x is DirectReads & Writable {
  * record is read the indirect way. No read-ahead: where the next read goes depends on
  * what the encoder made of the previous one.
  */
-async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: boolean): Promise<void> {
+async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: boolean, signal?: AbortSignal): Promise<void> {
   const write = (chunk: Uint8Array) =>
     new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
   // One block buffer: write() calls back only once the encoder is done with the block.
@@ -130,7 +131,7 @@ async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: 
     await encoder.waitForRoom();
     const target = encoder.directTarget();
     const buf = target ?? block;
-    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null);
+    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null, signal);
     if (n === 0) break;
     position += n;
     if (target) encoder.directRead(n);

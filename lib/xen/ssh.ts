@@ -33,7 +33,9 @@
  * does (see remoteCommandLine).
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import { growPipe } from '../stream/fd-io';
+import * as fs from 'node:fs';
+import { growPipe, sniff, Sniffed } from '../stream/fd-io';
+import { feed } from '../stream/files';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ErrorCodes, PagepressError } from '../errors';
@@ -158,6 +160,15 @@ export function peekHead(input: Readable, n: number, idleMs: number): Promise<{ 
     input.once('end', finish);
     input.once('error', onError);
   });
+}
+
+function isPipeOrSocket(fd: number): boolean {
+  try {
+    const st = fs.fstatSync(fd);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** How long a first message shorter than a Xen signature may wait for more bytes before the format is chosen. */
@@ -305,20 +316,45 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   let chosen: 'xen' | 'raw' | null = null;
   let source: Readable = input;
   let forwardComplete = false;
+  const startEncoder = (kind: 'xen' | 'raw'): ForwardEncoder => {
+    const e = (encoder = createForwardEncoder((chosen = kind), opts.encoder ?? {}, colo));
+    e.once('error', onLocalError);
+    // 'end' = the END frame went to the child's stdin: the forward stream is complete.
+    e.once('end', () => (forwardComplete = true));
+    return e;
+  };
   const runForward = async () => {
-    chosen = format === 'auto' ? null : format;
-    if (chosen === null) {
+    let kind = format === 'auto' ? null : format;
+    if (kind === null) {
       const peeked = await peekHead(input, XEN_SIGNATURE_BYTES, PEEK_IDLE_MS);
       source = peeked.source;
-      chosen = detectXen(peeked.head) ? 'xen' : 'raw';
+      kind = detectXen(peeked.head) ? 'xen' : 'raw';
     }
-    encoder = createForwardEncoder(chosen, opts.encoder ?? {}, colo);
-    encoder.once('error', onLocalError);
-    // 'end' = the END frame went to the child's stdin: the forward stream is complete.
-    encoder.once('end', () => (forwardComplete = true));
-    await pipeline(source, encoder, child.stdin!);
+    await pipeline(source, startEncoder(kind), child.stdin!);
   };
-  const forward = runForward().then(
+  // Our stdin as a pipe or socket is read with fs.read, page contents straight into the
+  // encoder's slots (as `pagepress compress` does): no 64 KiB chunks through a stream and
+  // no copy on the main thread. process.stdin is opened all the same, and never read: it
+  // puts the fd in non-blocking mode, so a read never blocks a libuv pool thread (which
+  // would hold up our exit while xl waits for an answer) and stopping is immediate.
+  const fdInput = opts.input === undefined && isPipeOrSocket(0) ? 0 : null;
+  const stopReading = new AbortController();
+  const runForwardFd = async (fd: number) => {
+    let kind = format === 'auto' ? null : format;
+    let start: Sniffed | undefined;
+    if (kind === null) {
+      start = await sniff(fd, XEN_SIGNATURE_BYTES, PEEK_IDLE_MS, stopReading.signal);
+      kind = detectXen(start.bytes) ? 'xen' : 'raw';
+    }
+    const e = startEncoder(kind);
+    const reading = feed(fd, e, start, stopReading.signal).catch((err: unknown) => {
+      if (!stopReading.signal.aborted) onLocalError(err);
+      e.destroy(err as Error);
+      throw err;
+    });
+    await Promise.all([reading, pipeline(e, child.stdin!)]);
+  };
+  const forward = (fdInput === null ? runForward() : runForwardFd(fdInput)).then(
     () => null,
     (err: unknown) => err ?? new Error('forward pipeline failed'),
   );
@@ -335,6 +371,7 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
   });
   /** Stops reading the input and encoding (the forward promise then settles; its outcome is ignored). */
   const stopForward = () => {
+    stopReading.abort();
     source.destroy();
     input.destroy();
     encoder?.destroy();
