@@ -89,8 +89,8 @@ const ANALYSIS = [
     'from a second thread (`--asyncio`, on by default), so its decoding and its writes overlap as ours do. ' +
     'What pagepress does to close the gap: it decompresses each batch where its output goes (in place, no copy of the batch), its workers write ' +
     'their batches themselves while the bytes are in cache, and zero pages become holes (which is why B2, on the zero-heavy image, is 1.4x).',
-  '- **C1 and C3 are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of the batch API (zstd 1, one worker ' +
-    'thread, 4 calls outstanding) and one of zstd-napi back to back, in alternating order; the benchmark.js cases in the batch table are ' +
+  '- **C1, C1s, C3 and C3s are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of zstd-napi, of BatchEncoder ' +
+    '(zstd 1, one worker thread, 4 calls outstanding) and of SyncBatchCodec (the calling thread) back to back, in rotating order; the benchmark.js cases in the batch table are ' +
     'measured seconds apart, and on this shared machine their ratio moves by ±15 % from run to run (the profile table\'s wall time per ' +
     'batch is the steadier figure).',
   '- **The 2x target on the zero-heavy image (C3) is out of reach for zstd level 1 on this corpus, whatever the classification costs.** ' +
