@@ -5,13 +5,21 @@
  * writes at a target rate, and a replayed dirty-page trace. docs/MIGRATION-GUESTS.md.
  */
 import * as fs from 'node:fs';
+import { constants as bufferConstants } from 'node:buffer';
 import { ErrorCodes, PagepressError } from '../errors';
 
 /** Page size of every guest (x86 small pages, as Xen migrates them). */
 export const GUEST_PAGE_SIZE = 4096;
 
-/** Largest guest accepted (pages): 64 GiB. Far above what a test machine can fill. */
-export const MAX_GUEST_PAGES = 2 ** 24;
+/**
+ * Largest guest accepted (pages): 64 GiB, or what one typed array can hold on this Node
+ * (each end keeps the guest in one: 4 GiB on Node 20, whose V8 caps a typed array at 2^32
+ * bytes; far more from Node 22 on).
+ */
+export const MAX_GUEST_PAGES = Math.min(2 ** 24, Math.floor(bufferConstants.MAX_LENGTH / GUEST_PAGE_SIZE));
+
+/** MAX_GUEST_PAGES in words, for messages. */
+const MAX_GUEST_TEXT = `${(MAX_GUEST_PAGES * GUEST_PAGE_SIZE) / 2 ** 30} GiB`;
 
 /** The memory of a guest being migrated: what the sender reads and re-reads. */
 export interface GuestMemory {
@@ -152,7 +160,7 @@ export function copyPages(mem: Uint8Array, pageSize: number, pfns: ArrayLike<num
 /** Throws PP_ERR_ARG unless `pages` is a usable guest size. */
 export function checkPageCount(pages: number, what = 'pages'): void {
   if (!Number.isInteger(pages) || pages < 1 || pages > MAX_GUEST_PAGES) {
-    throw new PagepressError(`${what} must be an integer in 1..${MAX_GUEST_PAGES} (64 GiB), got ${pages}`, ErrorCodes.ARG);
+    throw new PagepressError(`${what} must be an integer in 1..${MAX_GUEST_PAGES} (${MAX_GUEST_TEXT}${MAX_GUEST_PAGES < 2 ** 24 ? `, the largest typed array of Node ${process.versions.node}` : ''}), got ${pages}`, ErrorCodes.ARG);
   }
 }
 

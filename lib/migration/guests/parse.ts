@@ -84,7 +84,7 @@ export function parseGuestSpec(spec: string): GuestSpec {
       }
       if (bytes === 0 || bytes % GUEST_PAGE_SIZE !== 0) fail(`size "${head}" is not a nonzero multiple of ${GUEST_PAGE_SIZE} bytes`);
       const pages = bytes / GUEST_PAGE_SIZE;
-      if (pages > MAX_GUEST_PAGES) fail(`size "${head}" is above the limit of 64G`);
+      if (pages > MAX_GUEST_PAGES) fail(`size "${head}" is above the limit of ${(MAX_GUEST_PAGES * GUEST_PAGE_SIZE) / 2 ** 30}G (${MAX_GUEST_PAGES < 2 ** 24 ? `one typed array on Node ${process.versions.node}` : 'pagepress'})`);
       const workload = opts.get('workload') ?? 'idle';
       if (!isWorkloadName(workload)) fail(`workload "${workload}" is not one of ${WORKLOAD_NAMES.join(', ')}`);
       const options: SimulatedGuestOptions = { pages, workload: workload as SimulatedGuestOptions['workload'], dirtyRate: number('dirty-rate', 0, MAX_DIRTY_RATE, false), seed, source };
