@@ -11,6 +11,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_GUEST_PAGES } from '../../lib/migration/guest';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import { migrate, MigrateOptions } from '../../lib/migration/sender';
 import { receive, receiveOn, ReceivedGuest, ReceiveOptions } from '../../lib/migration/receiver';
@@ -383,7 +384,8 @@ describe('migration faults', function () {
       ['an oversize message header (checked before buffering)', () => Buffer.from([0xff, 0xff, 0xff, 0x7f, MessageType.BATCH]), 'PP_ERR_LIMIT', /BATCH message of 2147483647 bytes .* exceeds the limit/],
       ['an unknown message type (e.g. an HTTP request)', () => Buffer.from('GET / HTTP/1.1\r\n\r\n'), 'PP_ERR_FORMAT', /unknown message type 47/],
       ['a HELLO with bad magic', () => hello({ magic: 'XXXX' }), 'PP_ERR_MAGIC', /bad magic .* not a pagepress migration peer/],
-      ['a guest above maxGuestBytes (refused before allocating)', () => hello({ pageCount: 1 << 24 }), 'PP_ERR_LIMIT', /guest of 68719476736 bytes exceeds .* limit of 1048576 bytes \(maxGuestBytes\)/, { maxGuestBytes: 1 << 20 }],
+      ['a guest above maxGuestBytes (refused before allocating)', () => hello({ pageCount: MAX_GUEST_PAGES }), 'PP_ERR_LIMIT', new RegExp(`guest of ${MAX_GUEST_PAGES * 4096} bytes exceeds .* limit of 1048576 bytes \\(maxGuestBytes\\)`), { maxGuestBytes: 1 << 20 }],
+      ['a guest above what one typed array holds', () => hello({ pageCount: MAX_GUEST_PAGES + 1 }), 'PP_ERR_LIMIT', new RegExp(`guest of ${MAX_GUEST_PAGES + 1} pages is outside 1\\.\\.${MAX_GUEST_PAGES}`)],
       ['a message other than HELLO first', () => Buffer.concat(encodeMessage({ type: 'PAUSED', iteration: 0 })), 'PP_ERR_FORMAT', /PAUSED from the sender during handshake, expected HELLO/],
       ['a BATCH before HELLO', () => Buffer.concat(encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([0]), frame: Buffer.alloc(30) })), 'PP_ERR_FORMAT', /BATCH before the guest geometry/],
       ['an ITERATION_BEGIN out of order', () => Buffer.concat([hello(), ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 1, dirtyCount: 1, final: false })]), 'PP_ERR_FORMAT', /ITERATION_BEGIN of iteration 1, expected 0/],
