@@ -65,7 +65,7 @@ export interface XenSshOptions {
   format?: ForwardFormat;
   /** A Xen input is COLO (CHECKPOINT_STATE after each CHECKPOINT_END); default: the command has a `--colo` word. */
   colo?: boolean;
-  /** The forward input, default process.stdin. */
+  /** The forward input, default our stdin (read from fd 0 directly when it is a pipe or socket, else as process.stdin). */
   input?: Readable;
   /** File descriptor the child writes the reverse direction to, default 1 (our stdout). */
   output?: number;
