@@ -166,4 +166,23 @@ describe('synchronous batch codec', () => {
       }
     }
   });
+
+  it('cuts frames from shared buffers: kept frames stay intact, and each costs its own size, not the codec bound', () => {
+    const sync = new SyncBatchCodec({ codec: 'zstd' });
+    const inputs: Buffer[] = [];
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 40; i++) {
+      const pages = Buffer.alloc(1024 * 4096); // 4 MiB, mostly zero: frames of a few KiB
+      pages.set(memoryLike(8, 100 + i), (i % 100) * 4096);
+      inputs.push(pages);
+      frames.push(sync.encode(pages));
+    }
+    const backing = new Set(frames.map((f) => f.buffer));
+    assert.ok(backing.size < frames.length / 4, `${backing.size} buffers behind ${frames.length} frames`);
+    const footprint = [...backing].reduce((n, b) => n + b.byteLength, 0);
+    assert.ok(footprint <= 32 * 1024 * 1024, `${footprint} bytes hold 40 small frames`);
+    // Later encodes never wrote over earlier frames.
+    const check = new SyncBatchCodec({ codec: 'zstd' });
+    frames.forEach((f, i) => assert.ok(check.decode(f).pages.equals(inputs[i]), `frame ${i}`));
+  });
 });
