@@ -11,15 +11,21 @@ import { ErrorCodes, PagepressError } from '../errors';
 /** Page size of every guest (x86 small pages, as Xen migrates them). */
 export const GUEST_PAGE_SIZE = 4096;
 
-/**
- * Largest guest accepted (pages): 64 GiB, or what one typed array can hold on this Node
- * (each end keeps the guest in one: 4 GiB on Node 20, whose V8 caps a typed array at 2^32
- * bytes; far more from Node 22 on).
- */
-export const MAX_GUEST_PAGES = Math.min(2 ** 24, Math.floor(bufferConstants.MAX_LENGTH / GUEST_PAGE_SIZE));
+/** pagepress's own cap on a guest (pages): 64 GiB. Far above what a test machine can fill. */
+const GUEST_PAGES_CAP = 2 ** 24;
 
-/** MAX_GUEST_PAGES in words, for messages. */
-const MAX_GUEST_TEXT = `${(MAX_GUEST_PAGES * GUEST_PAGE_SIZE) / 2 ** 30} GiB`;
+/**
+ * Largest guest accepted (pages): GUEST_PAGES_CAP, or what one typed array can hold on this
+ * Node (each end keeps the guest in one: 4 GiB on Node 20, whose V8 caps a typed array at
+ * 2^32 bytes; far more from Node 22 on).
+ */
+export const MAX_GUEST_PAGES = Math.min(GUEST_PAGES_CAP, Math.floor(bufferConstants.MAX_LENGTH / GUEST_PAGE_SIZE));
+
+/** MAX_GUEST_PAGES in GiB, for messages. */
+export const MAX_GUEST_GIB = (MAX_GUEST_PAGES * GUEST_PAGE_SIZE) / 2 ** 30;
+
+/** "Node <version>" when this Node's typed arrays, not pagepress, set MAX_GUEST_PAGES; else null. */
+export const GUEST_LIMIT_NODE = MAX_GUEST_PAGES < GUEST_PAGES_CAP ? `Node ${process.versions.node}` : null;
 
 /** The memory of a guest being migrated: what the sender reads and re-reads. */
 export interface GuestMemory {
@@ -160,7 +166,7 @@ export function copyPages(mem: Uint8Array, pageSize: number, pfns: ArrayLike<num
 /** Throws PP_ERR_ARG unless `pages` is a usable guest size. */
 export function checkPageCount(pages: number, what = 'pages'): void {
   if (!Number.isInteger(pages) || pages < 1 || pages > MAX_GUEST_PAGES) {
-    throw new PagepressError(`${what} must be an integer in 1..${MAX_GUEST_PAGES} (${MAX_GUEST_TEXT}${MAX_GUEST_PAGES < 2 ** 24 ? `, the largest typed array of Node ${process.versions.node}` : ''}), got ${pages}`, ErrorCodes.ARG);
+    throw new PagepressError(`${what} must be an integer in 1..${MAX_GUEST_PAGES} (${MAX_GUEST_GIB} GiB${GUEST_LIMIT_NODE ? `, the largest typed array of ${GUEST_LIMIT_NODE}` : ''}), got ${pages}`, ErrorCodes.ARG);
   }
 }
 

@@ -84,7 +84,7 @@ export class SyncBatchCodec {
     }
     const image = this.area.subarray(0, imageLength);
     let codec = codecsByName.get(this.options.codec === 'auto' ? 'zstd' : this.options.codec)!;
-    const frame = this.frameSpace(FRAME_HEADER_BYTES + Math.max(codec.bound(imageLength), imageLength));
+    const frame = this.frameSpace(FRAME_HEADER_BYTES + codec.bound(imageLength));
     const body = frame.subarray(FRAME_HEADER_BYTES);
     let bodyLength = codec === none ? imageLength : codec.compress(image, body, level, { dense: addon.imageInfo(image).dense });
     if (codec === none || bodyLength >= imageLength) {

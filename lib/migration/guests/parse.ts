@@ -4,7 +4,7 @@
  * Parsing checks everything it can before anything is allocated or started.
  */
 import { ErrorCodes, PagepressError } from '../../errors';
-import { GUEST_PAGE_SIZE, GuestMemory, MAX_GUEST_PAGES } from '../guest';
+import { GUEST_LIMIT_NODE, GUEST_PAGE_SIZE, GuestMemory, MAX_GUEST_GIB, MAX_GUEST_PAGES } from '../guest';
 import { FileGuest, FileGuestOptions } from './file-guest';
 import { MAX_DIRTY_RATE, SimulatedGuest, SimulatedGuestOptions } from './simulated-guest';
 import { TraceGuest, TraceGuestOptions } from './trace-guest';
@@ -84,7 +84,7 @@ export function parseGuestSpec(spec: string): GuestSpec {
       }
       if (bytes === 0 || bytes % GUEST_PAGE_SIZE !== 0) fail(`size "${head}" is not a nonzero multiple of ${GUEST_PAGE_SIZE} bytes`);
       const pages = bytes / GUEST_PAGE_SIZE;
-      if (pages > MAX_GUEST_PAGES) fail(`size "${head}" is above the limit of ${(MAX_GUEST_PAGES * GUEST_PAGE_SIZE) / 2 ** 30}G (${MAX_GUEST_PAGES < 2 ** 24 ? `one typed array on Node ${process.versions.node}` : 'pagepress'})`);
+      if (pages > MAX_GUEST_PAGES) fail(`size "${head}" is above the limit of ${MAX_GUEST_GIB}G (${GUEST_LIMIT_NODE ? `one typed array on ${GUEST_LIMIT_NODE}` : 'pagepress'})`);
       const workload = opts.get('workload') ?? 'idle';
       if (!isWorkloadName(workload)) fail(`workload "${workload}" is not one of ${WORKLOAD_NAMES.join(', ')}`);
       const options: SimulatedGuestOptions = { pages, workload: workload as SimulatedGuestOptions['workload'], dirtyRate: number('dirty-rate', 0, MAX_DIRTY_RATE, false), seed, source };
