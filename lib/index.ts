@@ -10,6 +10,7 @@ export { BatchEncoder, BatchDecoder } from './stream/batch';
 export { SyncBatchCodec } from './stream/batch-sync';
 export type { DecodedBatch } from './stream/batch';
 export { encodeFd, decodeFd } from './stream/files';
+export type { DecodeFdOptions } from './stream/files';
 export type { EncoderOptions, DecoderOptions } from './stream/options';
 export type { DecoderLimits, DecodeTotals } from './stream/decode-engine';
 export type { EncodeTotals } from './stream/encode-engine';

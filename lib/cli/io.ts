@@ -26,6 +26,11 @@ export interface Output {
   name: string;
   /** The path of a regular file this command created or truncated, else null (stdout, a device). */
   path: string | null;
+  /**
+   * Set when OUT was an existing regular file opened with `emptyLater`: it is being
+   * emptied in the background, and nothing may be written to it before this settles.
+   */
+  emptied?: Promise<void>;
   close(): void;
 }
 
@@ -74,9 +79,12 @@ export function openInput(file: string | undefined, opts: { refuseTerminal: bool
 
 /**
  * Opens OUT (or stdout). With `refuseTerminal` (compressed output), a terminal on stdout
- * is refused unless `force`. Without `force` an existing OUT is refused.
+ * is refused unless `force`. Without `force` an existing OUT is refused. With
+ * `emptyLater`, an existing non-empty regular OUT is opened without O_TRUNC and emptied
+ * on the libuv pool (Output.emptied): freeing a large file's pages is slow, and the
+ * caller has other work to do meanwhile.
  */
-export function openOutput(output: string | undefined, input: Input, opts: { refuseTerminal: boolean; force: boolean }): Output {
+export function openOutput(output: string | undefined, input: Input, opts: { refuseTerminal: boolean; force: boolean; emptyLater?: boolean }): Output {
   if (output === undefined || output === '-') {
     if (opts.refuseTerminal && !opts.force && tty.isatty(1)) throw new UsageError('stdout is a console, aborting (use -o OUT, a pipe, or -f)');
     return { fd: 1, name: 'stdout', path: null, close() {} };
@@ -95,6 +103,16 @@ export function openOutput(output: string | undefined, input: Input, opts: { ref
   const special = existing !== null && !existing.isFile();
   if (existing && !special && !opts.force) throw new UsageError(`${output} already exists; use -f to overwrite it`);
   let fd: number;
+  if (opts.emptyLater && existing?.isFile() && existing.size > 0) {
+    try {
+      fd = fs.openSync(output, fs.constants.O_WRONLY | fs.constants.O_CREAT);
+    } catch (err) {
+      throw new UsageError(`${output}: ${systemMessage(err)}`);
+    }
+    const emptied = new Promise<void>((resolve, reject) => fs.ftruncate(fd, 0, (err) => (err ? reject(err) : resolve())));
+    emptied.catch(() => {}); // reported by whoever awaits it
+    return { fd, name: output, path: output, emptied, close: () => fs.closeSync(fd) };
+  }
   try {
     fd = fs.openSync(output, opts.force || special ? 'w' : 'wx');
   } catch (err) {

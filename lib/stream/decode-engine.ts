@@ -15,7 +15,7 @@ import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BY
 import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, FrameHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { WorkerPool } from './pool';
-import { JobResult } from './protocol';
+import { JobResult, WRITER_BYTES } from './protocol';
 import { DecoderOptions, resolveDecoderOptions } from './options';
 import { FrameSink } from './encode-engine';
 
@@ -37,6 +37,12 @@ export interface DecoderLimits {
    */
   writeFd?: number;
   writeBase?: number;
+  /**
+   * With writeFd: no batch is written before this resolves (the caller is still emptying
+   * the file: see decodeFd's `outputEmptied`); decoding goes ahead meanwhile. A rejection
+   * fails the stream.
+   */
+  writeGate?: Promise<void> | null;
 }
 
 /** Totals of a decoder. */
@@ -89,6 +95,7 @@ export class DecodeEngine {
       maxCacheBytes: options.maxCacheBytes ?? MAX_CACHE_BYTES,
       writeFd: options.writeFd ?? -1,
       writeBase: options.writeBase ?? 0,
+      writeGate: options.writeGate ?? null,
     };
   }
 
@@ -196,8 +203,17 @@ export class DecodeEngine {
     for (let i = 0; i < o.window; i++) this.free.push(i);
     let writer: SharedArrayBuffer | null = null;
     if (o.writeFd >= 0) {
-      writer = new SharedArrayBuffer(16);
+      writer = new SharedArrayBuffer(WRITER_BYTES);
       new Float64Array(writer, 8, 1)[0] = o.writeBase;
+      if (o.writeGate) {
+        // Turn -1 belongs to the gate: batch 0 writes once it has passed (protocol.ts).
+        const writeTurn = new Int32Array(writer, 0, 2);
+        writeTurn[0] = -1;
+        o.writeGate.then(() => {
+          Atomics.store(writeTurn, 0, 0);
+          Atomics.notify(writeTurn, 0);
+        }, (err: Error) => this.fail(err));
+      }
     }
     this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn, writer });
   }

@@ -222,22 +222,37 @@ export interface DecodeResult {
   end: EndTotals;
 }
 
+/** Options of decodeFd. */
+export interface DecodeFdOptions extends DecoderOptions, DecoderLimits {
+  /** false: write every byte, in order, even to a regular file (no holes). */
+  sparse?: boolean;
+  /**
+   * `outFd` is a regular file the caller opened at offset 0 without O_TRUNC and is
+   * emptying (ftruncate to 0) in the background; this settles when that is done.
+   * Emptying a large file frees its pages, which takes the kernel tens of milliseconds
+   * (about 60 ms for 500 MB on tmpfs); decoding starts meanwhile and only the writes wait.
+   */
+  outputEmptied?: Promise<void>;
+}
+
 /**
  * Decodes a pagepress stream from `inFd` to `outFd`. On bad input it rejects with a
  * PagepressError carrying the stream offset, after writing every good frame before it.
  * When `outFd` is a regular file, zero pages become holes (`sparse: false` turns this off).
  */
-export async function decodeFd(inFd: number, outFd: number, options: DecoderOptions & DecoderLimits & { sparse?: boolean } = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
+export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOptions = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
   growPipe(inFd);
   growPipe(outFd);
   let failure: Error | null = null;
   // A regular file: the workers write their batches themselves, positionally, while the
   // bytes are still in their cache, and leave zero pages as holes. Anything else (pipes,
   // sockets, terminals): the main thread writes in order.
-  const base = options.sparse === false ? null : sparseStart(outFd);
+  const emptied = options.outputEmptied;
+  const base = options.sparse === false ? null : emptied ? 0 : sparseStart(outFd);
   const writer = base === null ? new OrderedWriter(outFd, (err) => (failure ??= err)) : null;
+  if (emptied && writer) await emptied; // writing in order: nothing to overlap
   const engine = new DecodeEngine(
-    base === null ? options : { ...options, writeFd: outFd, writeBase: base },
+    base === null ? options : { ...options, writeFd: outFd, writeBase: base, writeGate: emptied },
     writer ? (data, release) => writer.write(data, release) : (_data, release) => release(),
     (err) => (failure ??= err),
   );
@@ -251,7 +266,10 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
     });
     const end = await engine.finish();
     if (writer) await writer.flush();
-    else await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
+    else {
+      await emptied; // a stream without batches never waited for it
+      await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
+    }
     if (failure) throw failure;
     return { totals: engine.totals, end };
   } catch (err) {
@@ -260,6 +278,7 @@ export async function decodeFd(inFd: number, outFd: number, options: DecoderOpti
     if (writer) await writer.flush().catch(() => {});
     else {
       await engine.close();
+      await emptied?.catch(() => {});
       await setLength(base! + engine.totals.rawBytes).catch(() => {});
     }
     throw failure ?? err;

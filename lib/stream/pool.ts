@@ -137,6 +137,7 @@ export class WorkerPool {
       const turn = new Int32Array(shared, 0, 2);
       Atomics.store(turn, 1, 1);
       Atomics.notify(turn, 0);
+      if (shared === this.init?.writer) Atomics.notify(new Int32Array(shared, 16, 1), 0); // the write lock (protocol.ts)
     }
     for (const p of this.pending.values()) p.reject(new PagepressError('worker pool closed', ErrorCodes.WORKER));
     this.pending.clear();

@@ -11,12 +11,17 @@ export interface WorkerInit {
   /** Int32 [seq whose turn it is, aborted]: turn-taking for the cache. */
   turn: SharedArrayBuffer | null;
   /**
-   * Decoders writing a regular file: Int32 [seq whose turn it is, aborted], then a
-   * Float64 at byte 8, the file position where the next batch goes. Each worker takes
-   * its batch's position in stream order and writes the batch itself (positional).
+   * Decoders writing a regular file (WRITER_BYTES): Int32 [seq whose turn it is, aborted],
+   * a Float64 at byte 8, the file position where the next batch goes, and an Int32 at
+   * byte 16, the write lock (0 free, 1 held). Each worker takes its batch's position in
+   * stream order and writes the batch itself (positional), one writer at a time. A turn
+   * of -1 holds every write back until the main thread has emptied the file.
    */
   writer?: SharedArrayBuffer | null;
 }
+
+/** Size of WorkerInit.writer. */
+export const WRITER_BYTES = 24;
 
 /** Classify, serialize and compress the pages in a slot's input; write one BATCH frame to its output. */
 export interface EncodeJob {

@@ -80,6 +80,22 @@ describe('cli: corrupt and truncated input', function () {
     await expectFailure(flipped(f.offset + 24 + Math.floor(f.bodyLength / 2)), /PP_ERR_CHECKSUM/);
   });
 
+  it('a corrupt stream decoded with -f over a larger OUT leaves only the good prefix', async () => {
+    // decompress empties an existing OUT in the background (io.ts emptyLater): none of
+    // the old bytes may survive, in the holes or past the end.
+    const f = frames[2];
+    const bad = t.file('bad-f.pp');
+    const out = t.file('bad-f.out');
+    fs.writeFileSync(bad, flipped(f.offset + 24 + Math.floor(f.bodyLength / 2)));
+    fs.writeFileSync(out, Buffer.alloc(3 * input.length, 0xaa));
+    const r = await run(['decompress', bad, '-o', out, '-f', '-T2']);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /PP_ERR_CHECKSUM/);
+    const kept = fs.readFileSync(out);
+    assert.equal(kept.length, boundaries[2]);
+    assert.ok(isPrefix(kept, input), 'OUT is not a prefix of the original');
+  });
+
   it('a flipped byte in the END frame', async () => {
     const end = frames[frames.length - 1];
     await expectFailure(flipped(end.offset + 30), /PP_ERR_CHECKSUM/);

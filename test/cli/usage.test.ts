@@ -2,7 +2,7 @@
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { run, tmpDir } from './helpers';
+import { makeInput, run, tmpDir } from './helpers';
 
 const ONE_LINE = /^pagepress: [^\n]+\n$/;
 
@@ -101,6 +101,22 @@ describe('cli: usage', function () {
     const f = await run(['compress', inFile, '-o', out, '-f']);
     assert.equal(f.code, 0, f.stderr);
     assert.notEqual(fs.readFileSync(out, 'utf8'), 'precious');
+  });
+
+  it('decompress -f replaces a larger OUT exactly, zero pages (holes) included', async () => {
+    // The old OUT is emptied in the background while decoding starts (io.ts emptyLater);
+    // zero pages are left as holes, so a stale byte would show there.
+    const input = makeInput(300, 99, 3);
+    const pp = t.file('replace.pp');
+    const out = t.file('replace.out');
+    const c = await run(['compress', '-o', pp, '--batch-pages', '32'], { input });
+    assert.equal(c.code, 0, c.stderr);
+    for (const old of [Buffer.alloc(4 * input.length, 0xaa), Buffer.alloc(1000, 0x55)]) {
+      fs.writeFileSync(out, old);
+      const d = await run(['decompress', pp, '-o', out, '-f', '-T2']);
+      assert.equal(d.code, 0, d.stderr);
+      assert.ok(fs.readFileSync(out).equals(input), `OUT differs after replacing a ${old.length}-byte file`);
+    }
   });
 
   it('writes to an existing device (-o /dev/null) without -f', async () => {

@@ -13,7 +13,7 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
   let output: Output | null = null;
   try {
     input = openInput(file, { refuseTerminal: true, force });
-    output = openOutput(flags.output, input, { refuseTerminal: false, force });
+    output = openOutput(flags.output, input, { refuseTerminal: false, force, emptyLater: true });
   } catch (err) {
     input?.close();
     throw err;
@@ -21,7 +21,7 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
   const progress = createProgress(flags.progress === true && !flags.quiet, 'decompress', input.size);
   const started = process.hrtime.bigint();
   try {
-    const { totals } = await decodeFd(input.fd, output.fd, { threads: flags.threads }, (t) => progress.update(t.streamBytes, t.rawBytes));
+    const { totals } = await decodeFd(input.fd, output.fd, { threads: flags.threads, outputEmptied: output.emptied }, (t) => progress.update(t.streamBytes, t.rawBytes));
     progress.stop();
     output.close();
     if (flags.json && !flags.quiet) {
