@@ -37,12 +37,6 @@ export interface DecoderLimits {
    */
   writeFd?: number;
   writeBase?: number;
-  /**
-   * With writeFd: no batch is written before this resolves (the caller is still emptying
-   * the file: see decodeFd's `outputEmptied`); decoding goes ahead meanwhile. A rejection
-   * fails the stream.
-   */
-  writeGate?: Promise<void> | null;
 }
 
 /** Totals of a decoder. */
@@ -95,7 +89,6 @@ export class DecodeEngine {
       maxCacheBytes: options.maxCacheBytes ?? MAX_CACHE_BYTES,
       writeFd: options.writeFd ?? -1,
       writeBase: options.writeBase ?? 0,
-      writeGate: options.writeGate ?? null,
     };
   }
 
@@ -205,15 +198,6 @@ export class DecodeEngine {
     if (o.writeFd >= 0) {
       writer = new SharedArrayBuffer(WRITER_BYTES);
       new Float64Array(writer, 8, 1)[0] = o.writeBase;
-      if (o.writeGate) {
-        // Turn -1 belongs to the gate: batch 0 writes once it has passed (protocol.ts).
-        const writeTurn = new Int32Array(writer, 0, 2);
-        writeTurn[0] = -1;
-        o.writeGate.then(() => {
-          Atomics.store(writeTurn, 0, 0);
-          Atomics.notify(writeTurn, 0);
-        }, (err: Error) => this.fail(err));
-      }
     }
     this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn, writer });
   }

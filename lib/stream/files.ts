@@ -226,13 +226,6 @@ export interface DecodeResult {
 export interface DecodeFdOptions extends DecoderOptions, DecoderLimits {
   /** false: write every byte, in order, even to a regular file (no holes). */
   sparse?: boolean;
-  /**
-   * `outFd` is a regular file the caller opened at offset 0 without O_TRUNC and is
-   * emptying (ftruncate to 0) in the background; this settles when that is done.
-   * Emptying a large file frees its pages, which takes the kernel tens of milliseconds
-   * (about 60 ms for 500 MB on tmpfs); decoding starts meanwhile and only the writes wait.
-   */
-  outputEmptied?: Promise<void>;
 }
 
 /**
@@ -247,12 +240,10 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
   // A regular file: the workers write their batches themselves, positionally, while the
   // bytes are still in their cache, and leave zero pages as holes. Anything else (pipes,
   // sockets, terminals): the main thread writes in order.
-  const emptied = options.outputEmptied;
-  const base = options.sparse === false ? null : emptied ? 0 : sparseStart(outFd);
+  const base = options.sparse === false ? null : sparseStart(outFd);
   const writer = base === null ? new OrderedWriter(outFd, (err) => (failure ??= err)) : null;
-  if (emptied && writer) await emptied; // writing in order: nothing to overlap
   const engine = new DecodeEngine(
-    base === null ? options : { ...options, writeFd: outFd, writeBase: base, writeGate: emptied },
+    base === null ? options : { ...options, writeFd: outFd, writeBase: base },
     writer ? (data, release) => writer.write(data, release) : (_data, release) => release(),
     (err) => (failure ??= err),
   );
@@ -266,10 +257,7 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
     });
     const end = await engine.finish();
     if (writer) await writer.flush();
-    else {
-      await emptied; // a stream without batches never waited for it
-      await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
-    }
+    else await setLength(base! + engine.totals.rawBytes); // a trailing hole counts only once the length says so
     if (failure) throw failure;
     return { totals: engine.totals, end };
   } catch (err) {
@@ -278,7 +266,6 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
     if (writer) await writer.flush().catch(() => {});
     else {
       await engine.close();
-      await emptied?.catch(() => {});
       await setLength(base! + engine.totals.rawBytes).catch(() => {});
     }
     throw failure ?? err;

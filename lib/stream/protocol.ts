@@ -14,8 +14,7 @@ export interface WorkerInit {
    * Decoders writing a regular file (WRITER_BYTES): Int32 [seq whose turn it is, aborted],
    * a Float64 at byte 8, the file position where the next batch goes, and an Int32 at
    * byte 16, the write lock (0 free, 1 held). Each worker takes its batch's position in
-   * stream order and writes the batch itself (positional), one writer at a time. A turn
-   * of -1 holds every write back until the main thread has emptied the file.
+   * stream order and writes the batch itself (positional), one writer at a time.
    */
   writer?: SharedArrayBuffer | null;
 }

@@ -81,13 +81,13 @@ describe('cli: corrupt and truncated input', function () {
   });
 
   it('a corrupt stream decoded with -f over a larger OUT leaves only the good prefix', async () => {
-    // decompress empties an existing OUT in the background (io.ts emptyLater): none of
-    // the old bytes may survive, in the holes or past the end.
+    // A large existing OUT is replaced, its storage freed in the background (io.ts
+    // replace()): none of the old bytes may survive, in the holes or past the end.
     const f = frames[2];
     const bad = t.file('bad-f.pp');
     const out = t.file('bad-f.out');
     fs.writeFileSync(bad, flipped(f.offset + 24 + Math.floor(f.bodyLength / 2)));
-    fs.writeFileSync(out, Buffer.alloc(3 * input.length, 0xaa));
+    fs.writeFileSync(out, Buffer.alloc(20 << 20, 0xaa));
     const r = await run(['decompress', bad, '-o', out, '-f', '-T2']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /PP_ERR_CHECKSUM/);

@@ -103,20 +103,31 @@ describe('cli: usage', function () {
     assert.notEqual(fs.readFileSync(out, 'utf8'), 'precious');
   });
 
-  it('decompress -f replaces a larger OUT exactly, zero pages (holes) included', async () => {
-    // The old OUT is emptied in the background while decoding starts (io.ts emptyLater);
-    // zero pages are left as holes, so a stale byte would show there.
+  it('decompress -f replaces a larger OUT exactly, zero pages (holes) included, keeping its mode', async () => {
+    // A small OUT is truncated in place; a large one is replaced and its storage freed in
+    // the background (io.ts replace()). Zero pages are left as holes, so a stale byte would show.
     const input = makeInput(300, 99, 3);
     const pp = t.file('replace.pp');
     const out = t.file('replace.out');
     const c = await run(['compress', '-o', pp, '--batch-pages', '32'], { input });
     assert.equal(c.code, 0, c.stderr);
-    for (const old of [Buffer.alloc(4 * input.length, 0xaa), Buffer.alloc(1000, 0x55)]) {
+    for (const old of [Buffer.alloc(4 * input.length, 0xaa), Buffer.alloc(20 << 20, 0x55), Buffer.alloc(1000, 0x11)]) {
       fs.writeFileSync(out, old);
+      fs.chmodSync(out, 0o640);
       const d = await run(['decompress', pp, '-o', out, '-f', '-T2']);
       assert.equal(d.code, 0, d.stderr);
       assert.ok(fs.readFileSync(out).equals(input), `OUT differs after replacing a ${old.length}-byte file`);
+      assert.equal(fs.statSync(out).mode & 0o777, 0o640, 'mode');
     }
+    // A symlink OUT is written through, not replaced.
+    const target = t.file('replace.target');
+    const link = t.file('replace.link');
+    fs.writeFileSync(target, Buffer.alloc(20 << 20, 0x77));
+    fs.symlinkSync(target, link);
+    const d = await run(['decompress', pp, '-o', link, '-f', '-T2']);
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    assert.ok(fs.readFileSync(target).equals(input));
   });
 
   it('writes to an existing device (-o /dev/null) without -f', async () => {

@@ -1,5 +1,5 @@
 /** `pagepress decompress [FILE] [-o OUT]` (and `pagepress -d`): a pagepress stream in, the original bytes out. */
-import { decodeFd } from '../../stream/files';
+import type * as Files from '../../stream/files';
 import { CommonOptions } from '../args';
 import { reportError, SilentExit } from '../exit';
 import { Input, openInput, openOutput, Output, outputSize } from '../io';
@@ -13,15 +13,17 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
   let output: Output | null = null;
   try {
     input = openInput(file, { refuseTerminal: true, force });
-    output = openOutput(flags.output, input, { refuseTerminal: false, force, emptyLater: true });
+    output = openOutput(flags.output, input, { refuseTerminal: false, force, replaceLater: true });
   } catch (err) {
     input?.close();
     throw err;
   }
+  // The decoding modules load only now, while a replaced OUT is being freed (open first).
+  const { decodeFd } = require('../../stream/files') as typeof Files;
   const progress = createProgress(flags.progress === true && !flags.quiet, 'decompress', input.size);
   const started = process.hrtime.bigint();
   try {
-    const { totals } = await decodeFd(input.fd, output.fd, { threads: flags.threads, outputEmptied: output.emptied }, (t) => progress.update(t.streamBytes, t.rawBytes));
+    const { totals } = await decodeFd(input.fd, output.fd, { threads: flags.threads }, (t) => progress.update(t.streamBytes, t.rawBytes));
     progress.stop();
     output.close();
     if (flags.json && !flags.quiet) {
@@ -51,4 +53,5 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
     throw new SilentExit(reportError('decompress', err, suffix));
   }
   input.close();
+  await output.released;
 }

@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
-import { parseSize } from '../../migration/guests/parse';
+import type * as GuestParse from '../../migration/guests/parse';
 import { UsageError } from '../exit';
 import { nonNegative, positive } from '../parsers';
 
@@ -44,7 +44,8 @@ export function parseLinkRate(text: string): number {
 
 function memory(text: string): number {
   try {
-    const n = parseSize(text, '--memory');
+    // Loaded on use: the guest parsers are not needed to start any other command.
+    const n = (require('../../migration/guests/parse') as typeof GuestParse).parseSize(text, '--memory');
     if (n < 4096 || n % 4096 !== 0) throw new Error();
     return n;
   } catch {
