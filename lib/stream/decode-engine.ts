@@ -130,6 +130,23 @@ export class DecodeEngine {
   }
 
   /**
+   * Where the rest of the current frame body goes, for a caller that can read it straight
+   * into its slot (decodeFd): a view of the slot, or null when the parser is not inside a
+   * body (then feed write()).
+   */
+  directTarget(): Uint8Array | null {
+    if (this.failed || this.state !== State.BODY) return null;
+    return slotIn(this.slab!, this.slot).subarray(this.bodyFill, this.frame!.bodyLength);
+  }
+
+  /** Accounts `n` bytes read into directTarget(). */
+  directRead(n: number): void {
+    this.bodyFill += n;
+    this.offset += n;
+    if (this.bodyFill === this.frame!.bodyLength) this.submitBody();
+  }
+
+  /**
    * Stops the stream at the current point: every batch submitted before it is still
    * delivered, then the decoder fails with `err` (so output ends at the last good frame).
    */

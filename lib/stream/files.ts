@@ -216,6 +216,27 @@ export async function encodeFd(inFd: number, outFd: number, options: EncoderOpti
   }
 }
 
+/**
+ * Feeds everything readable from `fd` to `engine`: frame bodies are read straight into
+ * their slots (the kernel's copy is the only one), the bytes between them through write()
+ * in blocks of at most 64 KiB. `check` throws to stop. No read-ahead: where the next read
+ * goes depends on the frame header just parsed.
+ */
+async function feedDecoder(fd: number, engine: DecodeEngine, regular: boolean, check: () => void): Promise<void> {
+  const block = Buffer.allocUnsafeSlow(64 * 1024);
+  let position = 0;
+  for (;;) {
+    const target = engine.directTarget();
+    const buf = target ?? block;
+    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null);
+    if (n === 0) break;
+    position += n;
+    if (target) engine.directRead(n);
+    else await engine.write(buf.subarray(0, n));
+    check();
+  }
+}
+
 /** Result of decodeFd. */
 export interface DecodeResult {
   totals: DecodeTotals;
@@ -251,8 +272,7 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
     new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {
-    await readBlocks(inFd, isRegularFile(inFd), async (block) => {
-      await engine.write(block);
+    await feedDecoder(inFd, engine, isRegularFile(inFd), () => {
       if (failure) throw failure;
     });
     const end = await engine.finish();

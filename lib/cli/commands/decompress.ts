@@ -47,9 +47,8 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
         // reported below
       }
     }
-    // Input is left open on failure: decodeFd may still have a read in flight on it
-    // (see the report: files.ts does not await its read-ahead when it fails), and closing
-    // the fd under it would turn into an EBADF rejection. The process is ending anyway.
+    // decodeFd has no read in flight once it rejects (it reads ahead only when encoding).
+    input.close();
     throw new SilentExit(reportError('decompress', err, suffix));
   }
   input.close();
