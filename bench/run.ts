@@ -89,9 +89,10 @@ const ANALYSIS = [
     'from a second thread (`--asyncio`, on by default), so its decoding and its writes overlap as ours do. ' +
     'What pagepress does to close the gap: it decompresses each batch where its output goes (in place, no copy of the batch), its workers write ' +
     'their batches themselves while the bytes are in cache, one at a time behind a futex lock (a thread waiting on the kernel\'s inode lock spins: ' +
-    '40 ms of CPU per run), zero pages become holes (which is why B2, on the zero-heavy image, is 1.4x), and the previous run\'s output is ' +
-    'replaced rather than truncated, its pages freed on another thread (both tools pay about 60 ms of kernel time to free them; zstd waits for it). ' +
-    'What is left is the runtime\'s start-up: 50 ms of one core before any of our code runs, on a 2-core machine whose both cores the decoding then fills.',
+    '40 ms of CPU per run), its main thread reads frame bodies straight into the workers\' slots, and zero pages become holes (which is why B2, on ' +
+    'the zero-heavy image, is 1.4-1.6x). Each timed run writes a new file (the previous output is removed untimed). What is left is the runtime\'s ' +
+    'start-up: 50 ms of one core before any of our code runs and about 40 ms of CPU to start two worker threads, on a 2-core machine whose both ' +
+    'cores the decoding then fills.',
   '- **C1, C1s, C3 and C3s are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of zstd-napi, of BatchEncoder ' +
     '(zstd 1, one worker thread, 4 calls outstanding) and of SyncBatchCodec (the calling thread) back to back, in rotating order; the benchmark.js cases in the batch table are ' +
     'measured seconds apart, and on this shared machine their ratio moves by ±15 % from run to run (the profile table\'s wall time per ' +
