@@ -36,6 +36,12 @@ export interface EncodeArgs {
    * and there is no cache). Default false.
    */
   inPlace?: boolean;
+  /**
+   * `pages` lies elsewhere and there is no cache: write the dense layout too when few
+   * pages can be left out, as inPlace does (one block copy); otherwise copy only the
+   * payload pages. Without it such an image is always compact. Default false.
+   */
+  mayBeDense?: boolean;
 }
 
 /** Arguments of decodeBatch / decodeBatchSync. */

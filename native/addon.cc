@@ -121,6 +121,8 @@ pp::EncodeJob ParseEncode(const Napi::CallbackInfo& info, Keep* keep) {
   j.stats = stats.data, j.statsLen = stats.len;
   Napi::Value inPlace = a.Get("inPlace");
   j.inPlace = inPlace.IsBoolean() && inPlace.As<Napi::Boolean>().Value();
+  Napi::Value mayBeDense = a.Get("mayBeDense");
+  j.mayBeDense = mayBeDense.IsBoolean() && mayBeDense.As<Napi::Boolean>().Value();
   return j;
 }
 

@@ -147,10 +147,11 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   uint8_t refList[4 * kMaxPages];
   size_t D;
   bool dense = false;
-  if (j.inPlace) {
+  if (j.inPlace || (j.mayBeDense && !b.cache.enabled())) {
     // Classify first, build the payload after: compaction overwrites pages that a later
     // DUP or the cache comparison may still read. DELTA payloads wait on the side (a
-    // per-thread buffer, reused) until their turn in the compaction.
+    // per-thread buffer, reused) until their turn in the compaction. Pages that are not
+    // in place are copied in the same pass (all of them, as one block, when dense).
     uint8_t* deltas = nullptr;
     if (b.cache.enabled()) {
       thread_local std::vector<uint8_t> side;
@@ -163,13 +164,14 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
     dense = !b.cache.enabled() && (counts[ZERO] + counts[DUP]) * 8 < n;
     if (dense) {
       D = j.pagesLen;
+      if (!j.inPlace) memcpy(out + kHeaderLen, j.pages, j.pagesLen);
     } else {
       D = 0;
       size_t q = 0;  // read position in `deltas`
       for (size_t i = 0; i < n; i++) {
         if (kindList[i] == LITERAL) {
           const size_t len = i + 1 < n ? P : T;
-          if (D != i * P) memmove(out + kHeaderLen + D, j.pages + i * P, len);
+          if (!j.inPlace || D != i * P) memmove(out + kHeaderLen + D, j.pages + i * P, len);
           D += len;
         } else if (kindList[i] == DELTA) {
           const size_t dl = Load32(refList + 4 * i);

@@ -30,6 +30,9 @@ struct EncodeJob {
   // pages == out + header length: the image is built around the pages (no payload copy;
   // dense layout when few pages can be left out). No cache.
   bool inPlace = false;
+  // pages elsewhere, no cache: dense layout too when few pages can be left out (the pages
+  // are then copied as one block); otherwise only the payload pages are copied.
+  bool mayBeDense = false;
 };
 
 struct DecodeJob {

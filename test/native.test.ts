@@ -387,7 +387,7 @@ describe('native addon', () => {
       }
     });
 
-    it('in-place encode: dense when few pages can be left out, compact otherwise; both decode either way', () => {
+    it('in-place encode (and mayBeDense): dense when few pages can be left out, compact otherwise; both decode either way', () => {
       const next = rng(91);
       let dense = 0, compact = 0;
       for (let round = 0; round < 40; round++) {
@@ -408,6 +408,10 @@ describe('native addon', () => {
         const image = area.slice(0, len);
         const info = addon.imageInfo(image);
         if (info.dense) dense++; else compact++;
+        // Pages elsewhere with mayBeDense (SyncBatchCodec): the same image, byte for byte.
+        const apart = new Uint8Array(addon.imageBound(n, P));
+        const apartLen = addon.encodeBatchSync({ pages, pfns: null, pfnBase: 5, pageSize: P, out: apart, cache: null, stats: new Uint32Array(STATS_LENGTH), mayBeDense: true });
+        assert.deepEqual(apart.subarray(0, apartLen), image, `round ${round}: mayBeDense differs from in place`);
         // The same pages encoded the ordinary way give the same kinds and checksum.
         const plain = encode(pages, P, { pfnBase: 5 }).image;
         assert.deepEqual(kinds(image), kinds(plain));
