@@ -10,8 +10,9 @@ namespace pp {
 uint32_t Crc32c(const uint8_t* buf, size_t len, uint32_t seed = 0);
 
 // CRC32C (seed 0) of `count` pages of `len` bytes each: page k starts at
-// base + idx[k] * stride. Three pages are hashed at once (three independent crc32
-// instruction chains) to hide the instruction's 3-cycle latency.
+// base + idx[k] * stride. With AVX-512 + VPCLMULQDQ each page is folded (four chains of
+// carry-less multiplies); with SSE4.2 only, three pages are hashed at once (three
+// independent crc32 instruction chains) to hide the instruction's 3-cycle latency.
 void Crc32cPages(const uint8_t* base, size_t stride, size_t len, const uint16_t* idx,
                  size_t count, uint32_t* out);
 

@@ -1,6 +1,7 @@
 // Tests of the native addon (native/*.cc) against lib/native.ts and docs/FORMAT.md 1.
 import * as assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { addon, PageKind, Stat, STATS_LENGTH } from '../lib/native';
 import { PagepressError } from '../lib/errors';
@@ -32,6 +33,22 @@ function randomBytes(len: number, seed: number): Uint8Array {
   const words = new Uint32Array(Math.ceil(len / 4));
   for (let i = 0; i < words.length; i++) words[i] = next();
   return new Uint8Array(words.buffer, 0, len);
+}
+
+/** CRC32C in plain JS (table-driven), the reference for the addon's hardware paths. */
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+function crc32cRef(b: Uint8Array, seed = 0): number {
+  let c = ~seed >>> 0;
+  for (let i = 0; i < b.length; i++) c = (c >>> 8) ^ CRC_TABLE[(c ^ b[i]) & 0xff];
+  return ~c >>> 0;
 }
 
 interface EncOpts { pfns?: Float64Array | null; pfnBase?: number; cache?: Uint8Array | null }
@@ -89,6 +106,71 @@ describe('native addon', () => {
       assert.equal(addon.crc32c(new Uint8Array(0)), 0);
       const r = randomBytes(100003, 1);
       assert.equal(addon.crc32c(r.subarray(77), addon.crc32c(r.subarray(0, 77))), addon.crc32c(r));
+    });
+
+    it('matches a plain JS CRC32C at every length class and alignment (folding, crc32 and table paths)', () => {
+      const r = randomBytes(140000, 3);
+      const lengths = [0, 1, 7, 8, 15, 16, 31, 255, 256, 257, 511, 512, 513, 1000, 4095, 4096, 4097, 8192, 65536, 65613, 131072];
+      for (const len of lengths) {
+        for (const at of [0, 1, 5, 64]) {
+          const b = r.subarray(at, at + len);
+          assert.equal(addon.crc32c(b), crc32cRef(b), `length ${len} at ${at}`);
+          assert.equal(addon.crc32c(b, 0x12345678), crc32cRef(b, 0x12345678), `length ${len} at ${at}, seeded`);
+        }
+      }
+    });
+
+    it('the SSE4.2 and table paths agree with the JS CRC32C too (PAGEPRESS_CRC caps the path)', () => {
+      // A child process per path: the path is chosen once, when the addon first hashes.
+      const blob = randomBytes(140000, 5);
+      const slices = [[0, 0], [3, 1], [1, 255], [0, 256], [5, 4096], [64, 4097], [7, 65613], [0, 131072]];
+      const pageSizes = [512, 4096, 65536];
+      const script = `
+        const { addon } = require(${JSON.stringify(path.resolve(__dirname, '..', 'lib', 'native'))});
+        const blob = require('fs').readFileSync(0);
+        const crcs = ${JSON.stringify(slices)}.map(([at, len]) => addon.crc32c(blob.subarray(at, at + len)));
+        const sums = ${JSON.stringify(pageSizes)}.map((P) => {
+          const pages = blob.subarray(0, 16 * P > blob.length ? Math.floor(blob.length / P) * P : 16 * P);
+          const out = new Uint8Array(addon.imageBound(pages.length / P, P));
+          addon.encodeBatchSync({ pages, pfns: null, pfnBase: 0, pageSize: P, out, cache: null, stats: new Uint32Array(8) });
+          return new DataView(out.buffer).getUint32(24, true);
+        });
+        process.stdout.write(JSON.stringify({ crcs, sums }));`;
+      const expected = {
+        crcs: slices.map(([at, len]) => crc32cRef(blob.subarray(at, at + len))),
+        sums: pageSizes.map((P) => {
+          const n = 16 * P > blob.length ? Math.floor(blob.length / P) : 16;
+          const list = new Uint8Array(12 * n);
+          const view = new DataView(list.buffer);
+          for (let i = 0; i < n; i++) {
+            view.setBigUint64(12 * i, BigInt(i), true);
+            view.setUint32(12 * i + 8, crc32cRef(blob.subarray(i * P, (i + 1) * P)), true);
+          }
+          return crc32cRef(list);
+        }),
+      };
+      for (const cap of ['sse4.2', 'table']) {
+        const r = spawnSync(process.execPath, ['-e', script], { input: blob, env: { ...process.env, PAGEPRESS_CRC: cap }, encoding: 'utf8' });
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(JSON.parse(r.stdout), expected, `PAGEPRESS_CRC=${cap}`);
+      }
+    });
+
+    it('the image checksum matches FORMAT.md 1.4 computed in JS, for every page size', () => {
+      // CRC32C over u64le(pfn) ‖ u32le(CRC32C(page)) for each page: checks the per-page path.
+      for (const P of [512, 4096, 65536]) {
+        const n = Math.min(48, (2 * 1024 * 1024) / P);
+        const pages = randomBytes(n * P - 100, 40 + P);
+        pages.fill(0, P, 2 * P); // a ZERO page (its CRC is a constant)
+        const { image } = encode(pages, P, { pfnBase: 9 });
+        const list = new Uint8Array(12 * n);
+        const view = new DataView(list.buffer);
+        for (let i = 0; i < n; i++) {
+          view.setBigUint64(12 * i, BigInt(9 + i), true);
+          view.setUint32(12 * i + 8, crc32cRef(pages.subarray(i * P, Math.min(pages.length, (i + 1) * P))), true);
+        }
+        assert.equal(new DataView(image.buffer, image.byteOffset).getUint32(24, true), crc32cRef(list), `page size ${P}`);
+      }
     });
   });
 
