@@ -132,12 +132,12 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     if (prestarted === this) prestarted = null;
+    // Both the cache turn and the write lock are Int32 [word waited on, aborted] (protocol.ts).
     for (const shared of [this.init?.turn, this.init?.writer]) {
       if (!shared) continue;
-      const turn = new Int32Array(shared, 0, 2);
-      Atomics.store(turn, 1, 1);
-      Atomics.notify(turn, 0);
-      if (shared === this.init?.writer) Atomics.notify(new Int32Array(shared, 16, 1), 0); // the write lock (protocol.ts)
+      const words = new Int32Array(shared, 0, 2);
+      Atomics.store(words, 1, 1);
+      Atomics.notify(words, 0);
     }
     for (const p of this.pending.values()) p.reject(new PagepressError('worker pool closed', ErrorCodes.WORKER));
     this.pending.clear();

@@ -11,16 +11,14 @@ export interface WorkerInit {
   /** Int32 [seq whose turn it is, aborted]: turn-taking for the cache. */
   turn: SharedArrayBuffer | null;
   /**
-   * Decoders writing a regular file (WRITER_BYTES): Int32 [seq whose turn it is, aborted],
-   * a Float64 at byte 8, the file position where the next batch goes, and an Int32 at
-   * byte 16, the write lock (0 free, 1 held). Each worker takes its batch's position in
-   * stream order and writes the batch itself (positional), one writer at a time.
+   * Decoders writing a regular file (WRITER_BYTES): Int32 [write lock (0 free, 1 held),
+   * aborted]. Each worker writes its batch itself, positionally, one writer at a time.
    */
   writer?: SharedArrayBuffer | null;
 }
 
 /** Size of WorkerInit.writer. */
-export const WRITER_BYTES = 24;
+export const WRITER_BYTES = 8;
 
 /** Classify, serialize and compress the pages in a slot's input; write one BATCH frame to its output. */
 export interface EncodeJob {
@@ -54,7 +52,7 @@ export interface DecodeJob {
   bodyCrc: number;
   /** Expected page count (from the frame header). */
   pages: number;
-  /** Order of this frame in its stream (for the write turn). */
+  /** Order of this frame in its stream. */
   seq: number;
   /** Order among the frames that use the page cache (its turn), or -1. */
   turn: number;
@@ -67,6 +65,12 @@ export interface DecodeJob {
    * pages left as holes; else -1.
    */
   writeFd: number;
+  /**
+   * Where in writeFd the batch goes, assuming every frame before it decoded to its full
+   * length (decode-engine.ts explains why that is checked afterwards); -1: the worker
+   * does not write, the main thread does.
+   */
+  writeAt: number;
 }
 
 /** Any job. */
@@ -85,6 +89,8 @@ export interface JobResult {
   rawLength: number;
   stats: number[];
   pfns?: Float64Array;
+  /** Decoders writing a file: the byte ranges of the batch that are not ZERO pages. */
+  dataRanges?: number[];
   /** Worker busy time in ms. */
   busyMs: number;
   error?: { message: string; code?: string; offset?: number; page?: number; record?: string };

@@ -23,8 +23,6 @@ let init: WorkerInit;
 let scratch: Uint8Array;
 let cache: Uint8Array | null;
 let turn: Int32Array | null;
-let writeTurn: Int32Array | null;
-let writePos: Float64Array | null;
 let writeLock: Int32Array | null;
 const stats = new Uint32Array(STATS_LENGTH);
 
@@ -33,9 +31,7 @@ function setup(data: WorkerInit): void {
   scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
   cache = init.cache ? new Uint8Array(init.cache) : null;
   turn = init.turn ? new Int32Array(init.turn) : null;
-  writeTurn = init.writer ? new Int32Array(init.writer, 0, 2) : null;
-  writePos = init.writer ? new Float64Array(init.writer, 8, 1) : null;
-  writeLock = init.writer ? new Int32Array(init.writer, 16, 1) : null;
+  writeLock = init.writer ? new Int32Array(init.writer, 0, 2) : null;
 }
 if (workerData) setup(workerData as WorkerInit);
 
@@ -79,7 +75,7 @@ function inTurn<T>(seq: number, fn: () => T, t: Int32Array | null = turn): T {
 function writeRanges(fd: number, buf: Uint8Array, ranges: number[], base: number): void {
   const lock = writeLock!;
   while (Atomics.compareExchange(lock, 0, 0, 1) !== 0) {
-    if (Atomics.load(writeTurn!, 1) !== 0) throw new PagepressError('stream aborted', ErrorCodes.WORKER);
+    if (Atomics.load(lock, 1) !== 0) throw new PagepressError('stream aborted', ErrorCodes.WORKER);
     Atomics.wait(lock, 0, 1, 1000);
   }
   try {
@@ -266,32 +262,17 @@ function decode(job: DecodeJob): Decoded {
 }
 
 /**
- * decode(), then, for a decoder writing a regular file, the batch's file position taken in
- * stream order and the batch written from here while it is still in this core's cache.
- * A failed batch still takes its turn (with length 0), so later batches never wait forever;
- * the main thread cuts the file back to the last good batch.
+ * decode(), then, for a decoder writing a regular file, the batch written from here at
+ * job.writeAt while it is still in this core's cache (no waiting for the batches before
+ * it to finish: the position assumes they all decoded to full length, and the main
+ * thread rewrites the batch where that turns out wrong). The reply carries the data
+ * ranges such a rewrite needs.
  */
 function decodeAndWrite(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
-  if (!writeTurn || job.writeFd < 0) {
-    const { dataRanges: _unused, ...result } = decode(job);
-    return result;
-  }
-  let result: Decoded | null = null;
-  let failure: unknown = null;
-  try {
-    result = decode(job);
-  } catch (err) {
-    failure = err;
-  }
-  const position = inTurn(job.seq, () => {
-    const at = writePos![0];
-    writePos![0] = at + (result ? result.length : 0);
-    return at;
-  }, writeTurn);
-  if (failure) throw failure;
-  const { dataRanges, ...reply } = result!;
-  writeRanges(job.writeFd, slotOut(init.slab, job.slot), dataRanges, position);
-  return reply;
+  const { dataRanges, ...result } = decode(job);
+  if (job.writeFd < 0) return result;
+  if (job.writeAt >= 0) writeRanges(job.writeFd, slotOut(init.slab, job.slot), dataRanges, job.writeAt);
+  return { ...result, dataRanges };
 }
 
 parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {

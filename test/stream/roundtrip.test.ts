@@ -85,6 +85,46 @@ describe('stream round trip', () => {
     }
   });
 
+  it('decodes into a regular file when batches end in short pages mid-stream (workers\' positions corrected)', async () => {
+    // An input that pauses mid-page makes batches whose last page is short; the workers
+    // write every batch where it would go if all before it were full, so each batch after
+    // the first short one lands in the wrong place and the main thread writes it again,
+    // zero pages included (decode-engine.ts). The file must come out exact anyway.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-short-'));
+    try {
+      const parts: Buffer[] = [];
+      for (let k = 0; k < 6; k++) {
+        const part = Buffer.alloc(3 * 4096 + 1000 + 517 * k); // ends mid-page
+        part.set(memoryLike(2, 20 + k), 4096); // page 1 has data, pages 0 and 2 are zero
+        part.fill(k + 1, part.length - 300);
+        parts.push(part);
+      }
+      const input = Buffer.concat(parts);
+      const encoder = createEncoder({ threads: 2, batchPages: 2, flushDelayMs: 1 });
+      const frames: Buffer[] = [];
+      encoder.on('data', (c: Buffer) => frames.push(c));
+      for (const part of parts) {
+        encoder.write(part);
+        await new Promise((r) => setTimeout(r, 40)); // a pause: the encoder flushes mid-page
+      }
+      encoder.end();
+      await new Promise((r) => encoder.on('end', r));
+      assert.ok(encoder.totals.frames >= 12, `${encoder.totals.frames} frames`);
+      const src = path.join(dir, 'in.pp'), dst = path.join(dir, 'out');
+      fs.writeFileSync(src, Buffer.concat(frames));
+      for (const threads of [1, 2]) {
+        fs.writeFileSync(dst, Buffer.alloc(0));
+        const inFd = fs.openSync(src, 'r'), outFd = fs.openSync(dst, 'w');
+        await decodeFd(inFd, outFd, { threads });
+        fs.closeSync(inFd);
+        fs.closeSync(outFd);
+        assert.ok(fs.readFileSync(dst).equals(input), `${threads} threads: decoded file differs`);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('classifies zero and repeated pages (page kinds are counted)', async () => {
     const input = Buffer.alloc(64 * 4096);
     input.fill(7, 4096, 8192);
