@@ -5,7 +5,7 @@
  * threads, or none, simply does not adopt them.
  */
 import { prestartWorkers } from '../stream/pool';
-import { defaultThreads } from '../stream/options';
+import { defaultThreads } from '../stream/threads';
 
 function threadsFromArgv(args: string[]): number | null {
   if (args.some((a) => ['-h', '--help', '-V', '--version', 'help', 'inspect'].includes(a))) return null;
