@@ -21,11 +21,11 @@
  * the last good frame.
  */
 import { addon } from '../native';
-import * as fs from 'node:fs';
 import { ErrorCodes, PagepressError } from '../errors';
 import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BYTES, STREAM_HEADER_BYTES } from '../format/constants';
 import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, FrameHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
+import { writeAt } from './fd-io';
 import { WorkerPool } from './pool';
 import { JobResult, WRITER_BYTES } from './protocol';
 import { DecoderOptions, resolveDecoderOptions } from './options';
@@ -64,6 +64,9 @@ export interface DecodeTotals {
 
 const enum State { STREAM_HEADER, FRAME_HEADER, BODY, END_BODY, DONE }
 
+/** Zero pages of a batch the main thread rewrites (read only). */
+const ZEROS = new Uint8Array(1 << 20);
+
 /** The decoding pipeline; see the file comment. */
 export class DecodeEngine {
   readonly options: Required<DecoderOptions> & Required<DecoderLimits>;
@@ -84,7 +87,7 @@ export class DecodeEngine {
   private free: number[] = [];
   private readonly waiters: Array<() => void> = [];
   /** Finished batches waiting for their turn, or the error that stops the stream at that point. */
-  private readonly ready = new Map<number, { slot: number; result: JobResult; writeAt: number } | { error: Error }>();
+  private readonly ready = new Map<number, { slot: number; result: JobResult; placedAt: number } | { error: Error }>();
   /** Decoded length of the frames submitted so far, if each is full length (writeFd). */
   private fullBytes = 0;
   /** False once a batch was found at the wrong position: the main thread writes the rest. */
@@ -252,12 +255,12 @@ export class DecodeEngine {
     this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
     this.state = State.FRAME_HEADER;
     const writeFd = this.options.writeFd;
-    const writeAt = writeFd >= 0 && this.workersPlace ? this.options.writeBase + this.fullBytes : -1;
+    const placedAt = writeFd >= 0 && this.workersPlace ? this.options.writeBase + this.fullBytes : -1;
     this.fullBytes += verbatim ? h.rawLength : h.pages * this.header!.pageSize;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, seq, turn, verbatim, wantPfns: false, writeFd, writeAt })
+      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, turn, verbatim, wantPfns: false, writeFd, writeAt: placedAt })
       .then((result) => {
-        this.ready.set(seq, { slot, result, writeAt });
+        this.ready.set(seq, { slot, result, placedAt });
         this.deliver();
       })
       .catch((err: PagepressError) => {
@@ -281,7 +284,7 @@ export class DecodeEngine {
         return;
       }
       this.nextOut++;
-      const { slot, result, writeAt } = next;
+      const { slot, result, placedAt } = next;
       const at = this.options.writeBase + this.totals.rawBytes;
       this.totals.frames++;
       this.totals.codecs[result.codec] = (this.totals.codecs[result.codec] ?? 0) + 1;
@@ -299,7 +302,7 @@ export class DecodeEngine {
         this.waiters.shift()?.();
         if (this.free.length === this.options.window) for (const cb of this.idle.splice(0)) cb();
       };
-      if (this.options.writeFd < 0 || writeAt === at) {
+      if (this.options.writeFd < 0 || placedAt === at) {
         this.sink(data, release);
         continue;
       }
@@ -320,15 +323,12 @@ export class DecodeEngine {
   /** Writes a decoded batch at `at`: `dataRanges` from `data`, zeros between them. */
   private async rewrite(data: Uint8Array, dataRanges: number[], at: number): Promise<void> {
     const fd = this.options.writeFd;
-    const write = (buf: Uint8Array, position: number) =>
-      new Promise<number>((resolve, reject) => fs.write(fd, buf, 0, buf.length, position, (err, n) => (err ? reject(err) : resolve(n))));
-    const zeros = new Uint8Array(Math.min(data.length, 1 << 20));
     let done = 0;
     for (let k = 0; k <= dataRanges.length; k += 2) {
       const start = k < dataRanges.length ? dataRanges[k] : data.length;
-      for (let z = done; z < start; ) z += await write(zeros.subarray(0, Math.min(zeros.length, start - z)), at + z);
+      for (let z = done; z < start; z += ZEROS.length) await writeAt(fd, ZEROS.subarray(0, Math.min(ZEROS.length, start - z)), at + z);
       if (k === dataRanges.length) break;
-      for (let d = start; d < dataRanges[k + 1]; ) d += await write(data.subarray(d, dataRanges[k + 1]), at + d);
+      await writeAt(fd, data.subarray(start, dataRanges[k + 1]), at + start);
       done = dataRanges[k + 1];
     }
   }

@@ -153,7 +153,7 @@ export class EncodeEngine {
     const turn = verbatim ? -1 : this.batches++;
     this.totals.rawBytes += length;
     this.pool
-      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, seq, turn, verbatim })
+      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();

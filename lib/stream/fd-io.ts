@@ -99,7 +99,7 @@ export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
 }
 
 /** Writes `buf` at `position` (positional write, the file offset is not used). */
-async function writeAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
+export async function writeAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
   let at = 0;
   while (at < buf.length) {
     at += await new Promise<number>((resolve, reject) =>

@@ -73,8 +73,9 @@ export async function feed(fd: number, encoder: Writable, start?: Sniffed, signa
     if (n > 0) await write(start.buf.subarray(start.at, start.at + n));
     if (start.bytes.length === 0 && n === -1) return void (await new Promise<void>((resolve) => encoder.end(resolve)));
   }
-  if (isDirect(encoder)) return feedDirect(fd, encoder, regular, signal);
-  await readBlocks(fd, regular, write, signal);
+  // An encoder that takes direct reads (XenEncoder) gets page contents straight into its slots.
+  if (isDirect(encoder)) await readDirect(fd, encoder, write, regular, { before: () => encoder.waitForRoom(), signal });
+  else await readBlocks(fd, regular, write, signal);
   await new Promise<void>((resolve) => encoder.end(resolve));
 }
 
@@ -103,41 +104,42 @@ async function readBlocks(fd: number, regular: boolean, onBlock: (block: Buffer)
   }
 }
 
-/** An encoder that can take page contents read straight into its slots (XenEncoder). */
+/** A consumer that can take bytes read straight into its slots (XenEncoder, DecodeEngine). */
 interface DirectReads {
+  /** Where the next read may go, or null: then the bytes go through `write`. */
   directTarget(): Uint8Array | null;
   directRead(n: number): void;
-  waitForRoom(): Promise<void>;
 }
 
-function isDirect(x: unknown): x is DirectReads & Writable {
+/** An encoder that takes direct reads, and says when it has room for more. */
+type DirectEncoder = DirectReads & Writable & { waitForRoom(): Promise<void> };
+
+function isDirect(x: unknown): x is DirectEncoder {
   return typeof (x as DirectReads).directTarget === 'function';
 }
 
 /**
- * feed() for an encoder that takes direct reads: page contents are read straight into its
- * slots (the kernel's copy is the only one); the bytes around them (headers, records, pfn
- * lists) go through write() in blocks of at most 64 KiB, so that little of each page
- * record is read the indirect way. No read-ahead: where the next read goes depends on
- * what the encoder made of the previous one.
+ * Reads `fd` to EOF into `sink`: straight into its slots where directTarget() says, the
+ * bytes around them (headers, records, pfn lists) through `write` in blocks of at most
+ * 64 KiB, so that little is read the indirect way. `before` runs ahead of each read
+ * (room to wait for), `after` after it (a check that throws to stop). No read-ahead: where
+ * the next read goes depends on what the sink made of the previous one.
  */
-async function feedDirect(fd: number, encoder: DirectReads & Writable, regular: boolean, signal?: AbortSignal): Promise<void> {
-  const write = (chunk: Uint8Array) =>
-    new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
-  // One block buffer: write() calls back only once the encoder is done with the block.
+async function readDirect(fd: number, sink: DirectReads, write: (chunk: Uint8Array) => Promise<void>, regular: boolean, hooks: { before?: () => Promise<void>; after?: () => void; signal?: AbortSignal } = {}): Promise<void> {
+  // One block buffer: `write` resolves only once the sink is done with the block.
   const block = Buffer.allocUnsafeSlow(64 * 1024);
   let position = 0;
   for (;;) {
-    await encoder.waitForRoom();
-    const target = encoder.directTarget();
+    await hooks.before?.();
+    const target = sink.directTarget();
     const buf = target ?? block;
-    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null, signal);
+    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null, hooks.signal);
     if (n === 0) break;
     position += n;
-    if (target) encoder.directRead(n);
+    if (target) sink.directRead(n);
     else await write(buf.subarray(0, n));
+    hooks.after?.();
   }
-  await new Promise<void>((resolve) => encoder.end(resolve));
 }
 
 /**
@@ -216,27 +218,6 @@ export async function encodeFd(inFd: number, outFd: number, options: EncoderOpti
   }
 }
 
-/**
- * Feeds everything readable from `fd` to `engine`: frame bodies are read straight into
- * their slots (the kernel's copy is the only one), the bytes between them through write()
- * in blocks of at most 64 KiB. `check` throws to stop. No read-ahead: where the next read
- * goes depends on the frame header just parsed.
- */
-async function feedDecoder(fd: number, engine: DecodeEngine, regular: boolean, check: () => void): Promise<void> {
-  const block = Buffer.allocUnsafeSlow(64 * 1024);
-  let position = 0;
-  for (;;) {
-    const target = engine.directTarget();
-    const buf = target ?? block;
-    const n = await readSome(fd, buf, 0, buf.length, regular ? position : null);
-    if (n === 0) break;
-    position += n;
-    if (target) engine.directRead(n);
-    else await engine.write(buf.subarray(0, n));
-    check();
-  }
-}
-
 /** Result of decodeFd. */
 export interface DecodeResult {
   totals: DecodeTotals;
@@ -272,8 +253,11 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
     new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {
-    await feedDecoder(inFd, engine, isRegularFile(inFd), () => {
-      if (failure) throw failure;
+    // Frame bodies are read straight into their slots; the main thread copies only headers.
+    await readDirect(inFd, engine, (chunk) => engine.write(chunk), isRegularFile(inFd), {
+      after: () => {
+        if (failure) throw failure;
+      },
     });
     const end = await engine.finish();
     if (writer) await writer.flush();

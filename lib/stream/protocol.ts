@@ -33,8 +33,6 @@ export interface EncodeJob {
   /** Wire codec id to use (after `auto` chose), and its level. */
   codec: number;
   level: number;
-  /** Order of this frame in its stream. */
-  seq: number;
   /** Order among the frames that use the page cache (its turn), or -1. */
   turn: number;
   /** A VERBATIM frame: compress the bytes as they are (Xen streams). */
@@ -52,8 +50,6 @@ export interface DecodeJob {
   bodyCrc: number;
   /** Expected page count (from the frame header). */
   pages: number;
-  /** Order of this frame in its stream. */
-  seq: number;
   /** Order among the frames that use the page cache (its turn), or -1. */
   turn: number;
   /** A VERBATIM frame: the body decodes to bytes, not to an image. */
