@@ -247,8 +247,38 @@ export interface MachineInfo {
   /** Files changed in the working tree (outside bench/) when the run started: what was measured is not exactly gitCommit. */
   gitDirty?: string[];
   loadavg: number[];
+  /** Variables the benchmark removed from the environment of every tool it runs (see {@link STARTUP_ONLY_ENV}). */
+  envRemoved: string[];
+  /** `node -e 0`, median of 5 runs, ms: in the benchmark's environment, and with the caller's environment as it was. */
+  nodeStartMs: { clean: number; inherited: number };
 }
 
+/**
+ * Environment variables that cost every Node process start-up time and have no bearing on what
+ * is measured. Node 20 reads and parses the NODE_EXTRA_CA_CERTS bundle as the process starts
+ * (about 36 ms of one core on the reference machine, whose image sets it); none of the benchmarked
+ * commands opens a TLS connection, and zstd, lz4 and gzip pay nothing alike.
+ */
+export const STARTUP_ONLY_ENV = ['NODE_EXTRA_CA_CERTS'];
+
+/** Removes {@link STARTUP_ONLY_ENV} from this process's environment (inherited by every tool it starts); returns the names removed. */
+export function cleanEnvironment(): string[] {
+  const removed = STARTUP_ONLY_ENV.filter((k) => process.env[k] !== undefined);
+  for (const k of removed) delete process.env[k];
+  return removed;
+}
+
+function nodeStartMs(env: NodeJS.ProcessEnv): number {
+  const runs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t0 = now();
+    cp.spawnSync(process.execPath, ['-e', '0'], { env, stdio: 'ignore' });
+    runs.push(secondsSince(t0) * 1000);
+  }
+  return Math.round(median(runs));
+}
+
+/** Machine and tool versions; call before {@link cleanEnvironment} so that the start-up cost of the caller's environment is measured. */
 export function machineInfo(): MachineInfo {
   let osName = os.type();
   try {
@@ -279,6 +309,11 @@ export function machineInfo(): MachineInfo {
     gitCommit: commit,
     gitDirty: dirty,
     loadavg: loadavg(),
+    envRemoved: STARTUP_ONLY_ENV.filter((k) => process.env[k] !== undefined),
+    nodeStartMs: {
+      clean: nodeStartMs(Object.fromEntries(Object.entries(process.env).filter(([k]) => !STARTUP_ONLY_ENV.includes(k)))),
+      inherited: nodeStartMs(process.env),
+    },
   };
 }
 
@@ -311,6 +346,7 @@ export function sameFile(a: string, b: string): boolean {
  */
 export function benchMain(name: SectionName, usage: string, run: (o: BenchOptions) => Promise<Omit<SectionResult, 'seconds' | 'load' | 'section'>>): void {
   const parsed = parseArgs(process.argv.slice(2), `usage: node dist/bench/${name}... [options]\n${COMMON_USAGE}\n${usage}`);
+  cleanEnvironment();
   (async () => {
     const o = await resolveInputs(parsed);
     const r = await runSection(name, o, run);

@@ -13,7 +13,7 @@ import * as cp from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {
-  BenchOptions, COMMON_USAGE, formatCriterion, loadavg, machineInfo, MachineInfo, parseArgs, printSection, repoRoot, resolveInputs,
+  BenchOptions, cleanEnvironment, COMMON_USAGE, formatCriterion, loadavg, machineInfo, MachineInfo, parseArgs, printSection, repoRoot, resolveInputs,
   SECTIONS, SectionName, SectionResult, tableText,
 } from './common';
 
@@ -84,16 +84,16 @@ const ANALYSIS = [
     'The batch criteria (C) read the first 512 MiB of each file, in memory, so start-up does not enter them.',
   '- **Decompressing the real corpus (B1) is where zstd -d keeps an edge.** Decompressing to `/dev/null`, pagepress and `zstd -d` take the ' +
     'same time (about 0.4 s for 503 MB); to a file on tmpfs, both pay the kernel\'s page allocation and copy (about 2 GB/s, and writes to one ' +
-    'file are serialized by its inode lock, so two decoding threads cannot share that cost), and pagepress also pays its start-up (80-120 ms: ' +
-    'the runtime, the modules, two worker threads, against zstd\'s 1 ms). zstd -d is not single-threaded here either: since 1.5.3 it writes ' +
+    'file are serialized by its inode lock, so two decoding threads cannot share that cost), and pagepress also pays its start-up (60-80 ms: ' +
+    'the runtime, the modules, two worker threads, against zstd\'s 1 ms; 35-40 ms more where NODE_EXTRA_CA_CERTS is set, see Environment). zstd -d is not single-threaded here either: since 1.5.3 it writes ' +
     'from a second thread (`--asyncio`, on by default), so its decoding and its writes overlap as ours do. ' +
     'What pagepress does to close the gap: it decompresses each batch where its output goes (in place, no copy of the batch), its workers write ' +
     'their batches themselves while the bytes are in cache, one at a time behind a futex lock (a thread waiting on the kernel\'s inode lock spins: ' +
     '40 ms of CPU per run) and at positions computed up front (no waiting for the batch before), its main thread reads frame bodies straight into ' +
     'the workers\' slots, page checksums are folded with AVX-512 carry-less multiplies where the CPU has them, and zero pages become holes (which is why B2, on ' +
     'the zero-heavy image, is 1.4-1.6x). Each timed run writes a new file (the previous output is removed untimed). What is left is the runtime\'s ' +
-    'start-up: 50 ms of one core before any of our code runs and about 40 ms of CPU to start two worker threads, on a 2-core machine whose both ' +
-    'cores the decoding then fills.',
+    'start-up: 20-25 ms of one core before any of our code runs (60 ms with NODE_EXTRA_CA_CERTS set) and about 40 ms of CPU to start two worker threads, ' +
+    'on a 2-core machine whose both cores the decoding then fills.',
   '- **C1, C1s, C3 and C3s are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of zstd-napi, of BatchEncoder ' +
     '(zstd 1, one worker thread, 4 calls outstanding) and of SyncBatchCodec (the calling thread) back to back, in rotating order; the benchmark.js cases in the batch table are ' +
     'measured seconds apart, and on this shared machine their ratio moves by ±15 % from run to run (the profile table\'s wall time per ' +
@@ -135,6 +135,11 @@ export function renderDoc(rep: RunReport): string {
     `Load average at start ${m.loadavg.join(' / ')}; per section: ${rep.results.map((r) => `${r.section} ${r.load.before[0]}→${r.load.after[0]}`).join(', ')}.`);
   out.push(`- **Versions:** node ${m.node}; ${m.zstd}; ${m.lz4}; ${m.gzip}; zstd-napi ${m.zstdNapi}; lz4-napi ${m.lz4Napi}; benchmark.js ${m.benchmarkJs}; pagepress ${m.pagepress} at ${m.gitCommit}` +
     `${m.gitDirty && m.gitDirty.length ? ` plus uncommitted changes in ${m.gitDirty.join(', ')}` : ''}.`);
+  out.push(`- **Environment:** every tool runs in the benchmark's environment` +
+    (m.envRemoved?.length
+      ? `, from which ${m.envRemoved.map((k) => `\`${k}\``).join(', ')} was removed: this machine's image sets it, and Node 20 parses that CA bundle ` +
+        `as every process starts (\`node -e 0\` takes ${m.nodeStartMs.inherited} ms with it, ${m.nodeStartMs.clean} ms without); no benchmarked command opens a TLS connection.`
+      : ` (\`node -e 0\` takes ${m.nodeStartMs?.clean ?? '?'} ms).`));
   out.push(`- **Inputs:** real-memory corpus \`${path.basename(rep.inputs.corpus)}\` (${(rep.inputs.corpusBytes / 1e6).toFixed(0)} MB` +
     (cm ? `, ${cm.pages} pages, ${((cm.zeroFraction ?? 0) * 100).toFixed(2)}% zero, ${((cm.duplicateFraction ?? 0) * 100).toFixed(1)}% duplicate non-zero pages, ` +
       `sources ${(cm.processes ?? []).map((p) => `${p.workload} ${p.mib} MiB`).join(', ')}` : '') +
@@ -230,6 +235,7 @@ async function main(): Promise<void> {
   const o = await resolveInputs(parsed);
   const sections = ([...SECTIONS] as SectionName[]).filter((s) => o.only.includes(s));
   const machine = machineInfo();
+  cleanEnvironment();
   process.stdout.write(`# pagepress benchmark${o.quick ? ' (quick)' : ''}\n${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB} GiB, Linux ${machine.kernel}, ` +
     `node ${machine.node}; load average ${machine.loadavg.join(' ')}\ninputs: ${rel(o.corpus)}, ${rel(o.zeroHeavy)}\n`);
   const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : '/tmp', 'pagepress-bench-run-'));
