@@ -123,7 +123,7 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
   const list = tools();
   try {
     for (const inp of inputs(o)) {
-      const runs = o.runs ?? (o.quick ? 1 : inp.key === 'zeroHeavy' ? 5 : 3);
+      const runs = o.runs ?? (o.quick ? 1 : inp.key === 'zeroHeavy' ? 5 : 7);
       const copy = path.join(dir, `input-${inp.key}.bin`);
       fs.copyFileSync(inp.file, copy);
       process.stderr.write(`[cli] ${inp.name}: ${list.length} tools x ${runs} runs\n`);

@@ -177,7 +177,7 @@ export function renderDoc(rep: RunReport): string {
   out.push('- **A/B (bench/cli.bench.ts):** both inputs are copied to a private directory on `/dev/shm`; each tool compresses file → file on tmpfs ' +
     '(`pagepress compress IN -o OUT -T2`, `zstd -1 -T2`, `lz4 -1`, `gzip -1 -c`) and decompresses its own output (`pagepress decompress -T2`, ' +
     '`zstd -d`, `lz4 -d`, `gzip -d -c`). One untimed warm-up each, then rounds in which the tools take turns; the figure is the median ' +
-    'wall time of the whole process (start-up included) over the rounds (3 on the real corpus, 5 on the zero-heavy image by default). ' +
+    'wall time of the whole process (start-up included) over the rounds (7 on the real corpus, 5 on the zero-heavy image by default). ' +
     'Every round trip is checked with `cmp`.');
   out.push('- **C (bench/batch.bench.ts):** the input is cut into 4 MiB blocks held in memory; benchmark.js times one pass over all blocks per ' +
     'cycle (async deferred for the batch API and lz4-napi async), setup outside the timed function. Subjects: `new BatchEncoder({threads: 1, codec, level: 1})` ' +
