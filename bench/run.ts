@@ -82,18 +82,18 @@ const ANALYSIS = [
   '- **Why the zero-heavy image is 2 GiB.** It stands for an idle 2 GiB guest. At 512 MiB both command lines finish in about 0.3 s, and ' +
     'what such a run measures is Node\'s start-up (about 0.1 s: the runtime, the modules, two worker threads) against zstd\'s 1 ms. ' +
     'The batch criteria (C) read the first 512 MiB of each file, in memory, so start-up does not enter them.',
-  '- **Decompressing the real corpus (B1) is where zstd -d keeps an edge.** Decompressing to `/dev/null`, pagepress and `zstd -d` take the ' +
-    'same time (about 0.4 s for 503 MB); to a file on tmpfs, both pay the kernel\'s page allocation and copy (about 2 GB/s, and writes to one ' +
-    'file are serialized by its inode lock, so two decoding threads cannot share that cost), and pagepress also pays its start-up (60-80 ms: ' +
-    'the runtime, the modules, two worker threads, against zstd\'s 1 ms; 35-40 ms more where NODE_EXTRA_CA_CERTS is set, see Environment). zstd -d is not single-threaded here either: since 1.5.3 it writes ' +
-    'from a second thread (`--asyncio`, on by default), so its decoding and its writes overlap as ours do. ' +
+  '- **Decompressing the real corpus (B1) is the tightest criterion.** pagepress\'s decoding takes less CPU than zstd -d\'s (perf, one run each: ' +
+    '380 ms in zstd\'s decoder inside zstd-napi against 490 ms in the zstd binary, kernel time alike at about 350 ms: tmpfs page allocation and ' +
+    'copy), but it pays Node\'s start-up against zstd\'s 1 ms: about 22 ms of one core before any of our code runs, 30 ms of modules and ' +
+    'argument parsing, and two worker threads that take about 21 ms each to start (an empty Worker takes as long). On a 0.4 s job that leaves ' +
+    'pagepress at 1.0-1.1x zstd -d, and one load spike on this shared 2-core machine moves a run by more than that (pagepress needs both cores, ' +
+    'zstd -d about 1.6), which is why this section takes 7 rounds on the real corpus: with 3, B1 read 0.89x and 1.10x in two runs ten minutes ' +
+    'apart. Where NODE_EXTRA_CA_CERTS is set, every Node process starts 35-40 ms later (see Environment). ' +
     'What pagepress does to close the gap: it decompresses each batch where its output goes (in place, no copy of the batch), its workers write ' +
     'their batches themselves while the bytes are in cache, one at a time behind a futex lock (a thread waiting on the kernel\'s inode lock spins: ' +
     '40 ms of CPU per run) and at positions computed up front (no waiting for the batch before), its main thread reads frame bodies straight into ' +
     'the workers\' slots, page checksums are folded with AVX-512 carry-less multiplies where the CPU has them, and zero pages become holes (which is why B2, on ' +
-    'the zero-heavy image, is 1.4-1.6x). Each timed run writes a new file (the previous output is removed untimed). What is left is the runtime\'s ' +
-    'start-up: 20-25 ms of one core before any of our code runs (60 ms with NODE_EXTRA_CA_CERTS set) and about 40 ms of CPU to start two worker threads, ' +
-    'on a 2-core machine whose both cores the decoding then fills.',
+    'the zero-heavy image, is 1.5-2.0x). Each timed run writes a new file (the previous output is removed untimed).',
   '- **C1, C1s, C3 and C3s are paired.** Their ratio is the median over 5 rounds, each timing one whole pass of zstd-napi, of BatchEncoder ' +
     '(zstd 1, one worker thread, 4 calls outstanding) and of SyncBatchCodec (the calling thread) back to back, in rotating order; the benchmark.js cases in the batch table are ' +
     'measured seconds apart, and on this shared machine their ratio moves by ±15 % from run to run (the profile table\'s wall time per ' +
