@@ -2,16 +2,30 @@
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-/** Deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
+/** Deterministic PRNG (mulberry32): each call returns the next unsigned 32-bit integer. The one generator of the test suites. */
+export function rngU32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return (t ^ (t >>> 14)) >>> 0;
   };
+}
+
+/** Deterministic PRNG: each call returns the next number in [0, 1). */
+export function rng(seed: number): () => number {
+  const next = rngU32(seed);
+  return () => next() / 4294967296;
+}
+
+/** `len` deterministic pseudo-random bytes (a Uint8Array: its slice() copies, unlike Buffer's). */
+export function randomBytes(len: number, seed: number): Uint8Array {
+  const next = rngU32(seed);
+  const words = new Uint32Array(Math.ceil(len / 4));
+  for (let i = 0; i < words.length; i++) words[i] = next();
+  return new Uint8Array(words.buffer, 0, len);
 }
 
 /**

@@ -5,6 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { addon, PageKind, Stat, STATS_LENGTH } from '../lib/native';
 import { PagepressError } from '../lib/errors';
+import { randomBytes, rngU32 } from './helpers';
 
 const H = 80; // header length for the version-1 layout strings (32 + 41, rounded up to 8)
 const align4 = (n: number) => (n + 3) & ~3;
@@ -18,22 +19,6 @@ function sec(image: Uint8Array) {
   return { payload: headerLength, pfn, kind, ref, end: ref + 4 * n };
 }
 
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    return x;
-  };
-}
-
-function randomBytes(len: number, seed: number): Uint8Array {
-  const next = rng(seed);
-  const words = new Uint32Array(Math.ceil(len / 4));
-  for (let i = 0; i < words.length; i++) words[i] = next();
-  return new Uint8Array(words.buffer, 0, len);
-}
 
 /** CRC32C in plain JS (table-driven), the reference for the addon's hardware paths. */
 const CRC_TABLE = (() => {
@@ -241,7 +226,7 @@ describe('native addon', () => {
     it('delta round trips for random change patterns (runs, gaps, page edges)', () => {
       const P2 = 512, n = 8;
       const encCache = newCache(n, P2), decCache = newCache(n, P2);
-      const next = rng(77);
+      const next = rngU32(77);
       let pages = randomBytes(n * P2, 76);
       decode(encode(pages, P2, { cache: encCache }).image, { cache: decCache });
       const seen = new Set<number>();
@@ -383,7 +368,7 @@ describe('native addon', () => {
 
     it('random corruption never crashes', () => {
       const base = sample();
-      const next = rng(99);
+      const next = rngU32(99);
       for (let k = 0; k < 3000; k++) {
         const b = base.slice();
         const flips = 1 + (next() % 3);
@@ -437,7 +422,7 @@ describe('native addon', () => {
     });
 
     it('in-place decode (image decompressed to out - H) gives the same pages, with and without holes', () => {
-      const next = rng(77);
+      const next = rngU32(77);
       for (let round = 0; round < 40; round++) {
         const n = 1 + (next() % 64);
         const tail = next() % 3 === 0 ? 1 + (next() % (P - 1)) : 0;
@@ -470,7 +455,7 @@ describe('native addon', () => {
     });
 
     it('in-place encode (and mayBeDense): dense when few pages can be left out, compact otherwise; both decode either way', () => {
-      const next = rng(91);
+      const next = rngU32(91);
       let dense = 0, compact = 0;
       for (let round = 0; round < 40; round++) {
         const n = 1 + (next() % 48);

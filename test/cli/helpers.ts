@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { rngU32 } from '../helpers';
 
 /** The compiled bin (dist/lib/cli/main.js), found from dist/test/cli. */
 export const BIN = path.resolve(__dirname, '..', '..', 'lib', 'cli', 'main.js');
@@ -44,19 +45,12 @@ export function tmpDir(): { dir: string; file: (name: string) => string; cleanup
   return { dir, file: (name) => path.join(dir, name), cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** Deterministic pseudo-random bytes (xorshift32). */
+/** Deterministic pseudo-random bytes: each call returns the next `n` bytes of one stream (test/helpers.ts's generator). */
 export function prng(seed: number): (n: number) => Buffer {
-  let s = seed >>> 0 || 1;
+  const next = rngU32(seed);
   return (n) => {
     const b = Buffer.allocUnsafe(n);
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s >>>= 0;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      s >>>= 0;
-      b[i] = s & 0xff;
-    }
+    for (let i = 0; i < n; i++) b[i] = next() & 0xff;
     return b;
   };
 }
