@@ -1,6 +1,9 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import fc from 'fast-check';
-import { createDecoder, createEncoder } from '../../lib';
+import { CodecChoice, createDecoder, createEncoder, decodeFd } from '../../lib';
 import { memoryLike, through, throughSettled } from '../helpers';
 
 /** Decoded-byte offsets at which a frame ends: the only lengths a failed decode may leave. */
@@ -74,5 +77,84 @@ describe('corrupt and truncated streams', function () {
     const r2 = await throughSettled(cached, createDecoder({ threads: 1, maxCacheBytes: 64 << 20 }));
     assert.equal(r2.err?.code, 'PP_ERR_LIMIT');
     assert.equal(r2.err?.offset, 12);
+  });
+
+  it('mutated streams of every codec, page size and batch size, through the Transform and decodeFd: exact bytes, or a typed error and a prefix', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pagepress-mutate-'));
+    const mutation = fc.oneof(
+      fc.record({ kind: fc.constant('flip' as const), at: fc.nat(), bits: fc.array(fc.nat({ max: 7 }), { minLength: 1, maxLength: 4 }) }),
+      fc.record({ kind: fc.constant('overwrite' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 16 }) }),
+      fc.record({ kind: fc.constant('u32' as const), at: fc.nat(), value: fc.constantFrom(0, 1, 4096, 1 << 20, 0x7fffffff, 0x80000000, 0xffffffff) }),
+      fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
+      fc.record({ kind: fc.constant('repeat' as const), at: fc.nat(), length: fc.integer({ min: 1, max: 64 }) }),
+      fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+      fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() }),
+    );
+    type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
+    const apply = (s: Buffer, m: Mutation): Buffer => {
+      const at = m.at % s.length;
+      switch (m.kind) {
+        case 'flip': { const b = Buffer.from(s); m.bits.forEach((bit, i) => { b[(at + i * 977) % b.length] ^= 1 << bit; }); return b; }
+        case 'overwrite': { const b = Buffer.from(s); b.set(m.bytes.subarray(0, b.length - at), at); return b; }
+        case 'u32': { const b = Buffer.from(s); if (at + 4 <= b.length) b.writeUInt32LE(m.value, at); else b[at] ^= 0xff; return b; }
+        case 'delete': return Buffer.concat([s.subarray(0, at), s.subarray(at + m.length)]);
+        case 'repeat': return Buffer.concat([s.subarray(0, at + m.length), s.subarray(at)]);
+        case 'insert': return Buffer.concat([s.subarray(0, at), Buffer.from(m.bytes), s.subarray(at)]);
+        case 'truncate': return s.subarray(0, at);
+      }
+    };
+    const viaFile = async (stream: Buffer, threads: number, n: number): Promise<{ out: Buffer; err: (Error & { code?: string }) | null }> => {
+      const inPath = path.join(dir, `in-${n}`);
+      const outPath = path.join(dir, `out-${n}`);
+      fs.writeFileSync(inPath, stream);
+      const inFd = fs.openSync(inPath, 'r');
+      const outFd = fs.openSync(outPath, 'w');
+      let err: (Error & { code?: string }) | null = null;
+      try {
+        await decodeFd(inFd, outFd, { threads });
+      } catch (e) {
+        err = e as Error & { code?: string };
+      } finally {
+        fs.closeSync(inFd);
+        fs.closeSync(outFd);
+      }
+      const out = fs.readFileSync(outPath);
+      fs.rmSync(inPath);
+      fs.rmSync(outPath);
+      return { out, err };
+    };
+    let n = 0;
+    try {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.record({
+            codec: fc.constantFrom<CodecChoice>('zstd', 'lz4', 'deflate', 'none', 'auto'),
+            pageSize: fc.constantFrom(512, 4096),
+            batchPages: fc.constantFrom(1, 3, 8),
+            pages: fc.integer({ min: 1, max: 24 }),
+            tail: fc.integer({ min: 0, max: 511 }),
+            seed: fc.nat(),
+            threads: fc.constantFrom(1, 2),
+            file: fc.boolean(),
+          }),
+          mutation,
+          async (c, m) => {
+            const original = memoryLike(c.pages, c.seed, c.pageSize, c.tail);
+            const stream = await through(original, createEncoder({ codec: c.codec, pageSize: c.pageSize, batchPages: c.batchPages, threads: 1 }));
+            const bad = apply(stream, m);
+            const { out, err } = c.file ? await viaFile(bad, c.threads, n++) : await throughSettled(bad, createDecoder({ threads: c.threads }));
+            if (!err) {
+              assert.ok(out.equals(original), 'decoded without an error, but not the original bytes');
+              return;
+            }
+            assert.match(String(err.code), /^PP_ERR_/, err.message);
+            assert.ok(out.length <= original.length && original.subarray(0, out.length).equals(out), `output (${out.length} bytes) is not a prefix of the original`);
+          },
+        ),
+        { numRuns: 120, seed: 20261127 },
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
