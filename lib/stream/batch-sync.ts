@@ -4,7 +4,8 @@
  * agent's sender loop), and for small batches. On the main thread it blocks the event
  * loop for as long as the codec runs (about 7 ms for a 4 MiB zstd batch): use
  * BatchEncoder / BatchDecoder there. Frames are the same as BatchEncoder's: either side
- * may be sync or async, given the same options.
+ * may be sync or async, given the same options. With codec lz4, yield to the event loop
+ * between batches: lz4-napi's buffers are freed only then (see LZ4_PENDING_WARN_BYTES).
  */
 import { addon, STATS_LENGTH } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
@@ -15,6 +16,14 @@ import { EncoderOptions, resolveEncoderOptions, ResolvedEncoderOptions } from '.
 
 /** Size of the buffers encode() cuts its frames from. */
 const FRAME_POOL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * lz4-napi returns each compressed block in a new Buffer whose memory Node gives back only
+ * after the event loop turns (lz4-napi issue #678): a synchronous loop of lz4 encodes keeps
+ * every block until it yields (about 2.4 MB per 4 MiB batch of real memory). encode()
+ * warns once when this many bytes went to lz4 without a turn of the event loop.
+ */
+const LZ4_PENDING_WARN_BYTES = 256 * 1024 * 1024;
 
 /** Encodes and decodes BATCH frames synchronously, on the calling thread. */
 export class SyncBatchCodec {
@@ -28,6 +37,9 @@ export class SyncBatchCodec {
   private pool = Buffer.alloc(0);
   private poolUsed = 0;
   private nextPfn = 0;
+  private lz4Pending = 0;
+  private lz4Turn: NodeJS.Immediate | null = null;
+  private lz4Warned = false;
 
   /**
    * @param options codec ('auto' means zstd here), level, pageSize, batchPages, cacheSlots
@@ -82,6 +94,7 @@ export class SyncBatchCodec {
     const frame = this.frameSpace(FRAME_HEADER_BYTES + codec.bound(imageLength));
     const body = frame.subarray(FRAME_HEADER_BYTES);
     let bodyLength = codec === none ? imageLength : codec.compress(image, body, level, { dense: addon.imageInfo(image).dense });
+    if (codec.name === 'lz4') this.noteLz4(imageLength);
     if (codec === none || bodyLength >= imageLength) {
       body.set(image);
       bodyLength = imageLength;
@@ -94,6 +107,23 @@ export class SyncBatchCodec {
     const length = FRAME_HEADER_BYTES + bodyLength;
     this.poolUsed += (length + 7) & ~7;
     return frame.subarray(0, length);
+  }
+
+  /** Counts bytes handed to lz4 until the event loop turns; warns once past LZ4_PENDING_WARN_BYTES. */
+  private noteLz4(bytes: number): void {
+    this.lz4Pending += bytes;
+    this.lz4Turn ??= setImmediate(() => {
+      this.lz4Pending = 0;
+      this.lz4Turn = null;
+    }).unref();
+    if (this.lz4Pending > LZ4_PENDING_WARN_BYTES && !this.lz4Warned) {
+      this.lz4Warned = true;
+      process.emitWarning(
+        `SyncBatchCodec: ${this.lz4Pending >> 20} MiB went to lz4 without a turn of the event loop; lz4-napi's output buffers are ` +
+          'freed only after one (lz4-napi issue #678), so memory grows with every batch: yield between batches (await setImmediate) or use zstd',
+        { code: 'PAGEPRESS_LZ4_PENDING' },
+      );
+    }
   }
 
   /**

@@ -185,4 +185,29 @@ describe('synchronous batch codec', () => {
     const check = new SyncBatchCodec({ codec: 'zstd' });
     frames.forEach((f, i) => assert.ok(check.decode(f).pages.equals(inputs[i]), `frame ${i}`));
   });
+
+  it('warns once when lz4 output piles up without a turn of the event loop (lz4-napi frees it only then), and not when the caller yields', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => {
+      if ((w as Error & { code?: string }).code === 'PAGEPRESS_LZ4_PENDING') warnings.push(w);
+    };
+    process.on('warning', onWarning);
+    try {
+      const batch = memoryLike(1024, 3); // 4 MiB, a fifth of it zero pages
+      const polite = new SyncBatchCodec({ codec: 'lz4' });
+      for (let i = 0; i < 80; i++) {
+        polite.encode(batch);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      await new Promise((resolve) => setImmediate(resolve)); // warnings are emitted on the next tick
+      assert.equal(warnings.length, 0, 'warned although the caller yields after every batch');
+      const greedy = new SyncBatchCodec({ codec: 'lz4' });
+      for (let i = 0; i < 160; i++) greedy.encode(batch);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(warnings.length, 1, 'one warning for a synchronous loop of 160 lz4 batches');
+      assert.match(warnings[0].message, /lz4-napi issue #678/);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
