@@ -17,6 +17,7 @@ import { migrate, MigrateOptions } from '../../lib/migration/sender';
 import { receive, receiveOn, ReceivedGuest, ReceiveOptions } from '../../lib/migration/receiver';
 import { decodeMessage, encodeMessage, MessageType, MigrationError } from '../../lib/migration/protocol';
 import { encodeStreamHeader } from '../../lib/format/frame';
+import { rngU32 } from '../helpers';
 
 const HOST = '127.0.0.1';
 
@@ -421,5 +422,47 @@ describe('migration faults', function () {
       server.close();
       assert.ok(got.memory.equals(Buffer.from(guest.memory.buffer, guest.memory.byteOffset, guest.memory.byteLength)));
     });
+  });
+
+  it('one sender message mutated at random, 24 seeded migrations: both ends settle with typed errors or a verified guest, the source runs unless the receiver had verified', async function () {
+    this.timeout(240_000);
+    const mutate = (next: () => number, msg: Buffer): Buffer => {
+      const b = Buffer.from(msg);
+      switch (next() % 6) {
+        case 0: for (let i = 1 + (next() % 3); i > 0; i--) b[next() % b.length] ^= 1 << (next() % 8); return b;
+        case 1: if (b.length >= 4) b.writeUInt32LE([0, 1, 0xffffffff, 0x7fffffff, 16384, 1 << 20][next() % 6], next() % (b.length - 3)); return b;
+        case 2: return b.subarray(0, 5 + (next() % Math.max(1, b.length - 5))); // body cut short, length field kept
+        case 3: return Buffer.concat([b, b]);
+        case 4: return Buffer.alloc(0); // dropped
+        default: b[Math.min(b.length - 1, 5 + (next() % Math.max(1, b.length - 5)))] = next() & 255; return b;
+      }
+    };
+    const settle = (p: Promise<unknown>) => Promise.race([
+      p.then(() => ({ ok: true as const, err: null }), (err: MigrationError) => ({ ok: false as const, err })),
+      sleep(20_000).then(() => ({ ok: false as const, err: null })),
+    ]);
+    for (let seed = 1; seed <= 24; seed++) {
+      const next = rngU32(seed);
+      const pick = next() % 24;
+      let index = 0;
+      const rx = await startReceiver({ idleTimeoutMs: 1500 });
+      const proxy = await startProxy(rx.port, (_type, msg) => (index++ === pick ? mutate(next, msg) : msg));
+      try {
+        const guest = await newGuest(1024);
+        const [r, s] = await Promise.all([settle(rx.result), settle(send(guest, proxy.port, { idleTimeoutMs: 1500 }))]);
+        const where = `seed ${seed}, message ${pick} of ${proxy.seen.length} (${proxy.seen[pick] ?? 'none'})`;
+        assert.ok(r.ok || r.err, `${where}: the receiver did not settle in 20 s`);
+        assert.ok(s.ok || s.err, `${where}: the sender did not settle in 20 s`);
+        for (const e of [r.err, s.err]) if (e) assert.match(String(e.code), /^PP_ERR_/, `${where}: ${e.message}`);
+        if (s.ok) assert.ok(r.ok, `${where}: the sender succeeded, the receiver failed: ${r.err?.message}`);
+        if (s.err) {
+          const handedOver = /stays paused/.test(s.err.message);
+          assert.equal(s.err.sourceState, handedOver ? 'paused' : 'running', `${where}: ${s.err.message}`);
+          if (!handedOver) assert.ok(await isRunning(guest), `${where}: the source does not run after the failure`);
+        }
+      } finally {
+        proxy.close();
+      }
+    }
   });
 });
