@@ -261,9 +261,14 @@ export interface MachineInfo {
  */
 export const STARTUP_ONLY_ENV = ['NODE_EXTRA_CA_CERTS'];
 
+/** The {@link STARTUP_ONLY_ENV} variables set in this process's environment. */
+function startupOnlyEnvSet(): string[] {
+  return STARTUP_ONLY_ENV.filter((k) => process.env[k] !== undefined);
+}
+
 /** Removes {@link STARTUP_ONLY_ENV} from this process's environment (inherited by every tool it starts); returns the names removed. */
 export function cleanEnvironment(): string[] {
-  const removed = STARTUP_ONLY_ENV.filter((k) => process.env[k] !== undefined);
+  const removed = startupOnlyEnvSet();
   for (const k of removed) delete process.env[k];
   return removed;
 }
@@ -309,7 +314,7 @@ export function machineInfo(): MachineInfo {
     gitCommit: commit,
     gitDirty: dirty,
     loadavg: loadavg(),
-    envRemoved: STARTUP_ONLY_ENV.filter((k) => process.env[k] !== undefined),
+    envRemoved: startupOnlyEnvSet(),
     nodeStartMs: {
       clean: nodeStartMs(Object.fromEntries(Object.entries(process.env).filter(([k]) => !STARTUP_ONLY_ENV.includes(k)))),
       inherited: nodeStartMs(process.env),

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
 import { isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
-import { defaultThreads } from '../stream/options';
+import { defaultThreads } from '../stream/threads';
 import { UsageError } from './exit';
 
 /** Options shared by compress and decompress. */

@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import { BatchDecoder } from '../stream/batch';
-import { defaultThreads } from '../stream/options';
+import { defaultThreads } from '../stream/threads';
 import { FRAME_HEADER_BYTES, FrameType, StreamFlags } from '../format/constants';
 import { decodeFrameHeader, decodeStreamHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { MAX_GUEST_PAGES } from './guest';

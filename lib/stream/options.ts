@@ -47,8 +47,6 @@ function intOption(name: string, value: number | undefined, min: number, max: nu
   return value;
 }
 
-export { defaultThreads };
-
 /** Validates encoder options and fills defaults. @throws PagepressError PP_ERR_ARG naming the option. */
 export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOptions {
   const codec = o.codec ?? 'zstd';

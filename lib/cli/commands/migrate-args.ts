@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CODEC_CHOICES, CodecChoice } from '../../codec/registry';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
-import { defaultThreads } from '../../stream/options';
+import { defaultThreads } from '../../stream/threads';
 import { UsageError } from '../exit';
 import type * as GuestParse from '../../migration/guests/parse';
 
