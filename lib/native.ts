@@ -130,13 +130,23 @@ export interface Addon {
   deflateBound(length: number): number;
 }
 
-function load(): Addon {
-  const candidates = [
+/**
+ * The addon files to try, in order. PAGEPRESS_ADDON=<path> names one explicitly, e.g. the
+ * sanitizer build (fuzz/asan.sh, docs/HARDENING.md); then no other is tried, so a test run
+ * meant for it cannot silently use the normal build.
+ */
+function candidates(): string[] {
+  const chosen = process.env.PAGEPRESS_ADDON;
+  if (chosen) return [path.resolve(chosen)];
+  return [
     path.join(__dirname, '..', '..', 'build', 'Release', 'pagepress.node'),
     path.join(__dirname, '..', '..', 'build', 'Debug', 'pagepress.node'),
   ];
+}
+
+function load(): Addon {
   const errors: string[] = [];
-  for (const file of candidates) {
+  for (const file of candidates()) {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as Addon;
