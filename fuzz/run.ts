@@ -101,13 +101,17 @@ function runNative(name: string, seconds: number): Promise<Row> {
 }
 
 /** Runs one JS case with the harness's time cap; a Finding or a hang is returned, not thrown. */
-async function runCase(h: JsHarness, seed: number): Promise<Finding | null> {
+async function runCase(h: JsHarness, seed: number, outcomes?: Map<string, number>): Promise<Finding | null> {
   let timer: NodeJS.Timeout | undefined;
   const hang = new Promise<Finding>((resolve) => {
     timer = setTimeout(() => resolve(new Finding(`case did not finish within ${h.caseTimeoutMs} ms (hang)`)), h.caseTimeoutMs);
   });
   try {
-    return await Promise.race([h.run(seed).then(() => null), hang]);
+    const done = h.run(seed).then((o) => {
+      outcomes?.set(o, (outcomes.get(o) ?? 0) + 1);
+      return null;
+    });
+    return await Promise.race([done, hang]);
   } catch (err) {
     if (err instanceof Finding) return err;
     return new Finding(`harness threw outside its checks: ${(err as Error)?.stack ?? String(err)}`);
@@ -137,9 +141,10 @@ async function runJs(name: string, seconds: number, firstSeed: number): Promise<
   let findings = 0;
   let note = '';
   let peak = baseline;
+  const outcomes = new Map<string, number>();
   try {
     for (let seed = firstSeed; Date.now() < deadline; seed++) {
-      const f = await runCase(h, seed);
+      const f = await runCase(h, seed, outcomes);
       executions++;
       await new Promise((r) => setImmediate(r)); // let timers and the native lane's I/O run between cases
       const rss = process.memoryUsage().rss;
@@ -165,7 +170,8 @@ async function runJs(name: string, seconds: number, firstSeed: number): Promise<
   } finally {
     await h.close?.();
   }
-  if (!note) note = `seeds ${firstSeed}..${firstSeed + executions - 1}, peak RSS +${((peak - baseline) / 2 ** 20).toFixed(0)} MiB`;
+  const top = [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ');
+  if (!note) note = `seeds ${firstSeed}..${firstSeed + executions - 1}, peak RSS +${((peak - baseline) / 2 ** 20).toFixed(0)} MiB; ${top}`;
   return { harness: name, kind: 'js', executions, edges: null, findings, seconds: (Date.now() - t0) / 1000, note };
 }
 

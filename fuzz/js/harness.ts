@@ -11,8 +11,12 @@ export interface JsHarness {
   readonly name: string;
   /** Longest one case may take before it counts as a hang (ms). */
   readonly caseTimeoutMs: number;
-  /** Runs case `seed`; throws a {@link Finding} when an invariant does not hold. */
-  run(seed: number): Promise<void>;
+  /**
+   * Runs case `seed`; throws a {@link Finding} when an invariant does not hold. Returns how
+   * the case ended ("exact", or the error code it was refused with), which the runner tallies
+   * to show that both outcomes are exercised.
+   */
+  run(seed: number): Promise<string>;
   /** Frees what the harness kept between cases (temporary folders). */
   close?(): Promise<void>;
 }
@@ -69,18 +73,19 @@ export function expectTyped(err: unknown, what: string, input?: Buffer): asserts
 
 /**
  * The decoder invariant: `out` is `original` exactly when there was no error; after an
- * error, a prefix of it (nothing wrong was handed on).
+ * error, a prefix of it (nothing wrong was handed on). Returns "exact" or the error code.
  */
-export function expectExactOrPrefix(original: Buffer, out: Buffer, err: unknown, what: string, input: Buffer): void {
+export function expectExactOrPrefix(original: Buffer, out: Buffer, err: unknown, what: string, input: Buffer): string {
   if (!err) {
     if (!out.equals(original)) throw new Finding(`${what}: decoded without an error but the output (${out.length} bytes) is not the original (${original.length} bytes)`, input);
-    return;
+    return 'exact';
   }
   expectTyped(err, what, input);
   if (out.length > original.length || !original.subarray(0, out.length).equals(out)) {
     const at = firstDifference(original, out);
     throw new Finding(`${what}: failed with ${err.code} (${err.message}) after writing ${out.length} bytes that are not a prefix of the original (first difference at byte ${at})`, input);
   }
+  return err.code!;
 }
 
 function firstDifference(a: Buffer, b: Buffer): number {

@@ -116,6 +116,7 @@ export function migrationHarness(): JsHarness {
           const handedOver = /stays paused/.test(s.err.message);
           if (s.err.sourceState !== (handedOver ? 'paused' : 'running')) throw new Finding(`${description}: source state ${s.err.sourceState} after: ${s.err.message}`);
         }
+        return s.ok ? 'migrated' : `sender ${s.err!.code}`;
       } finally {
         proxy.close();
         await guest.close();

@@ -73,11 +73,10 @@ export function streamHarness(): JsHarness {
         if (r.code !== 0 && r.code !== 1) throw new Finding(`${what}: pagepress decompress exited ${r.code}: ${r.stderr.trim()}`, m.bytes);
         const code = /PP_ERR_[A-Z_]+/.exec(r.stderr)?.[0];
         const err: TypedError | null = r.code === 0 ? null : Object.assign(new Error(r.stderr.trim()), { code: code ?? 'none' });
-        expectExactOrPrefix(orig, r.out, err, what, m.bytes);
-        return;
+        return `cli ${expectExactOrPrefix(orig, r.out, err, what, m.bytes)}`;
       }
       const { out, err } = how === 'file' ? await viaFile(m.bytes, threads, dir) : await throughSettled(m.bytes, createDecoder({ threads }));
-      expectExactOrPrefix(orig, out, err, what, m.bytes);
+      return expectExactOrPrefix(orig, out, err, what, m.bytes);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -79,6 +79,7 @@ export function xenReaderHarness(): JsHarness {
       if (!bytes.subarray(0, out.length).equals(out) || (!err && out.length !== bytes.length)) {
         throw new Finding(`${description}: the reader handed on ${out.length} bytes that are not ${err ? 'a prefix of' : ''} its ${bytes.length}-byte input`, bytes);
       }
+      return err ? String((err as { code: string }).code) : 'accepted';
     },
   };
 }
@@ -107,6 +108,7 @@ export function xenFilterHarness(): JsHarness {
       if (!err && derr) throw new Finding(`${what}: the filter accepted the stream, its output does not decode: ${derr.message}`, bytes);
       // Accepted: exactly the input back. Refused: what went out decodes to a prefix of it.
       expectExactOrPrefix(bytes, out, err ? (derr ?? Object.assign(new Error('truncated'), { code: 'PP_ERR_TRUNCATED' })) : null, what, bytes);
+      return err ? String((err as { code: string }).code) : 'exact';
     },
   };
 }
