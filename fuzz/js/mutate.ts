@@ -6,14 +6,23 @@
  * with lib/format/frame.ts, so the mutator follows the format as it changes.
  */
 import { addon } from '../../lib/native';
-import { decodeFrameHeader, decodeStreamHeader, encodeStreamHeader, FrameHeader, writeFrameHeader } from '../../lib/format/frame';
-import { FRAME_HEADER_BYTES, FrameType, STREAM_HEADER_BYTES } from '../../lib/format/constants';
+import {
+  decodeFrameHeader, decodeStreamHeader, encodeStreamHeader, FrameHeader, frameHeaderBytes, frameSeed, StreamHeader,
+  streamHeaderLength, writeFrameHeader,
+} from '../../lib/format/frame';
+import { FrameType } from '../../lib/format/constants';
 import { Choices } from './harness';
 
 /** A mutated input and what was done to it (printed with a finding). */
 export interface Mutated {
   bytes: Buffer;
   description: string;
+  /**
+   * Content was forged and every CRC over it recomputed (a body changed, a frame of another
+   * stream re-sealed at its own place): nothing but the END digest can tell, so the decoder
+   * must fail by END, but may have handed on the forged frame's bytes before.
+   */
+  forged?: boolean;
 }
 
 const BOUNDARY_U32 = [0, 1, 2, 0x7f, 0x80, 0xff, 0x100, 4095, 4096, 4097, 65536, 1 << 20, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff];
@@ -68,31 +77,40 @@ export interface Frame {
 /** A pagepress stream split into its header and frames (END included, last). */
 export interface SplitStream {
   header: Buffer;
+  /** The parsed stream header (its `crc` seeds the frame header CRCs). */
+  stream: StreamHeader;
   frames: Frame[];
 }
 
 /** Splits a valid stream into frames, with the format's own parsers. */
 export function splitStream(s: Buffer): SplitStream {
-  const sh = decodeStreamHeader(s);
+  const hl = streamHeaderLength(s);
+  const stream = decodeStreamHeader(s.subarray(0, hl));
+  const fh = frameHeaderBytes(stream);
   const frames: Frame[] = [];
-  let at = STREAM_HEADER_BYTES;
+  let at = hl;
   while (at < s.length) {
-    const header = decodeFrameHeader(s.subarray(at, at + FRAME_HEADER_BYTES), sh, at, frames.length);
-    const end = at + FRAME_HEADER_BYTES + header.bodyLength;
+    const header = decodeFrameHeader(s.subarray(at, at + fh), stream, at, frames.length);
+    const end = at + fh + header.bodyLength;
     frames.push({ header, bytes: s.subarray(at, end) });
     at = end;
   }
-  return { header: s.subarray(0, STREAM_HEADER_BYTES), frames };
+  return { header: s.subarray(0, hl), stream, frames };
+}
+
+/** The body of a frame (its bytes after the header of `stream`'s version). */
+export function frameBody(f: Frame, stream: StreamHeader): Buffer {
+  return f.bytes.subarray(frameHeaderBytes(stream));
 }
 
 function join(header: Buffer, frames: Frame[]): Buffer {
   return Buffer.concat([header, ...frames.map((f) => f.bytes)]);
 }
 
-/** The frame with its header rewritten from `h` (CRC recomputed by writeFrameHeader). */
-function withHeader(f: Frame, h: FrameHeader): Frame {
+/** The frame with its header rewritten from `h`, its CRC recomputed for `stream` (as a hostile sender can). */
+function withHeader(f: Frame, h: FrameHeader, stream: StreamHeader): Frame {
   const b = Buffer.from(f.bytes);
-  writeFrameHeader(b, 0, h);
+  writeFrameHeader(b, 0, h, frameSeed(stream));
   return { header: h, bytes: b };
 }
 
@@ -106,7 +124,7 @@ function numericFields(h: object): string[] {
  * another valid stream of the same shape, to splice frames from.
  */
 export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
-  const { header, frames } = splitStream(s);
+  const { header, stream, frames } = splitStream(s);
   const data = frames.filter((f) => f.header.type !== FrameType.END);
   const idx = (f: Frame) => frames.indexOf(f);
   const op = c.below(7);
@@ -135,18 +153,21 @@ export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
       const i = idx(c.pick(data));
       const out = frames.slice();
       const replace = c.chance(0.5);
-      out.splice(i, replace ? 1 : 0, other[j]);
-      return { bytes: join(header, out), description: `frame ${j} of another stream ${replace ? 'in place of' : 'inserted before'} frame ${i}` };
+      // Re-sealed with this stream's header CRC, as a hostile sender would.
+      out.splice(i, replace ? 1 : 0, withHeader(other[j], other[j].header, stream));
+      return { bytes: join(header, out), description: `frame ${j} of another stream ${replace ? 'in place of' : 'inserted before'} frame ${i}, CRC re-sealed`, forged: true };
     }
   }
   if (op === 4) {
-    // A stream header field changed, its CRC recomputed (e.g. a forged page size).
-    const sh = decodeStreamHeader(header) as unknown as Record<string, number>;
-    const field = c.pick(numericFields(sh).filter((k) => k !== 'version'));
+    // A stream header field changed, its CRC recomputed (e.g. a forged page size), and every
+    // frame header re-sealed with the new CRC where that seeds theirs.
+    const sh = stream as unknown as Record<string, number>;
+    const field = c.pick(numericFields(sh).filter((k) => k !== 'version' && k !== 'crc'));
     const value = c.chance(0.5) ? c.pick([512, 1024, 4096, 8192, 65536, 1, 0, 4096 * 2]) : (sh[field] ^ (1 << c.below(16))) >>> 0;
     try {
-      const h = encodeStreamHeader({ ...(sh as object), [field]: value } as never);
-      return { bytes: join(h, frames), description: `stream header ${field} ${sh[field]} -> ${value}, CRC recomputed` };
+      const forged = { ...stream, [field]: value } as StreamHeader;
+      const h = encodeStreamHeader(forged);
+      return { bytes: join(h, frames.map((f) => withHeader(f, f.header, forged))), description: `stream header ${field} ${sh[field]} -> ${value}, CRCs recomputed` };
     } catch {
       /* value does not fit the field: fall through */
     }
@@ -159,7 +180,7 @@ export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
     const value = c.chance(0.5) ? c.pick(BOUNDARY_U32) : (h[field] ^ (1 << c.below(8))) >>> 0;
     try {
       const out = frames.slice();
-      out[i] = withHeader(frames[i], { ...(h as object), [field]: value } as never);
+      out[i] = withHeader(frames[i], { ...(h as object), [field]: value } as never, stream);
       return { bytes: join(header, out), description: `frame ${i} header ${field} ${h[field]} -> ${value}, CRC recomputed` };
     } catch {
       /* value does not fit the field */
@@ -169,14 +190,15 @@ export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
     // A body byte changed, the body CRC recomputed (the image's own checks must catch it).
     const i = c.below(frames.length);
     const f = frames[i];
-    const body = Buffer.from(f.bytes.subarray(FRAME_HEADER_BYTES));
+    const hb = frameHeaderBytes(stream);
+    const body = Buffer.from(f.bytes.subarray(hb));
     if (body.length) {
       const at = c.below(body.length);
       body[at] ^= 1 << c.below(8);
-      const g = withHeader({ header: f.header, bytes: Buffer.concat([f.bytes.subarray(0, FRAME_HEADER_BYTES), body]) }, { ...f.header, bodyCrc: addon.crc32c(body) });
+      const g = withHeader({ header: f.header, bytes: Buffer.concat([f.bytes.subarray(0, hb), body]) }, { ...f.header, bodyCrc: addon.crc32c(body) }, stream);
       const out = frames.slice();
       out[i] = g;
-      return { bytes: join(header, out), description: `frame ${i} body byte ${at} flipped, body CRC recomputed` };
+      return { bytes: join(header, out), description: `frame ${i} body byte ${at} flipped, body CRC recomputed`, forged: true };
     }
   }
   return mutateBytes(s, c);

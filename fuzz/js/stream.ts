@@ -73,10 +73,10 @@ export function streamHarness(): JsHarness {
         if (r.code !== 0 && r.code !== 1) throw new Finding(`${what}: pagepress decompress exited ${r.code}: ${r.stderr.trim()}`, m.bytes);
         const code = /PP_ERR_[A-Z_]+/.exec(r.stderr)?.[0];
         const err: TypedError | null = r.code === 0 ? null : Object.assign(new Error(r.stderr.trim()), { code: code ?? 'none' });
-        return `cli ${expectExactOrPrefix(orig, r.out, err, what, m.bytes)}`;
+        return `cli ${expectExactOrPrefix(orig, r.out, err, what, m.bytes, m.forged)}`;
       }
       const { out, err } = how === 'file' ? await viaFile(m.bytes, threads, dir) : await throughSettled(m.bytes, createDecoder({ threads }));
-      return expectExactOrPrefix(orig, out, err, what, m.bytes);
+      return expectExactOrPrefix(orig, out, err, what, m.bytes, m.forged);
     },
     async close() {
       fs.rmSync(dir, { recursive: true, force: true });
