@@ -13,7 +13,7 @@
  * Existing files (sidecar present, size matching) are kept; new ones are written to a temp
  * name and renamed.
  *
- *   node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle] [--mib 512]
+ *   node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle,dirty] [--mib 512]
  *        [--snapshots 5] [--interval-ms 4000] [--force]
  */
 import * as fs from 'node:fs';
@@ -36,20 +36,23 @@ export interface GuestWorkload {
   params: Record<string, string | number>;
   /** What it does, for the sidecar. */
   about: string;
+  /** Built only when asked for by name (not in the default set). */
+  optional?: boolean;
 }
 
 /** The default workloads. */
 export const GUEST_WORKLOADS: GuestWorkload[] = [
-  { name: 'pagecache', params: { interval: 2000 }, about: 'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s logs, a rotating fresh copy, an edit' },
+  { name: 'pagecache', params: { interval: 2000 }, about: 'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s 200 log lines, 4 MiB of /data copied into a rotating set (a third shifted by 1-7 bytes, kept 6 intervals), one text edit' },
   { name: 'heap', params: { heap_mib: 192, interval: 2000, mutate: 0.01 }, about: 'pp-heap: ~192 MiB of customer records (names, e-mails, JSON text, hash index); every 2 s 1 % of the records change, a quarter of them get a new text blob' },
   { name: 'idle', params: {}, about: 'nearly idle: only the heartbeat runs; the initramfs (/data) sits in the page cache' },
+  { name: 'dirty', params: { dirty_mib: 256, dirty_rate: 16, dirty_mode: 'bytes' }, about: 'pp-dirty: 256 MiB of text-like pages, 16 MiB/s of them get a 16-byte stamp (small in-place updates)', optional: true },
 ];
 
 /** Options of {@link buildGuestCorpus}. */
 export interface GuestCorpusOptions {
   /** Output directory (default bench/corpus/ or $PAGEPRESS_CORPUS_DIR). */
   dir?: string;
-  /** Workload names (default pagecache, heap, idle). */
+  /** Workload names (default pagecache, heap, idle; dirty on request). */
   workloads?: string[];
   /** Guest RAM in MiB (default 512). */
   mib?: number;
@@ -232,7 +235,7 @@ export async function buildGuestCorpus(opts: GuestCorpusOptions = {}): Promise<G
   const snapshots = opts.snapshots ?? 5;
   if (!Number.isInteger(snapshots) || snapshots < 2) throw new RangeError('snapshots must be an integer >= 2');
   const intervalMs = opts.intervalMs ?? 4000;
-  const names = opts.workloads ?? GUEST_WORKLOADS.map((w) => w.name);
+  const names = opts.workloads ?? GUEST_WORKLOADS.filter((w) => !w.optional).map((w) => w.name);
   fs.mkdirSync(dir, { recursive: true });
   const out: GuestCorpusFiles[] = [];
   for (const name of names) {
@@ -251,7 +254,7 @@ if (require.main === module) {
   const a = process.argv.slice(2);
   const o: GuestCorpusOptions = {};
   const usage = (): never => {
-    process.stderr.write('usage: node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle] [--mib N] ' +
+    process.stderr.write('usage: node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle,dirty] [--mib N] ' +
       '[--snapshots N] [--interval-ms MS] [--force]\n');
     process.exit(2);
   };

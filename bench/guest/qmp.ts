@@ -86,7 +86,8 @@ export class QmpClient extends EventEmitter {
   private readonly framer = new QmpFramer();
   private readonly waiters = new Map<number, Waiter>();
   private nextId = 1;
-  private closedError: Error | null = null;
+  /** Why the session ended (no 'qmp:' prefix), once it has. */
+  private closedError: string | null = null;
   private greeted: (() => void) | null = null;
 
   private constructor(sock: net.Socket) {
@@ -97,15 +98,15 @@ export class QmpClient extends EventEmitter {
       try {
         msgs = this.framer.push(d);
       } catch (e) {
-        this.fail(e as Error);
+        this.fail((e as Error).message.replace(/^qmp: /, ''));
         sock.destroy();
         return;
       }
       for (const m of msgs) this.dispatch(m);
     });
-    sock.on('error', (e) => this.fail(new GuestError('qmp', `socket error: ${e.message}`)));
+    sock.on('error', (e) => this.fail(`socket error: ${e.message}`));
     sock.on('close', () => {
-      this.fail(new GuestError('qmp', 'connection closed'));
+      this.fail('connection closed');
       this.emit('close');
     });
   }
@@ -144,7 +145,7 @@ export class QmpClient extends EventEmitter {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new GuestError('qmp', `no greeting within ${timeoutMs} ms`)), timeoutMs);
       this.greeted = () => { clearTimeout(t); resolve(); };
-      this.once('close', () => { clearTimeout(t); reject(this.closedError ?? new GuestError('qmp', 'closed before the greeting')); });
+      this.once('close', () => { clearTimeout(t); reject(new GuestError('qmp', `closed before the greeting${this.closedError ? ` (${this.closedError})` : ''}`)); });
     });
     await this.execute('qmp_capabilities', undefined, timeoutMs);
   }
@@ -178,18 +179,18 @@ export class QmpClient extends EventEmitter {
     } else w.resolve(m.return);
   }
 
-  private fail(e: Error): void {
-    if (!this.closedError) this.closedError = e;
+  private fail(reason: string): void {
+    if (!this.closedError) this.closedError = reason;
     for (const [id, w] of this.waiters) {
       clearTimeout(w.timer);
-      w.reject(new GuestError('qmp', `${w.command}: ${e.message}`));
+      w.reject(new GuestError('qmp', `${w.command}: ${reason}`));
       this.waiters.delete(id);
     }
   }
 
   /** Runs a command; resolves with its `return` value, rejects with QmpCommandError or a GuestError on timeout/close. */
   execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
-    if (this.closedError) return Promise.reject(new GuestError('qmp', `${command}: ${this.closedError.message}`));
+    if (this.closedError) return Promise.reject(new GuestError('qmp', `${command}: ${this.closedError}`));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
