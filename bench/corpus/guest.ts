@@ -42,7 +42,7 @@ export interface GuestWorkload {
 
 /** The default workloads. */
 export const GUEST_WORKLOADS: GuestWorkload[] = [
-  { name: 'pagecache', params: { interval: 2000 }, about: 'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s 200 log lines, 4 MiB of /data copied into a rotating set (a third shifted by 1-7 bytes, kept 6 intervals), one text edit' },
+  { name: 'pagecache', params: { interval: 2000 }, about: 'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s 200 log lines, 8 MiB of /data copied into a rotating set (a third of the files again shifted by 1-7 bytes, kept 4 intervals), one text edit' },
   { name: 'heap', params: { heap_mib: 192, interval: 2000, mutate: 0.01 }, about: 'pp-heap: ~192 MiB of customer records (names, e-mails, JSON text, hash index); every 2 s 1 % of the records change, a quarter of them get a new text blob' },
   { name: 'idle', params: {}, about: 'nearly idle: only the heartbeat runs; the initramfs (/data) sits in the page cache' },
   { name: 'dirty', params: { dirty_mib: 256, dirty_rate: 16, dirty_mode: 'bytes' }, about: 'pp-dirty: 256 MiB of text-like pages, 16 MiB/s of them get a 16-byte stamp (small in-place updates)', optional: true },

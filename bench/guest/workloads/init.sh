@@ -3,7 +3,7 @@
 #   pp.workload=pagecache|heap|idle|dirty   what to run (default idle)
 #   pp.heartbeat=MS                         print "heartbeat <n>" on the console every MS ms (default 1000; 0 = off)
 #   pp.interval=MS                          how often pagecache/heap change memory (default 2000)
-#   pp.churn_kib=N                          pagecache: KiB of files copied into a rotating set per interval (4096)
+#   pp.churn_kib=N                          pagecache: KiB of files copied into a rotating set per interval (8192)
 #   pp.heap_mib=N pp.mutate=F               heap size and fraction of records changed per interval (192, 0.05)
 #   pp.dirty_mib=N pp.dirty_rate=R pp.dirty_mode=bytes|random   dirty workload: area, MiB/s dirtied, how (256, 64, bytes)
 # When the workload is set up it prints "PP-READY workload=<name>"; if setup fails, "PP-FAILED <why>".
@@ -16,7 +16,7 @@ mkdir -p /tmp && mount -t tmpfs -o size=90% tmp /tmp
 exec >/dev/console 2>&1 </dev/null
 
 PP_workload=idle PP_heartbeat=1000 PP_interval=2000 PP_heap_mib=192 PP_mutate=0.05
-PP_dirty_mib=256 PP_dirty_rate=64 PP_dirty_mode=bytes PP_churn_kib=4096
+PP_dirty_mib=256 PP_dirty_rate=64 PP_dirty_mode=bytes PP_churn_kib=8192
 for w in $(cat /proc/cmdline); do
   case "$w" in
     pp.*=*) k=${w%%=*}; k=${k#pp.}; v=${w#*=}
@@ -35,6 +35,7 @@ pagecache_setup() {
   cp -a /data /tmp/pc/copy/ || return 1
   i=0
   find /data -type f | sort > /tmp/pc/list
+  find /data -type f -exec wc -c {} + | grep -v ' total$' | sort -k2 > /tmp/pc/sizes
   while read -r f; do
     i=$((i + 1))
     [ $((i % 2)) -eq 0 ] || continue
@@ -53,18 +54,16 @@ pagecache_tick() {
     echo "$(date +%s) tick=$t seq=$j level=info component=worker$((j % 7)) msg=processed request id=$((t * 1000 + j)) bytes=$((j * 37 % 4096))"
     j=$((j + 1))
   done >> /tmp/pc/log/app.log
-  # A rotating set: ~PP_churn_kib KiB of files per tick, copied exactly or shifted by 1-7 bytes, kept for 6 ticks.
-  n=$(wc -l < /tmp/pc/list)
+  # A rotating set: ~PP_churn_kib KiB of /data per tick, copied exactly (one cp) and a third
+  # of the files again shifted by 1-7 bytes, each set kept 4 ticks.
+  n=$(wc -l < /tmp/pc/sizes)
   mkdir -p /tmp/pc/rot/$t
-  got=0 k=$(( (t * 97) % n + 1 ))
-  sed -n "${k},\$p" /tmp/pc/list > /tmp/pc/next
-  while read -r f && [ $got -lt $((PP_churn_kib * 1024)) ]; do
-    set -- $(wc -c "$f")
-    got=$((got + $1))
-    if [ $((got % 3)) -eq 0 ]; then { printf "%$((t % 7 + 1))s" ""; cat "$f"; } > "/tmp/pc/rot/$t/${f##*/}"
-    else cp "$f" "/tmp/pc/rot/$t/"; fi
-  done < /tmp/pc/next
-  rm -rf /tmp/pc/rot/$((t - 6))
+  awk -v k=$(( (t * 97) % n + 1 )) -v lim=$((PP_churn_kib * 1024)) 'NR >= k && s < lim { s += $1; print $2 }' /tmp/pc/sizes > /tmp/pc/batch
+  cp $(cat /tmp/pc/batch) /tmp/pc/rot/$t/ 2>/dev/null
+  awk 'NR % 3 == 0' /tmp/pc/batch | while read -r f; do
+    { printf "%$((t % 7 + 1))s" ""; cat "$f"; } > "/tmp/pc/rot/$t/${f##*/}.s"
+  done
+  rm -rf /tmp/pc/rot/$((t - 4))
   e=$(ls /tmp/pc/edit | sed -n "$(( t % 5 + 1 ))p")
   [ -n "$e" ] && sed -i "s/long/int/" /tmp/pc/edit/$e
   return 0
