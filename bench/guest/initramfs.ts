@@ -22,17 +22,35 @@ export interface DataSource {
   mib: number;
 }
 
-/** Default /data: ~100 MiB of text and binaries a guest's page cache would hold. */
-export const DEFAULT_DATA: DataSource[] = [
-  { dir: '/usr/include', as: 'include', mib: 32 },
-  { dir: '/usr/lib/python3.11', as: 'python', mib: 16 },
-  { dir: '/usr/lib/x86_64-linux-gnu', as: 'lib', mib: 36 },
-  { dir: '/usr/bin', as: 'bin', mib: 16 },
-];
+/** The host's Python standard library directory (/usr/lib/python3.N, newest N), or null. */
+function pythonLib(): string | null {
+  let names: string[] = [];
+  try {
+    names = fs.readdirSync('/usr/lib').filter((n) => /^python3\.\d+$/.test(n));
+  } catch {
+    return null;
+  }
+  names.sort((a, b) => Number(a.split('.')[1]) - Number(b.split('.')[1]));
+  return names.length ? path.join('/usr/lib', names[names.length - 1]) : null;
+}
+
+/**
+ * Default /data: ~100 MiB of text and binaries a guest's page cache would hold (on Debian 12
+ * with gcc and python3: 4571 files, 92.6 MiB). Missing directories are skipped.
+ */
+export function defaultData(): DataSource[] {
+  const py = pythonLib();
+  return [
+    { dir: '/usr/include', as: 'include', mib: 32 },
+    ...(py ? [{ dir: py, as: 'python', mib: 16 }] : []),
+    { dir: '/usr/lib/x86_64-linux-gnu', as: 'lib', mib: 36 },
+    { dir: '/usr/bin', as: 'bin', mib: 16 },
+  ];
+}
 
 /** Options of {@link ensureInitramfs}. */
 export interface InitramfsOptions {
-  /** Host files for /data (default {@link DEFAULT_DATA}; [] for none). */
+  /** Host files for /data (default {@link defaultData}; [] for none). */
   data?: DataSource[];
   log?: (m: string) => void;
 }
@@ -111,7 +129,7 @@ export function ensureInitramfs(opts: InitramfsOptions = {}): InitramfsInfo {
   const programs = fs.readdirSync(src).filter((f) => f.endsWith('.c')).sort()
     .map((f) => ({ name: `pp-${path.basename(f, '.c')}`, bin: compile(path.join(src, f), log) }));
   const init = fs.readFileSync(path.join(src, 'init.sh'));
-  const sources = opts.data ?? DEFAULT_DATA;
+  const sources = opts.data ?? defaultData();
   const data = sources.map((s) => ({ s, files: pickFiles(s.dir, s.mib * 1024 * 1024) }));
 
   const key = crypto.createHash('sha256');
