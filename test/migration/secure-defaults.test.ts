@@ -181,6 +181,38 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
     });
   });
 
+  describe('receiver limits', () => {
+    it('TLS: while one peer sits in its handshake a second connection is dropped, and the handshake times out at --handshake-timeout', async function () {
+      if (!hasCommand('openssl', ['version'])) return skipUnlessCi(this, 'openssl is not installed');
+      const t = tmpDir();
+      try {
+        execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', 'k.pem', '-out', 'c.pem'], { cwd: t.dir, stdio: 'ignore' });
+        const rx = startReceiver(['--tls-cert', t.file('c.pem'), '--tls-key', t.file('k.pem'), '--handshake-timeout', '1.5']);
+        try {
+          const port = await rx.port;
+          const first = net.connect(port, HOST);
+          first.on('error', () => undefined);
+          await new Promise((r) => first.once('connect', r));
+          await new Promise((r) => setTimeout(r, 200));
+          const second = net.connect(port, HOST);
+          second.on('error', () => undefined);
+          const t0 = performance.now();
+          await new Promise((r) => second.once('close', r));
+          const droppedMs = performance.now() - t0;
+          assert.ok(droppedMs < 1000, `the second connection was closed after ${droppedMs.toFixed(0)} ms, before the first one's handshake timed out`);
+          const rr = await rx.done;
+          first.destroy();
+          assert.equal(rr.code, 1, rr.stderr);
+          assert.match(rr.stderr, /TLS handshake.*failed.*timeout/i);
+        } finally {
+          rx.kill();
+        }
+      } finally {
+        t.cleanup();
+      }
+    });
+  });
+
   describe('CLI and library against a network namespace', function () {
     const t = tmpDir();
     let pair: NetnsPair | null = null;

@@ -230,10 +230,11 @@ and --tls-ca it accepts only senders with a certificate signed by that CA.
 Plain TCP is allowed on loopback only (127.0.0.0/8, ::1, localhost): any other --listen
 address (0.0.0.0, ::, a LAN address, a name other than localhost; names are not resolved)
 needs TLS or --insecure, else exit 2 before anything listens. Without TLS anyone who
-reaches the port can send a guest or take the one connection (docs/MIGRATION.md,
-"Threat model").
+reaches the port can send a guest; with or without, anyone can take the one connection
+and fail this receive (docs/MIGRATION.md, "Threat model").
 
-Limits: one connection (the listener closes once a sender connects); --max-guest (default
+Limits: one connection (the listener closes once a sender connects; with TLS it takes
+no second connection while the first one's handshake runs); --max-guest (default
 this machine's memory), checked before anything is allocated; HELLO within
 --handshake-timeout (default 10 s; with TLS the TLS handshake gets as long again before
 it); --timeout idle (default 30 s); --accept-timeout (default 0: wait); at most 16 MiB of
