@@ -185,6 +185,13 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       ['missing --listen', () => ['receive'], /required option '--listen <HOST:PORT>'/],
       ['bad --max-guest', () => ['receive', '--listen', `${HOST}:0`, '--max-guest', 'lots'], /--max-guest <SIZE>.*not a size/],
       ['--require-client-cert without TLS', () => ['receive', '--listen', `${HOST}:0`, '--require-client-cert'], /--require-client-cert.*--tls-cert/],
+      // Secure defaults: on Linux 0.0.0.0 and :: reach this machine, so a regressed check would connect to the sentinel.
+      ['plain --to 0.0.0.0', () => ['send', '--guest', 'sim:4M', '--to', `0.0.0.0:${s.port}`], /--to 0\.0\.0\.0:\d+ is not a loopback address.*Use TLS \(--tls-ca FILE, or --tls.*or --insecure/],
+      ['plain --to [::]', () => ['send', '--guest', 'sim:4M', '--to', `[::]:${s.port}`], /--to \[::\]:\d+ is not a loopback address.*TLS.*--insecure/],
+      ['--insecure with --tls', () => ['send', '--guest', 'sim:4M', '--to', to(), '--tls', '--insecure'], /--insecure.*does not turn off TLS certificate checks/],
+      ['plain --listen 0.0.0.0', () => ['receive', '--listen', '0.0.0.0:0'], /--listen 0\.0\.0\.0:0 is not a loopback address.*Use TLS \(--tls-cert FILE --tls-key FILE.*or --insecure/],
+      ['--insecure with --tls-cert', () => ['receive', '--listen', '0.0.0.0:0', '--tls-cert', t.file('not-pem.txt'), '--tls-key', t.file('not-pem.txt'), '--insecure'], /--insecure.*does not turn off TLS/],
+      ['--handshake-timeout 0', () => ['receive', '--listen', `${HOST}:0`, '--handshake-timeout', '0'], /--handshake-timeout <S>.*0\.1\.\.3600/],
     ];
     for (const [name, args, message] of cases) {
       it(name, async () => {
@@ -229,6 +236,24 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     const rr = await rx.done;
     assert.equal(rr.code, 1, rr.stderr);
     assert.match(messages(rr)[0], /^pagepress: migrate receive: .*version.*2.*1|^pagepress: migrate receive: .*version.*1.*2/i);
+  });
+
+  it('--handshake-timeout: a peer that connects and trickles bytes without completing HELLO is cut off, although it is never idle', async () => {
+    const rx = receiver(['--handshake-timeout', '0.6', '--timeout', '5']);
+    const port = await rx.port;
+    const c = net.connect(port, HOST);
+    c.on('error', () => undefined);
+    // A HELLO header announcing a 100-byte body, then one byte every 100 ms: never idle for 5 s, never a whole message.
+    const header = Buffer.from([100, 0, 0, 0, 1]);
+    let i = 0;
+    const timer = setInterval(() => c.write(i < header.length ? header.subarray(i, ++i) : Buffer.from([0])), 100);
+    const t0 = performance.now();
+    const rr = await rx.done;
+    clearInterval(timer);
+    c.destroy();
+    assert.equal(rr.code, 1, rr.stderr);
+    assert.match(messages(rr)[0], /migrate receive: no message from the sender for 600 ms during handshake/);
+    assert.ok(performance.now() - t0 < 4000, 'cut at the handshake limit, not the idle one');
   });
 
   it('receiver timeouts: no sender (--accept-timeout) and a silent peer (--timeout) exit 1', async () => {
