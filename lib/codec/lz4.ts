@@ -14,9 +14,12 @@ const PREFIX = 4;
  * input claiming 1 GiB allocates 1 GiB), so the prefix is checked against our own frame
  * header before lz4-napi ever sees the bytes.
  */
-export const lz4: Codec = {
+export const lz4: Codec<'lz4'> = {
   id: 2,
   name: 'lz4',
+  description: 'LZ4 block via lz4-napi',
+  // Medians of `npm run predict-eval` of 2026-11-26 (lib/predict/relocation.ts says how).
+  estimate: { firstBytesPerPage: 1421, resentHitBytesPerPage: 802, resentMissBytesPerPage: 1540, encodePagesPerSec: 127672, resentEncodePagesPerSec: 178726, decodePagesPerSec: 255563 },
   levels: { min: 1, max: 1, default: 1 },
   // lz4_flex's get_maximum_output_size: 16 + 4 + 1.1 * n, plus the prefix.
   bound: (rawLength) => PREFIX + 20 + Math.ceil(rawLength * 1.1),

@@ -13,7 +13,7 @@ import { addon } from '../native';
 import { BatchEncoder } from '../stream/batch';
 import { resolveEncoderOptions } from '../stream/options';
 import { defaultThreads } from '../stream/threads';
-import type { CodecChoice } from '../codec/registry';
+import { CodecChoice, DEFAULT_CODEC } from '../codec/registry';
 import type { GuestMemory } from './guest';
 import { defaultCacheSlots } from './defaults';
 import { createPolicy, MeasuredRates, PolicyDecision, PolicyName, StopPolicy } from './policy';
@@ -179,7 +179,7 @@ function resolve(guest: GuestMemory, o: MigrateOptions): Resolved {
     port: o.port ?? 0,
     connectTimeoutMs: intIn('connectTimeoutMs', o.connectTimeoutMs, 1, 3_600_000, 10_000),
     policy: createPolicy(o.policy ?? 'adaptive', { downtimeTargetMs: o.downtimeTargetMs, maxIterations: o.maxIterations }),
-    codec: o.codec ?? 'zstd',
+    codec: o.codec ?? DEFAULT_CODEC,
     level,
     threads,
     cacheSlots: intIn('cacheSlots', o.cacheSlots, 0, 1 << 22, defaultCacheSlots(guest.pageCount)),
