@@ -108,7 +108,7 @@ function bench(name: string, fn: () => void | Promise<unknown>, async: boolean, 
       })
       : new Benchmark(name, { ...options, fn });
     b.on('complete', () => {
-      if (b.error) reject(b.error as Error);
+      if (b.error) reject(b.error);
       else resolve({ hz: b.hz, rme: b.stats.rme, samples: b.stats.sample.length });
     });
     b.run({ async: true });

@@ -245,14 +245,17 @@ when stopped by signal n (the remote side is stopped too).`)
   // --- end xen ssh ---
 
   // --- migrate (commands/migrate.ts; options and their parsers in commands/migrate-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/migrate-args') as typeof import('./commands/migrate-args')).addMigrateCommands(program, handlers);
   // --- end migrate ---
 
   // --- plan (commands/plan.ts; options and their parsers in commands/plan-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/plan-args') as typeof import('./commands/plan-args')).addPlanCommand(program, handlers);
   // --- end plan ---
 
   // --- predict (commands/predict.ts; options and their parsers in commands/predict-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/predict-args') as typeof import('./commands/predict-args')).addPredictCommand(program, handlers);
   // --- end predict ---
 

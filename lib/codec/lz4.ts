@@ -4,6 +4,7 @@ import { ErrorCodes, PagepressError } from '../errors';
 
 // Loaded on first use (worker threads only).
 let lz4napi: typeof Lz4Napi | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: lz4-napi loads on first use, in worker threads only
 const lib = () => (lz4napi ??= require('lz4-napi') as typeof Lz4Napi);
 
 /** Bytes of the size prefix lz4-napi puts before each block (u32le, the decoded length). */

@@ -5,6 +5,7 @@ import { ErrorCodes, PagepressError } from '../errors';
 // Loaded on first use: only worker threads compress, so the main thread (and the CLI's
 // start-up time) never pays for it.
 let binding: typeof ZstdBinding | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: zstd-napi loads on first use, in worker threads only
 const zstdBinding = () => (binding ??= require('zstd-napi/binding') as typeof ZstdBinding);
 
 // One context pair per thread, made on first use and reused (cf. qemu multifd-zstd.c):

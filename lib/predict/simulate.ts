@@ -199,9 +199,9 @@ export function predictMigration(input: PredictInput): Prediction {
   let batchBytes = 0;
   let sendMs = 0;
   let pages = pageCount;
-  let dirtyCount = 0;
+  let dirtyCount: number;
   const history: number[] = [];
-  let stopReason = '';
+  let stopReason: string;
   let firstRate = 0;
   for (let iteration = 0; ; iteration++) {
     const gap = iterations.length > 0 ? iterations[iterations.length - 1].ms : 0;

@@ -23,6 +23,6 @@ describe('docs/FORMAT.md codec table', () => {
   it('lists exactly the registered codecs, id and name', () => {
     const rows = codecTableRows(fs.readFileSync(FORMAT_MD, 'utf8'));
     const byId = (a: { id: number }, b: { id: number }) => a.id - b.id;
-    assert.deepEqual(rows.sort(byId), CODECS.map((c) => ({ id: c.id, name: c.name as string })).sort(byId));
+    assert.deepEqual(rows.sort(byId), CODECS.map((c) => ({ id: c.id, name: c.name })).sort(byId));
   });
 });

@@ -119,6 +119,7 @@ function number(what: string, min: number, max: number) {
 const seconds = number('seconds', 0, 86_400);
 
 function guestParse(): typeof GuestParse {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the guest parser loads only when --guest is given
   return require('../../migration/guests/parse') as typeof GuestParse;
 }
 

@@ -46,6 +46,7 @@ export function parseLinkRate(text: string): number {
 function memory(text: string): number {
   try {
     // Loaded on use: the guest parsers are not needed to start any other command.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the size parser loads only when --memory is given
     const n = (require('../../migration/guests/parse') as typeof GuestParse).parseSize(text, '--memory');
     if (n < 4096 || n % 4096 !== 0) throw new Error();
     return n;
