@@ -1,6 +1,8 @@
 /** Test data and plumbing shared by the suites. */
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { decodeFrameHeader, decodeStreamHeader, encodeStreamHeader, frameSeed, StreamHeader, streamHeaderLength, writeFrameHeader } from '../lib/format/frame';
+import { FRAME_HEADER_BYTES } from '../lib/format/constants';
 
 /** Deterministic PRNG (mulberry32): each call returns the next unsigned 32-bit integer. The one generator of the test suites. */
 export function rngU32(seed: number): () => number {
@@ -89,4 +91,24 @@ export async function throughSettled(input: Buffer, transform: NodeJS.ReadWriteS
   } catch (err) {
     return { out: Buffer.concat(out), err: err as Error };
   }
+}
+
+/**
+ * A version 2 pagepress stream rewritten with stream id `id` (default 0n): the stream header
+ * and every frame header CRC recomputed, nothing else touched. Streams are compared with it,
+ * since each encoder picks a random id; the fuzzers use it to make frames of "another stream".
+ */
+export function withStreamId(stream: Uint8Array, id = 0n): Buffer {
+  const out = Buffer.from(stream);
+  const old = decodeStreamHeader(out);
+  const next: StreamHeader = { ...old, streamId: id };
+  encodeStreamHeader(next).copy(out, 0);
+  let at = streamHeaderLength(out);
+  let frame = 0;
+  while (at + FRAME_HEADER_BYTES <= out.length) {
+    const h = decodeFrameHeader(out.subarray(at, at + FRAME_HEADER_BYTES), old, at, frame++);
+    writeFrameHeader(out, at, h, frameSeed(next));
+    at += FRAME_HEADER_BYTES + h.bodyLength;
+  }
+  return out;
 }

@@ -5,14 +5,25 @@
 
 /** First four bytes of a stream: 0x89 'P' 'P' 'S' (the high byte catches 7-bit and text-mode damage, as in PNG). */
 export const STREAM_MAGIC = 0x53505089; // read as u32le
-/** Stream format version written by this release; the only one it reads. */
-export const STREAM_VERSION = 1;
-/** Bytes in the stream header. */
-export const STREAM_HEADER_BYTES = 20;
-/** Bytes in every frame header. */
-export const FRAME_HEADER_BYTES = 24;
-/** Bytes in the body of the END frame. */
-export const END_BODY_BYTES = 32;
+/**
+ * Stream format version written by this release. Version 2 binds every frame to its
+ * stream and its place in it (docs/FORMAT.md 2.2); version 1 streams still decode.
+ */
+export const STREAM_VERSION = 2;
+/** The versions this release reads. */
+export const READABLE_STREAM_VERSIONS: readonly number[] = [1, 2];
+/** Bytes in the stream header (version 2). */
+export const STREAM_HEADER_BYTES = 32;
+/** Bytes in a version 1 stream header. */
+export const STREAM_HEADER_BYTES_V1 = 20;
+/** Bytes in every frame header (version 2). */
+export const FRAME_HEADER_BYTES = 40;
+/** Bytes in a version 1 frame header. */
+export const FRAME_HEADER_BYTES_V1 = 24;
+/** Bytes in the body of the END frame (version 2). */
+export const END_BODY_BYTES = 40;
+/** Bytes in the body of a version 1 END frame. */
+export const END_BODY_BYTES_V1 = 32;
 
 /**
  * Frame types. VERBATIM frames (Xen streams only) carry bytes that are not guest pages

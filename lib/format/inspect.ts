@@ -1,21 +1,27 @@
 /**
  * Sequential, main-thread checker of a whole pagepress stream for `pagepress inspect`:
- * validates the stream header, every frame header and body CRC, decompresses each
- * BATCH body and decodes its image with the addon (decodeBatchSync: every image field,
- * the page checksum, the page cache for UNCHANGED/DELTA pages), which also counts the
- * page kinds without depending on the image layout; then checks the END frame's totals.
+ * validates the stream header, every frame header and its place, and decodes every body
+ * through the decoder's own path (lib/format/body.ts: body CRC, codec, the image against
+ * the frame and stream headers, every image field, the page checksum, the page cache for
+ * UNCHANGED/DELTA pages), which also counts the page kinds; then checks the END frame's
+ * totals and digest. Raw and Xen streams alike, versions 1 and 2.
  * Memory is bounded by one frame: the read buffer, one body (at most the codec bound of
  * its image, which decodeFrameHeader limits by the stream header's batch size), one
  * image, one decoded batch, and the page cache the stream header asks for (both capped
- * like the stream decoder's: 64 MiB batches, 1 GiB cache).
+ * as the stream decoder caps them by default: 64 MiB batches, a 4 GiB cache, of which
+ * only what the stream fills is ever resident).
  */
 import * as fs from 'node:fs';
 import { addon, STATS_LENGTH } from '../native';
 import { ErrorCodes, isPagepressError, PagepressError } from '../errors';
 import { codecById } from '../codec/registry';
 import { readSome } from '../stream/fd-io';
-import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, StreamFlags, STREAM_HEADER_BYTES } from './constants';
-import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, StreamHeader } from './frame';
+import { FrameType, imageBound, MAX_CACHE_BYTES, StreamFlags, STREAM_HEADER_BYTES, STREAM_HEADER_BYTES_V1, STREAM_MAGIC } from './constants';
+import {
+  checkBodyCrc, checkEndTotals, checkFramePlace, decodeEndBody, decodeFrameHeader, decodeStreamHeader, endBodyBytes, EndTotals,
+  frameHeaderBytes, StreamHeader, streamDigest, streamHeaderLength,
+} from './frame';
+import { decodeFrameBody } from './body';
 
 /** Page counts by kind. */
 export interface KindCounts {
@@ -32,14 +38,14 @@ export interface FrameReport {
   index: number;
   /** Stream offset of the frame header. */
   offset: number;
-  type: 'batch' | 'end';
+  type: 'batch' | 'verbatim' | 'end';
   codec: string;
   /** Length of the body once the codec is undone (the image). */
   rawLength: number;
   /** Length of the body on the wire. */
   bodyLength: number;
   pages: number;
-  /** Decoded bytes of the batch ((pages-1) x pageSize + tail). */
+  /** Decoded bytes of the frame (a batch: (pages-1) x pageSize + tail). */
   bytes: number;
   kinds: KindCounts;
   /** rawLength / bodyLength. */
@@ -48,12 +54,15 @@ export interface FrameReport {
 
 /** What inspectStream found. */
 export interface InspectReport {
-  header: StreamHeader & { raw: boolean };
+  /** The stream header; its id as 16 hex digits (JSON has no 64-bit integers). */
+  header: Omit<StreamHeader, 'streamId'> & { raw: boolean; streamId: string };
   /** Every frame, END included (omitted when options.keepFrames is false). */
   frames: FrameReport[];
   totals: {
-    /** BATCH frames. */
+    /** BATCH and VERBATIM frames. */
     frames: number;
+    /** VERBATIM frames (Xen streams). */
+    verbatimFrames: number;
     pages: number;
     /** Decoded bytes. */
     rawBytes: number;
@@ -64,7 +73,7 @@ export interface InspectReport {
     /** Stream bytes, END frame included. */
     totalBytes: number;
     kinds: KindCounts;
-    /** BATCH frames per codec name. */
+    /** BATCH and VERBATIM frames per codec name. */
     codecs: Record<string, number>;
     /** rawBytes / totalBytes. */
     ratio: number;
@@ -82,9 +91,8 @@ export interface InspectOptions {
   keepFrames?: boolean;
 }
 
-/** Same caps as the stream decoder's defaults (lib/stream/decode-engine.ts). */
+/** Same cap as the stream decoder's default (lib/stream/decode-engine.ts maxBatchBytes). */
 const MAX_BATCH_BYTES = 64 * 1024 * 1024;
-const MAX_CACHE_BYTES = 1024 * 1024 * 1024;
 
 const KIND_NAMES = ['zero', 'literal', 'dup', 'unchanged', 'delta'] as const;
 
@@ -175,12 +183,14 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
   const keep = options.keepFrames ?? true;
 
   const hb = Buffer.alloc(STREAM_HEADER_BYTES);
-  const hn = await r.readInto(hb);
-  if (hn < STREAM_HEADER_BYTES) {
-    if (hn >= 4 && hb.readUInt32LE(0) !== 0x53505089) decodeStreamHeader(hb); // report the bad magic rather than the length
+  let hn = await r.readInto(hb.subarray(0, STREAM_HEADER_BYTES_V1));
+  if (hn >= STREAM_HEADER_BYTES_V1 && streamHeaderLength(hb) > hn) hn += await r.readInto(hb.subarray(hn, STREAM_HEADER_BYTES));
+  const headerBytes = hb.subarray(0, hn);
+  if (hn < STREAM_HEADER_BYTES_V1 || hn < streamHeaderLength(headerBytes)) {
+    if (hn >= 4 && hb.readUInt32LE(0) !== STREAM_MAGIC) decodeStreamHeader(headerBytes); // report the bad magic rather than the length
     throw truncated('the stream header', r.offset);
   }
-  const header = decodeStreamHeader(hb);
+  const header = decodeStreamHeader(headerBytes);
   const batchBytes = header.batchPages * header.pageSize;
   if (batchBytes > MAX_BATCH_BYTES) {
     throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the inspect limit of ${MAX_BATCH_BYTES}`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
@@ -194,7 +204,9 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
     cache = new Uint8Array(bytes);
     addon.cacheInit(cache, header.pageSize);
   }
-  const pagesOut = Buffer.allocUnsafe(batchBytes);
+  const out = Buffer.allocUnsafe(batchBytes);
+  const scratch = Buffer.allocUnsafe(imageBound(header.batchPages, header.pageSize));
+  const stats = new Uint32Array(STATS_LENGTH);
   options.onHeader?.(header);
 
   const frames: FrameReport[] = [];
@@ -203,78 +215,69 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
   let pages = 0;
   let rawBytes = 0;
   let imageBytes = 0;
+  let verbatimFrames = 0;
+  let digest = 0;
   let index = 0;
-  const fh = Buffer.alloc(FRAME_HEADER_BYTES);
+  const fh = Buffer.alloc(frameHeaderBytes(header));
   for (;;) {
     const offset = r.offset;
     const n = await r.readInto(fh);
     if (n === 0) throw new PagepressError(`stream truncated at offset ${offset}: no END frame`, ErrorCodes.TRUNCATED, { offset, frame: index, record: 'frame header' });
-    if (n < FRAME_HEADER_BYTES) throw truncated(`frame ${index}'s header`, r.offset, index);
+    if (n < fh.length) throw truncated(`frame ${index}'s header`, r.offset, index);
     const h = decodeFrameHeader(fh, header, offset, index);
+    checkFramePlace(h, { seq: index, outOffset: rawBytes }, header, offset, index);
     const body = Buffer.allocUnsafe(h.bodyLength);
     if ((await r.readInto(body)) < h.bodyLength) throw truncated(`the body of frame ${index}`, r.offset, index);
-    checkBodyCrc(body, h, offset + FRAME_HEADER_BYTES, index);
 
     if (h.type === FrameType.END) {
-      const end = decodeEndBody(body);
-      const report: FrameReport = { index, offset, type: 'end', codec: 'none', rawLength: END_BODY_BYTES, bodyLength: END_BODY_BYTES, pages: 0, bytes: 0, kinds: emptyKinds(), ratio: 1 };
+      checkBodyCrc(body, h, offset + fh.length, index);
+      const end = decodeEndBody(body, header);
+      const endBytes = endBodyBytes(header);
+      const report: FrameReport = { index, offset, type: 'end', codec: 'none', rawLength: endBytes, bodyLength: endBytes, pages: 0, bytes: 0, kinds: emptyKinds(), ratio: 1 };
       options.onFrame?.(report);
       if (keep) frames.push(report);
-      if (end.frames !== index || end.pages !== pages || end.rawBytes !== rawBytes || end.streamBytes !== offset) {
-        throw new PagepressError(
-          `END frame at offset ${offset} says ${end.frames} frames, ${end.pages} pages, ${end.rawBytes} bytes, ${end.streamBytes} stream bytes; the stream has ${index}, ${pages}, ${rawBytes}, ${offset}`,
-          ErrorCodes.FORMAT, { offset, frame: index, record: 'END' },
-        );
+      try {
+        checkEndTotals(end, { frames: index, pages, rawBytes, streamBytes: offset, digest }, offset);
+      } catch (err) {
+        throw Object.assign(err as PagepressError, { frame: index });
       }
       if (!(await r.atEnd())) {
         throw new PagepressError(`trailing data at offset ${r.offset} after the END frame`, ErrorCodes.TRAILING, { offset: r.offset, record: 'END' });
       }
       const totalBytes = r.offset;
       return {
-        header: { ...header, raw: (header.flags & StreamFlags.RAW) !== 0 },
+        header: { ...header, raw: (header.flags & StreamFlags.RAW) !== 0, streamId: (header.streamId ?? 0n).toString(16).padStart(16, '0') },
         frames,
-        totals: { frames: index, pages, rawBytes, imageBytes, streamBytes: offset, totalBytes, kinds, codecs, ratio: totalBytes > 0 ? rawBytes / totalBytes : 0 },
+        totals: { frames: index, verbatimFrames, pages, rawBytes, imageBytes, streamBytes: offset, totalBytes, kinds, codecs, ratio: totalBytes > 0 ? rawBytes / totalBytes : 0 },
         end,
       };
     }
 
-    // BATCH: undo the codec, then read the image header and its kind section.
+    // The decoder's own path: body CRC, codec, image checks, pages, cache, checksum.
     const codec = codecById(h.codec, offset + 1);
-    const image = Buffer.allocUnsafe(h.rawLength);
-    let info;
+    const verbatim = h.type === FrameType.VERBATIM;
+    let decoded;
     try {
-      codec.decompress(body, image);
-      info = addon.imageInfo(image);
+      const firstPfn = header.version === 1 && !verbatim ? pages : -1;
+      decoded = decodeFrameBody({ stream: header, header: h, body, out, scratch, cache, stats, firstPfn });
     } catch (err) {
       throw inFrame(err, index, offset);
     }
-    if (info.imageLength !== h.rawLength) {
-      throw new PagepressError(`frame ${index} at offset ${offset}: image header says ${info.imageLength} bytes, frame header ${h.rawLength}`, info.imageLength < h.rawLength ? ErrorCodes.TRAILING : ErrorCodes.TRUNCATED, { offset, frame: index, record: 'batch image' });
-    }
-    if (info.pageCount !== h.pages) {
-      throw new PagepressError(`frame ${index} at offset ${offset}: image holds ${info.pageCount} pages, frame header says ${h.pages}`, ErrorCodes.FORMAT, { offset, frame: index, record: 'batch image' });
-    }
-    if (info.pageSize !== header.pageSize) {
-      throw new PagepressError(`frame ${index} at offset ${offset}: image page size ${info.pageSize} differs from the stream's ${header.pageSize}`, ErrorCodes.FORMAT, { offset, frame: index, record: 'batch image' });
-    }
-    const stats = new Uint32Array(STATS_LENGTH);
-    try {
-      addon.decodeBatchSync({ image, out: pagesOut, pfns: null, cache, stats });
-    } catch (err) {
-      throw inFrame(err, index, offset);
-    }
+    digest = streamDigest(digest, decoded.digest);
     const frameKinds = emptyKinds();
-    KIND_NAMES.forEach((name, k) => {
-      frameKinds[name] = stats[k];
-      kinds[name] += stats[k];
-    });
-    pages += info.pageCount;
-    rawBytes += info.byteLength;
-    imageBytes += h.rawLength;
+    if (!verbatim) {
+      KIND_NAMES.forEach((name, k) => {
+        frameKinds[name] = stats[k];
+        kinds[name] += stats[k];
+      });
+      pages += h.pages;
+      imageBytes += h.rawLength;
+    } else verbatimFrames++;
+    rawBytes += decoded.length;
     codecs[codec.name] = (codecs[codec.name] ?? 0) + 1;
     const report: FrameReport = {
-      index, offset, type: 'batch', codec: codec.name, rawLength: h.rawLength, bodyLength: h.bodyLength, pages: info.pageCount,
-      bytes: info.byteLength, kinds: frameKinds, ratio: h.rawLength / h.bodyLength,
+      index, offset, type: verbatim ? 'verbatim' : 'batch', codec: codec.name, rawLength: h.rawLength, bodyLength: h.bodyLength, pages: h.pages,
+      bytes: decoded.length, kinds: frameKinds, ratio: h.rawLength / h.bodyLength,
     };
     options.onFrame?.(report);
     if (keep) frames.push(report);

@@ -13,7 +13,7 @@ import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import { BatchDecoder } from '../stream/batch';
 import { defaultThreads } from '../stream/threads';
-import { FRAME_HEADER_BYTES, FrameType, StreamFlags } from '../format/constants';
+import { FRAME_HEADER_BYTES, FrameType, STREAM_VERSION, StreamFlags } from '../format/constants';
 import { decodeFrameHeader, decodeStreamHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { MAX_GUEST_PAGES } from './guest';
 import { kindsFromArray, ReceiverReport } from './metrics';
@@ -313,6 +313,9 @@ class ReceiverRun {
     } catch (err) {
       throw new PagepressError(`HELLO: bad stream header: ${(err as Error).message}`, (err as PagepressError).code ?? ErrorCodes.FORMAT, { record: 'HELLO' });
     }
+    if (stream.version !== STREAM_VERSION) {
+      throw new PagepressError(`HELLO: stream header of format version ${stream.version}; a migration uses version ${STREAM_VERSION}`, ErrorCodes.VERSION, { record: 'HELLO' });
+    }
     if (stream.flags !== StreamFlags.RAW || stream.pageSize !== h.pageSize || stream.batchPages !== h.batchPages || stream.cacheSlots !== h.cacheSlots) {
       throw new PagepressError(
         `HELLO: stream header (flags ${stream.flags}, page size ${stream.pageSize}, batch ${stream.batchPages}, cache ${stream.cacheSlots}) disagrees with HELLO (page size ${h.pageSize}, batch ${h.batchPages}, cache ${h.cacheSlots})`,
@@ -334,7 +337,8 @@ class ReceiverRun {
     }
     const threads = this.o.threads ?? defaultThreads();
     this.window = this.o.window ?? 2 * threads + 2;
-    this.decoder = new BatchDecoder({ pageSize: h.pageSize, batchPages: h.batchPages, cacheSlots: h.cacheSlots, threads, window: this.window });
+    // The sender's own stream header: its frames carry its stream id in their header CRCs.
+    this.decoder = new BatchDecoder({ streamHeader: h.streamHeader, threads, window: this.window });
     this.hello = h;
     this.stream = stream;
     // BATCH bodies: 12 fixed bytes, at most 10 bytes of runs per page, one frame.

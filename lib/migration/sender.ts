@@ -11,6 +11,7 @@ import { setImmediate as yieldLoop } from 'node:timers/promises';
 import { ErrorCodes, PagepressError } from '../errors';
 import { addon } from '../native';
 import { BatchEncoder } from '../stream/batch';
+import { randomStreamId } from '../format/frame';
 import { resolveEncoderOptions } from '../stream/options';
 import { defaultThreads } from '../stream/threads';
 import { CodecChoice, DEFAULT_CODEC } from '../codec/registry';
@@ -112,7 +113,8 @@ export async function migrate(guest: GuestMemory, options: MigrateOptions): Prom
   options.signal?.addEventListener('abort', cancel, { once: true });
   let encoder: BatchEncoder | null = null;
   try {
-    encoder = new BatchEncoder({ codec: o.codec, level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages: o.batchPages, cacheSlots: o.cacheSlots, window: o.window });
+    // A random stream id per migration: a frame of another migration fails its header CRC at the receiver.
+    encoder = new BatchEncoder({ codec: o.codec, level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages: o.batchPages, cacheSlots: o.cacheSlots, window: o.window, streamId: randomStreamId() });
     return await new SenderRun(guest, ch, encoder, o, t0, state).run();
   } catch (err) {
     const e = ch.fail(err);

@@ -9,9 +9,10 @@
  */
 import { addon, STATS_LENGTH } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
-import { codecById, codecsByName, none } from '../codec/registry';
+import { codecsByName, none } from '../codec/registry';
 import { FRAME_HEADER_BYTES, FrameType, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
-import { checkBodyCrc, decodeFrameHeader, encodeStreamHeader, StreamHeader, writeFrameHeader } from '../format/frame';
+import { checkFramePlace, decodeFrameHeader, encodeStreamHeader, frameSeed, StreamHeader } from '../format/frame';
+import { decodeFrameBody, writeFrame } from '../format/body';
 import { EncoderOptions, resolveEncoderOptions, ResolvedEncoderOptions } from './options';
 
 /** Size of the buffers encode() cuts its frames from. */
@@ -37,6 +38,9 @@ export class SyncBatchCodec {
   private pool = Buffer.alloc(0);
   private poolUsed = 0;
   private nextPfn = 0;
+  /** Where the next frame encode() writes, and decode() expects, belongs (docs/FORMAT.md 2.2). */
+  private readonly encoded = { seq: 0, outOffset: 0 };
+  private readonly decoded = { seq: 0, outOffset: 0 };
   private lz4Pending = 0;
   private lz4Turn: NodeJS.Immediate | null = null;
   private lz4Warned = false;
@@ -51,7 +55,8 @@ export class SyncBatchCodec {
    */
   constructor(options: EncoderOptions = {}) {
     const o = (this.options = resolveEncoderOptions({ ...options, threads: 1 }));
-    this.stream = { version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages };
+    this.stream = { version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages, streamId: o.streamId ?? 0n };
+    encodeStreamHeader(this.stream); // sets stream.crc, the seed of the frame header CRCs
     this.area = new Uint8Array(imageBound(o.batchPages, o.pageSize));
     const cache = () => {
       if (o.cacheSlots === 0) return null;
@@ -90,23 +95,16 @@ export class SyncBatchCodec {
     // zero or repeated pages to leave out copies only the rest (an idle guest: 15 %).
     const imageLength = addon.encodeBatchSync({ ...args, pages, out: this.area, mayBeDense: true });
     const image = this.area.subarray(0, imageLength);
-    let codec = codecsByName.get(this.options.codec === 'auto' ? 'zstd' : this.options.codec)!;
-    const frame = this.frameSpace(FRAME_HEADER_BYTES + codec.bound(imageLength));
-    const body = frame.subarray(FRAME_HEADER_BYTES);
-    let bodyLength = codec === none ? imageLength : codec.compress(image, body, level, { dense: addon.imageInfo(image).dense });
+    const codec = codecsByName.get(this.options.codec === 'auto' ? 'zstd' : this.options.codec)!;
+    const space = this.frameSpace(FRAME_HEADER_BYTES + codec.bound(imageLength));
+    const place = { type: FrameType.BATCH, pages: count, outLength: pages.length, ...this.encoded, seed: frameSeed(this.stream) } as const;
+    const frame = writeFrame(space, image, codec, level, place, { dense: codec !== none && addon.imageInfo(image).dense });
     if (codec.name === 'lz4') this.noteLz4(imageLength);
-    if (codec === none || bodyLength >= imageLength) {
-      body.set(image);
-      bodyLength = imageLength;
-      codec = none;
-    }
-    writeFrameHeader(frame, 0, {
-      type: FrameType.BATCH, codec: codec.id, flags: 0, rawLength: imageLength, bodyLength, pages: count,
-      bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
-    });
-    const length = FRAME_HEADER_BYTES + bodyLength;
+    this.encoded.seq++;
+    this.encoded.outOffset += pages.length;
+    const length = frame.length;
     this.poolUsed += (length + 7) & ~7;
-    return frame.subarray(0, length);
+    return space.subarray(0, length);
   }
 
   /** Counts bytes handed to lz4 until the event loop turns; warns once past LZ4_PENDING_WARN_BYTES. */
@@ -145,26 +143,19 @@ export class SyncBatchCodec {
    * @throws PagepressError with the code of the first rule the frame breaks
    */
   decode(frame: Uint8Array): { pages: Buffer; pfns: Float64Array } {
-    const h = decodeFrameHeader(frame, this.stream, 0, 0);
+    const h = decodeFrameHeader(frame, this.stream, 0, this.decoded.seq);
     if (h.type !== FrameType.BATCH) throw new PagepressError('not a BATCH frame', ErrorCodes.FORMAT, { offset: 0 });
+    checkFramePlace(h, this.decoded, this.stream, 0, this.decoded.seq);
     if (frame.length !== FRAME_HEADER_BYTES + h.bodyLength) {
       throw new PagepressError(`frame is ${frame.length} bytes, its header says ${FRAME_HEADER_BYTES + h.bodyLength}`, frame.length < FRAME_HEADER_BYTES + h.bodyLength ? ErrorCodes.TRUNCATED : ErrorCodes.TRAILING, { offset: frame.length });
     }
-    const body = frame.subarray(FRAME_HEADER_BYTES);
-    checkBodyCrc(body, h, FRAME_HEADER_BYTES, 0);
-    const codec = codecById(h.codec);
-    let image: Uint8Array = body;
-    if (codec !== none) {
-      image = this.area.subarray(0, h.rawLength);
-      codec.decompress(body, image);
-    } else if (h.bodyLength !== h.rawLength) {
-      throw new PagepressError(`stored body is ${h.bodyLength} bytes, frame header says ${h.rawLength}`, ErrorCodes.FORMAT);
-    }
-    const info = addon.imageInfo(image);
-    if (info.pageCount !== h.pages) throw new PagepressError(`image holds ${info.pageCount} pages, frame header says ${h.pages}`, ErrorCodes.FORMAT);
-    const pages = Buffer.allocUnsafe(info.byteLength);
-    const pfns = new Float64Array(info.pageCount);
-    addon.decodeBatchSync({ image, out: pages, pfns, cache: this.decodeCache, stats: this.stats });
+    const pages = Buffer.allocUnsafe(h.outLength);
+    const pfns = new Float64Array(h.pages);
+    decodeFrameBody({
+      stream: this.stream, header: h, body: frame.subarray(FRAME_HEADER_BYTES), out: pages, scratch: this.area, cache: this.decodeCache, stats: this.stats, pfns,
+    });
+    this.decoded.seq++;
+    this.decoded.outOffset += h.outLength;
     return { pages, pfns };
   }
 }

@@ -30,7 +30,7 @@ export class BatchEncoder {
    */
   constructor(options: EncoderOptions = {}) {
     this.engine = new EncodeEngine(
-      options,
+      { ...options, streamId: options.streamId ?? 0n },
       (frame, release) => {
         const out = Buffer.from(frame);
         release();
@@ -121,15 +121,28 @@ export interface DecodedBatch {
   pages: Buffer;
 }
 
-/** Decodes BATCH frames made by a BatchEncoder with the same options, in the same order. */
+/** Options of a BatchDecoder. */
+export interface BatchDecoderOptions extends EncoderOptions {
+  /**
+   * The encoder's `streamHeader`: its geometry and stream id then come from there (the
+   * other geometry options are ignored). Without it the decoder assumes the encoder's
+   * options are its own, with stream id 0n.
+   */
+  streamHeader?: Uint8Array;
+}
+
+/**
+ * Decodes BATCH frames made by a BatchEncoder with the same options, in the same order
+ * (every frame says where it belongs: one missing, repeated or out of turn is refused).
+ */
 export class BatchDecoder {
   private readonly engine: DecodeEngine;
   private readonly waiting: Deferred<DecodedBatch>[] = [];
   private failure: Error | null = null;
   private writes: Promise<void>;
 
-  /** @param options pageSize, batchPages, cacheSlots as given to the encoder; threads */
-  constructor(options: EncoderOptions = {}) {
+  /** @param options pageSize, batchPages, cacheSlots, streamId as given to the encoder (or its streamHeader); threads */
+  constructor(options: BatchDecoderOptions = {}) {
     this.engine = new DecodeEngine(
       { threads: options.threads, window: options.window },
       (data, release) => {
@@ -142,10 +155,10 @@ export class BatchDecoder {
         for (const d of this.waiting.splice(0)) d.reject(err);
       },
     );
-    // A batch decoder is a stream decoder fed a synthetic stream header.
-    this.writes = this.engine.write(encodeStreamHeader({
+    // A batch decoder is a stream decoder fed the encoder's stream header (or one made from the same options).
+    this.writes = this.engine.write(options.streamHeader ?? encodeStreamHeader({
       version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: options.pageSize ?? 4096,
-      cacheSlots: options.cacheSlots ?? 0, batchPages: options.batchPages ?? 1024,
+      cacheSlots: options.cacheSlots ?? 0, batchPages: options.batchPages ?? 1024, streamId: options.streamId ?? 0n,
     }));
   }
 

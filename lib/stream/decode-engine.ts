@@ -2,28 +2,33 @@
  * The decoding pipeline: an incremental frame parser on the main thread, and workers
  * that check, decompress and reconstruct each BATCH body in place.
  *
- * Writing a regular file (writeFd), each worker writes its own batch at a position the
- * parser computed up front: the sum of the full lengths of the frames before it (pages x
- * page size; a VERBATIM frame's raw length). That is exact unless a batch ends in a
- * short page (a raw input that paused mid-page), which only decoding reveals. The check
- * comes at delivery, in stream order: a batch whose position turns out wrong is written
- * again by the main thread at the right one, zero pages included, and so is every batch
- * after it. A wrongly placed write only ever lands at or beyond the right place of its
- * own batch, so the rewrites, which come later, cover it, and the final length cuts
- * off any rest. (Waiting for each batch's turn to learn its position cost the workers
- * 20-40 ms each per 500 MB.)
+ * Every frame header is checked where it stands before its body is read: its CRC (seeded
+ * with the stream header's, so a frame of another stream fails), its fields against the
+ * stream header, and (version 2) its place: the frame index and the decoded offset it
+ * says it belongs at must be the next ones (a frame moved, dropped or repeated stops the
+ * stream there). Workers check each image against the frame and stream headers (page
+ * count, page size, decoded length) before writing a page.
  *
- * Parser states: STREAM_HEADER (20 bytes) -> FRAME_HEADER (24) -> BODY (bodyLength bytes,
- * copied straight into a slot) -> FRAME_HEADER ... -> END_BODY (32) -> DONE (any further
- * byte is PP_ERR_TRAILING). Every header is validated (CRC first, then limits) before its
- * body is buffered, so a hostile length never sizes anything. Decoded batches reach the
- * sink in stream order; after an error nothing more is delivered, so the output ends at
- * the last good frame.
+ * Writing a regular file (writeFd), each worker writes its own batch at the offset its
+ * header gives, already checked against the frames before it, so batches need not wait
+ * for their turn. Version 1 frames do not say where they go: the main thread writes
+ * them, in order. After an error the caller cuts the file back to the frames delivered
+ * (a batch written ahead of a bad frame only ever lies beyond it).
+ *
+ * Parser states: STREAM_HEADER (20 or 32 bytes) -> FRAME_HEADER (40; 24 in version 1) ->
+ * BODY (bodyLength bytes, copied straight into a slot) -> FRAME_HEADER ... -> END_BODY
+ * (40; 32) -> DONE (any further byte is PP_ERR_TRAILING). Every header is validated (CRC
+ * first, then limits) before its body is buffered, so a hostile length never sizes
+ * anything. Decoded batches reach the sink in stream order; after an error nothing more
+ * is delivered, so the output ends at the last good frame.
  */
 import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
-import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BYTES, STREAM_HEADER_BYTES } from '../format/constants';
-import { checkBodyCrc, decodeEndBody, decodeFrameHeader, decodeStreamHeader, EndTotals, FrameHeader, maxBodyLength, StreamHeader } from '../format/frame';
+import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BYTES, STREAM_HEADER_BYTES_V1, StreamFlags } from '../format/constants';
+import {
+  checkBodyCrc, checkEndTotals, checkFramePlace, decodeEndBody, decodeFrameHeader, decodeStreamHeader, endBodyBytes, EndTotals,
+  FrameHeader, frameHeaderBytes, frameSeed, maxBodyLength, StreamHeader, streamDigest, streamHeaderLength,
+} from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { writeAt } from './fd-io';
 import { WorkerPool } from './pool';
@@ -76,7 +81,9 @@ export class DecodeEngine {
   private slab: Slab | null = null;
   private pool: WorkerPool | null = null;
   private state = State.STREAM_HEADER;
-  private readonly small = Buffer.alloc(Math.max(STREAM_HEADER_BYTES, FRAME_HEADER_BYTES, END_BODY_BYTES));
+  private readonly small = Buffer.alloc(Math.max(FRAME_HEADER_BYTES, END_BODY_BYTES));
+  /** Bytes the current small structure (stream header, frame header, END body) takes. */
+  private need = STREAM_HEADER_BYTES_V1;
   private smallFill = 0;
   private frame: FrameHeader | null = null;
   private frameOffset = 0;
@@ -88,10 +95,12 @@ export class DecodeEngine {
   private readonly waiters: Array<() => void> = [];
   /** Finished batches waiting for their turn, or the error that stops the stream at that point. */
   private readonly ready = new Map<number, { slot: number; result: JobResult; placedAt: number } | { error: Error }>();
-  /** Decoded length of the frames submitted so far, if each is full length (writeFd). */
-  private fullBytes = 0;
-  /** False once a batch was found at the wrong position: the main thread writes the rest. */
-  private workersPlace = true;
+  /** Decoded bytes of the frames whose headers were read: where the next frame belongs (version 2). */
+  private placedBytes = 0;
+  /** Pages of the BATCH frames whose headers were read (version 1 byte streams: the next batch's first pfn). */
+  private placedPages = 0;
+  /** Digest of the frames delivered so far (lib/format/frame.ts streamDigest). */
+  private digest = 0;
   private readonly rewrites = new Set<Promise<void>>();
   private readonly idle: Array<() => void> = [];
   private seq = 0;
@@ -121,7 +130,7 @@ export class DecodeEngine {
         case State.STREAM_HEADER:
         case State.FRAME_HEADER:
         case State.END_BODY: {
-          const need = this.state === State.STREAM_HEADER ? STREAM_HEADER_BYTES : this.state === State.FRAME_HEADER ? FRAME_HEADER_BYTES : END_BODY_BYTES;
+          const need = this.need;
           const n = Math.min(need - this.smallFill, chunk.length - at);
           this.small.set(chunk.subarray(at, at + n), this.smallFill);
           this.smallFill += n;
@@ -184,28 +193,45 @@ export class DecodeEngine {
   private async onSmall(bytes: Uint8Array): Promise<void> {
     try {
       if (this.state === State.STREAM_HEADER) {
+        const length = streamHeaderLength(bytes);
+        if (bytes.length < length) {
+          // A version 2 header: read the rest of it.
+          this.smallFill = bytes.length;
+          this.need = length;
+          return;
+        }
         this.header = decodeStreamHeader(bytes);
         this.start(this.header);
-        this.totals.streamBytes = STREAM_HEADER_BYTES;
+        this.totals.streamBytes = length;
+        this.need = frameHeaderBytes(this.header);
         this.state = State.FRAME_HEADER;
         return;
       }
       if (this.state === State.FRAME_HEADER) {
-        this.frameOffset = this.offset - FRAME_HEADER_BYTES;
-        const h = decodeFrameHeader(bytes, this.header!, this.frameOffset, this.frameIndex);
+        const stream = this.header!;
+        this.frameOffset = this.offset - this.need;
+        const h = decodeFrameHeader(bytes, stream, this.frameOffset, this.frameIndex);
+        checkFramePlace(h, { seq: this.frameIndex, outOffset: this.placedBytes }, stream, this.frameOffset, this.frameIndex);
         this.frame = h;
         if (h.type === FrameType.END) {
+          this.need = endBodyBytes(stream);
           this.state = State.END_BODY;
           return;
         }
+        this.placedBytes += h.outLength;
         this.slot = await this.acquire();
         this.bodyFill = 0;
         this.state = State.BODY;
         return;
       }
       // END body
-      checkBodyCrc(bytes, this.frame!, this.frameOffset + FRAME_HEADER_BYTES, this.frameIndex);
-      this.end = decodeEndBody(bytes);
+      const bodyAt = this.frameOffset + frameHeaderBytes(this.header!);
+      checkBodyCrc(bytes, this.frame!, bodyAt, this.frameIndex);
+      try {
+        this.end = decodeEndBody(bytes, this.header!);
+      } catch (err) {
+        throw Object.assign(err as PagepressError, { offset: bodyAt + 36, frame: this.frameIndex });
+      }
       this.state = State.DONE;
     } catch (err) {
       await this.stopAt(err as Error);
@@ -235,7 +261,7 @@ export class DecodeEngine {
     if (o.writeFd >= 0) {
       writer = new SharedArrayBuffer(WRITER_BYTES);
     }
-    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn, writer });
+    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: h.pageSize, batchPages: h.batchPages, cache, turn, writer, stream: h, frameSeed: frameSeed(h) });
   }
 
   private acquire(): Promise<number> {
@@ -246,19 +272,22 @@ export class DecodeEngine {
 
   private submitBody(): void {
     const h = this.frame!;
+    const stream = this.header!;
     const slot = this.slot;
     const seq = this.seq++;
     const verbatim = h.type === FrameType.VERBATIM;
     const turn = verbatim ? -1 : this.batches++;
     const frameIndex = this.frameIndex++;
     const frameOffset = this.frameOffset;
-    this.totals.streamBytes += FRAME_HEADER_BYTES + h.bodyLength;
+    this.totals.streamBytes += frameHeaderBytes(stream) + h.bodyLength;
     this.state = State.FRAME_HEADER;
     const writeFd = this.options.writeFd;
-    const placedAt = writeFd >= 0 && this.workersPlace ? this.options.writeBase + this.fullBytes : -1;
-    this.fullBytes += verbatim ? h.rawLength : h.pages * this.header!.pageSize;
+    // Version 2 frames say where they go (checked above); version 1 ones are written by the main thread.
+    const placedAt = writeFd >= 0 && h.outOffset >= 0 ? this.options.writeBase + h.outOffset : -1;
+    const firstPfn = stream.version === 1 && (stream.flags & StreamFlags.RAW) !== 0 && !verbatim ? this.placedPages : -1;
+    if (!verbatim) this.placedPages += h.pages;
     this.pool!
-      .run({ kind: 'decode', slot, codec: h.codec, bodyLength: h.bodyLength, rawLength: h.rawLength, bodyCrc: h.bodyCrc, pages: h.pages, turn, verbatim, wantPfns: false, writeFd, writeAt: placedAt })
+      .run({ kind: 'decode', slot, header: h, turn, firstPfn, wantPfns: false, writeFd, writeAt: placedAt })
       .then((result) => {
         this.ready.set(seq, { slot, result, placedAt });
         this.deliver();
@@ -291,6 +320,7 @@ export class DecodeEngine {
       for (let k = 0; k < 5; k++) this.totals.kinds[k] += result.stats[k];
       this.totals.pages += result.stats[0] + result.stats[1] + result.stats[2] + result.stats[3] + result.stats[4];
       this.totals.rawBytes += result.length;
+      this.digest = streamDigest(this.digest, result.digest);
       this.held++;
       let released = false;
       const data = slotOut(this.slab!, slot, result.length);
@@ -306,8 +336,7 @@ export class DecodeEngine {
         this.sink(data, release);
         continue;
       }
-      // Not written, or written at the wrong place (see the file comment): write it here.
-      this.workersPlace = false;
+      // Not written by the worker (version 1): write it here, in order.
       const rewrite = this.rewrite(data, result.dataRanges ?? [0, result.length], at).then(
         () => this.sink(data, release),
         (err: Error) => {
@@ -346,11 +375,10 @@ export class DecodeEngine {
     await this.drained();
     const e = this.end!;
     const t = this.totals;
-    if (e.frames !== t.frames || e.pages !== t.pages || e.rawBytes !== t.rawBytes || e.streamBytes !== t.streamBytes) {
-      return this.stopAt(new PagepressError(
-        `END frame at offset ${this.frameOffset} says ${e.frames} frames, ${e.pages} pages, ${e.rawBytes} bytes, ${e.streamBytes} stream bytes; decoded ${t.frames}, ${t.pages}, ${t.rawBytes}, ${t.streamBytes}`,
-        ErrorCodes.FORMAT, { offset: this.frameOffset, record: 'END' },
-      ));
+    try {
+      checkEndTotals(e, { frames: t.frames, pages: t.pages, rawBytes: t.rawBytes, streamBytes: t.streamBytes, digest: this.digest }, this.frameOffset);
+    } catch (err) {
+      return this.stopAt(err as Error);
     }
     return e;
   }

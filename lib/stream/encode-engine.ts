@@ -13,7 +13,7 @@ import { ErrorCodes, PagepressError } from '../errors';
 import { AutoCodec } from '../codec/auto';
 import { codecsById, codecsByName, maxBound } from '../codec/registry';
 import { FRAME_HEADER_BYTES, IMAGE_HEADER_BYTES, imageBound, STREAM_VERSION, StreamFlags } from '../format/constants';
-import { encodeEndFrame, encodeStreamHeader } from '../format/frame';
+import { encodeEndFrame, encodeStreamHeader, frameSeed, randomStreamId, StreamHeader, streamDigest } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { WorkerPool } from './pool';
 import { JobResult } from './protocol';
@@ -42,6 +42,10 @@ export class EncodeEngine {
   readonly pool: WorkerPool;
   /** The stream header bytes; the caller writes them first. */
   readonly streamHeader: Buffer;
+  /** The stream header's fields. */
+  readonly stream: StreamHeader;
+  /** Digest of the frames delivered so far (lib/format/frame.ts streamDigest). */
+  private digest = 0;
   readonly totals: EncodeTotals;
   private readonly free: number[] = [];
   private readonly waiters: Array<() => void> = [];
@@ -84,11 +88,15 @@ export class EncodeEngine {
       addon.cacheInit(new Uint8Array(cache), o.pageSize);
       turn = new SharedArrayBuffer(8);
     }
-    this.pool = WorkerPool.create(o.threads, { slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn });
-    this.auto = o.codec === 'auto' ? new AutoCodec() : null;
-    this.streamHeader = encodeStreamHeader({
+    this.stream = {
       version: STREAM_VERSION, flags, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,
+      streamId: o.streamId ?? randomStreamId(),
+    };
+    this.streamHeader = encodeStreamHeader(this.stream);
+    this.pool = WorkerPool.create(o.threads, {
+      slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn, stream: this.stream, frameSeed: frameSeed(this.stream),
     });
+    this.auto = o.codec === 'auto' ? new AutoCodec() : null;
     this.totals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: this.streamHeader.length, kinds: [0, 0, 0, 0, 0], codecs: {} };
   }
 
@@ -151,9 +159,10 @@ export class EncodeEngine {
   private run(slot: number, length: number, pfnBase: number, pfns: Float64Array | null, choice: { codec: number; level: number }, verbatim: boolean): void {
     const seq = this.seq++;
     const turn = verbatim ? -1 : this.batches++;
+    const outOffset = this.totals.rawBytes;
     this.totals.rawBytes += length;
     this.pool
-      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim })
+      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim, seq, outOffset })
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();
@@ -172,6 +181,7 @@ export class EncodeEngine {
       for (let k = 0; k < 5; k++) t.kinds[k] += result.stats[k];
       t.pages += result.stats[Stat.ZERO] + result.stats[Stat.LITERAL] + result.stats[Stat.DUP] + result.stats[Stat.UNCHANGED] + result.stats[Stat.DELTA];
       t.streamBytes += result.length;
+      this.digest = streamDigest(this.digest, result.digest);
       const name = codecsById.get(result.codec)!.name;
       t.codecs[name] = (t.codecs[name] ?? 0) + 1;
       if (result.rawLength > 0 && result.stats.some((n) => n > 0)) this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.outputBound() });
@@ -217,7 +227,8 @@ export class EncodeEngine {
 
   /** The END frame for the totals so far; call after drained(). */
   endFrame(): Buffer {
-    return encodeEndFrame({ frames: this.totals.frames, pages: this.totals.pages, rawBytes: this.totals.rawBytes, streamBytes: this.totals.streamBytes });
+    const t = this.totals;
+    return encodeEndFrame({ frames: t.frames, pages: t.pages, rawBytes: t.rawBytes, streamBytes: t.streamBytes, digest: this.digest }, frameSeed(this.stream));
   }
 
   private fail(err: Error): void {

@@ -22,6 +22,13 @@ export interface EncoderOptions {
   window?: number;
   /** Idle time after which a partial batch is flushed, in ms; default 2. */
   flushDelayMs?: number;
+  /**
+   * The stream id written into the stream header (docs/FORMAT.md 2.1); every frame's header
+   * CRC depends on it, so frames of two streams cannot be mixed. Default: random for
+   * streams, 0n for the batch API (BatchEncoder, SyncBatchCodec), whose decoder is built
+   * from the same options.
+   */
+  streamId?: bigint;
 }
 
 /** Options of a decoder. */
@@ -36,8 +43,8 @@ export interface DecoderOptions {
   window?: number;
 }
 
-/** Encoder options with every default filled in. */
-export type ResolvedEncoderOptions = Required<EncoderOptions>;
+/** Encoder options with every default filled in (streamId: null = the encoder's default). */
+export type ResolvedEncoderOptions = Required<Omit<EncoderOptions, 'streamId'>> & { streamId: bigint | null };
 
 function intOption(name: string, value: number | undefined, min: number, max: number, fallback: number): number {
   if (value === undefined) return fallback;
@@ -45,6 +52,12 @@ function intOption(name: string, value: number | undefined, min: number, max: nu
     throw new PagepressError(`options.${name} must be an integer in ${min}..${max}, got ${String(value)}`, ErrorCodes.ARG);
   }
   return value;
+}
+
+function streamIdOption(id: bigint | undefined): bigint | null {
+  if (id === undefined) return null;
+  if (typeof id !== 'bigint' || id < 0n || id >= 1n << 64n) throw new PagepressError(`options.streamId must be a bigint in 0..2^64-1, got ${String(id)}`, ErrorCodes.ARG);
+  return id;
 }
 
 /** Validates encoder options and fills defaults. @throws PagepressError PP_ERR_ARG naming the option. */
@@ -71,6 +84,7 @@ export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOp
     cacheSlots,
     window: intOption('window', o.window, 2, 256, 2 * threads + 2),
     flushDelayMs: intOption('flushDelayMs', o.flushDelayMs, 0, 60000, 2),
+    streamId: streamIdOption(o.streamId),
   };
 }
 

@@ -1,5 +1,6 @@
 /** Messages between the main thread (pool.ts) and a batch worker (worker.ts). */
 import { Slab } from './slab';
+import type { FrameHeader, StreamHeader } from '../format/frame';
 
 /** Data every worker starts with. */
 export interface WorkerInit {
@@ -15,6 +16,10 @@ export interface WorkerInit {
    * aborted]. Each worker writes its batch itself, positionally, one writer at a time.
    */
   writer?: SharedArrayBuffer | null;
+  /** The stream header (a decoder checks every image against it). */
+  stream: StreamHeader;
+  /** frameSeed() of the stream: the seed of every frame header CRC an encoder writes. */
+  frameSeed: number;
 }
 
 /** Size of WorkerInit.writer. */
@@ -37,6 +42,10 @@ export interface EncodeJob {
   turn: number;
   /** A VERBATIM frame: compress the bytes as they are (Xen streams). */
   verbatim: boolean;
+  /** Frames before this one in the stream (its header's seq). */
+  seq: number;
+  /** Decoded bytes before this frame (its header's outOffset). */
+  outOffset: number;
 }
 
 /** Check, decompress and reconstruct the BATCH frame body in a slot's input into its output. */
@@ -44,16 +53,12 @@ export interface DecodeJob {
   kind: 'decode';
   id: number;
   slot: number;
-  codec: number;
-  bodyLength: number;
-  rawLength: number;
-  bodyCrc: number;
-  /** Expected page count (from the frame header). */
-  pages: number;
+  /** The frame's header: validated, and in its place in the stream. */
+  header: FrameHeader;
   /** Order among the frames that use the page cache (its turn), or -1. */
   turn: number;
-  /** A VERBATIM frame: the body decodes to bytes, not to an image. */
-  verbatim: boolean;
+  /** Version 1 byte streams: the pfn the batch must start at; else -1. */
+  firstPfn: number;
   /** Also return the pfns (batch API). */
   wantPfns: boolean;
   /**
@@ -62,9 +67,9 @@ export interface DecodeJob {
    */
   writeFd: number;
   /**
-   * Where in writeFd the batch goes, assuming every frame before it decoded to its full
-   * length (decode-engine.ts explains why that is checked afterwards); -1: the worker
-   * does not write, the main thread does.
+   * Where in writeFd the batch goes (version 2: its header's outOffset, already checked
+   * against the frames before it); -1: the worker does not write, the main thread does
+   * (version 1, whose frames do not say where they go).
    */
   writeAt: number;
 }
@@ -87,6 +92,8 @@ export interface JobResult {
   pfns?: Float64Array;
   /** Decoders writing a file: the byte ranges of the batch that are not ZERO pages. */
   dataRanges?: number[];
+  /** The frame's digest (lib/format/frame.ts streamDigest). */
+  digest: number;
   /** Worker busy time in ms. */
   busyMs: number;
   error?: { message: string; code?: string; offset?: number; page?: number; record?: string };

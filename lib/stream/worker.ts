@@ -12,7 +12,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { addon, ImageInfo, STATS_LENGTH } from '../native';
 import { codecById, none } from '../codec/registry';
 import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, imageBound } from '../format/constants';
-import { writeFrameHeader } from '../format/frame';
+import { decodeFrameBody, NewFrame, pfnSection, writeFrame } from '../format/body';
 import { ErrorCodes, PagepressError } from '../errors';
 import { slotIn, slotInOffset, slotOut, slotOutOffset } from './slab';
 import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
@@ -91,23 +91,16 @@ function writeRanges(fd: number, buf: Uint8Array, ranges: number[], base: number
 
 const NO_STATS = [0, 0, 0, 0, 0];
 
+/** Where the job's frame goes in the stream (the header fields not about the body). */
+function placeOf(job: EncodeJob, type: NewFrame['type'], pages: number): NewFrame {
+  return { type, pages, outLength: job.length, seq: job.seq, outOffset: job.outOffset, seed: init.frameSeed };
+}
+
 /** A VERBATIM frame: the codec over the slot's bytes as they are. */
 function encodeVerbatim(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
-  const out = slotOut(init.slab, job.slot);
   const src = slotIn(init.slab, job.slot, job.length);
-  const body = out.subarray(FRAME_HEADER_BYTES);
-  let used = codecById(job.codec);
-  let bodyLength = used === none ? job.length : used.compress(src, body, job.level, { dense: false });
-  if (used === none || bodyLength >= job.length) {
-    body.set(src);
-    bodyLength = job.length;
-    used = none;
-  }
-  writeFrameHeader(out, 0, {
-    type: FrameType.VERBATIM, codec: used.id, flags: 0, rawLength: job.length, bodyLength, pages: 0,
-    bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
-  });
-  return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: job.length, stats: NO_STATS };
+  const frame = writeFrame(slotOut(init.slab, job.slot), src, codecById(job.codec), job.level, placeOf(job, FrameType.VERBATIM, 0), { dense: false });
+  return { length: frame.length, codec: frame.codec, rawLength: job.length, stats: NO_STATS, digest: frame.digest };
 }
 
 function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
@@ -133,26 +126,9 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     );
     image = area.subarray(0, length);
   }
-  const imageLength = image.length;
   const pageCount = Math.ceil(job.length / init.pageSize);
-  let used = codec;
-  let bodyLength = imageLength;
-  if (codec !== none) {
-    const body = out.subarray(FRAME_HEADER_BYTES);
-    bodyLength = codec.compress(image, body, job.level, { dense: imageIsDense(image) });
-    if (bodyLength >= imageLength) {
-      // Compression did not pay: store the image as it is.
-      body.set(image);
-      bodyLength = imageLength;
-      used = none;
-    }
-  }
-  const body = out.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + bodyLength);
-  writeFrameHeader(out, 0, {
-    type: FrameType.BATCH, codec: used.id, flags: 0, rawLength: imageLength, bodyLength, pages: pageCount,
-    bodyCrc: addon.crc32c(body),
-  });
-  return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, rawLength: imageLength, stats: Array.from(stats) };
+  const frame = writeFrame(out, image, codec, job.level, placeOf(job, FrameType.BATCH, pageCount), { dense: codec !== none && imageIsDense(image) });
+  return { length: frame.length, codec: frame.codec, rawLength: image.length, stats: Array.from(stats), digest: frame.digest };
 }
 
 /** True when an image (header already written by the native encoder) has the dense layout. */
@@ -162,8 +138,7 @@ function imageIsDense(image: Uint8Array): boolean {
 
 /** Offset of the kind section in a validated image header (docs/FORMAT.md 1.2). */
 function kindSection(info: ImageInfo): number {
-  const payloadEnd = info.headerLength + Math.ceil(info.payloadLength / 8) * 8;
-  return payloadEnd + (info.pfnRun ? 8 : 8 * info.pageCount);
+  return pfnSection(info) + (info.pfnRun ? 8 : 8 * info.pageCount);
 }
 
 /**
@@ -172,7 +147,7 @@ function kindSection(info: ImageInfo): number {
  * only touches some slot of our own cache).
  */
 function prefaultFor(image: Uint8Array, info: ImageInfo): void {
-  const at = info.headerLength + Math.ceil(info.payloadLength / 8) * 8;
+  const at = pfnSection(info);
   const n = info.pageCount;
   if (at + (info.pfnRun ? 8 : 8 * n) > image.length) return;
   const view = new DataView(image.buffer, image.byteOffset + at);
@@ -204,69 +179,46 @@ function dataRangesOf(kinds: Uint8Array, info: ImageInfo): number[] {
 type Decoded = Omit<JobResult, 'id' | 'busyMs'> & { dataRanges: number[] };
 
 function decode(job: DecodeJob): Decoded {
-  const body = slotIn(init.slab, job.slot, job.bodyLength);
-  const crc = addon.crc32c(body);
-  if (crc !== job.bodyCrc) {
-    throw new PagepressError(`body checksum 0x${job.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, { record: 'frame body' });
-  }
-  const codec = codecById(job.codec);
-  if (job.verbatim) {
-    const out = slotOut(init.slab, job.slot, job.rawLength);
-    if (codec !== none) codec.decompress(body, out);
-    else if (job.bodyLength !== job.rawLength) {
-      throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
-    } else out.set(body);
-    return { length: job.rawLength, codec: codec.id, rawLength: job.rawLength, stats: NO_STATS, dataRanges: [0, job.rawLength] };
-  }
   const outAt = slotOutOffset(init.slab, job.slot);
-  const out = new Uint8Array(init.slab.buffer, outAt, init.slab.outCapacity);
-  // Without a cache, decompress the image to (out - header length): the native decoder
-  // then expands the pages in place instead of copying the payload (docs/FORMAT.md 1.2).
-  const inPlace = codec !== none && !cache && job.rawLength - IMAGE_HEADER_BYTES <= out.length;
-  let image: Uint8Array;
-  if (inPlace) {
-    image = new Uint8Array(init.slab.buffer, outAt - IMAGE_HEADER_BYTES, job.rawLength);
-    codec.decompress(body, image);
-  } else if (codec !== none) {
-    image = scratch.subarray(0, job.rawLength);
-    codec.decompress(body, image);
-  } else {
-    if (job.bodyLength !== job.rawLength) {
-      throw new PagepressError(`stored body is ${job.bodyLength} bytes, frame header says ${job.rawLength}`, ErrorCodes.FORMAT, { record: 'frame body' });
-    }
-    image = body;
-  }
-  const info = addon.imageInfo(image);
-  if (info.pageCount !== job.pages) {
-    throw new PagepressError(`image holds ${info.pageCount} pages, frame header says ${job.pages}`, ErrorCodes.FORMAT, { offset: 12, record: 'image header' });
-  }
-  if (inPlace && info.headerLength !== IMAGE_HEADER_BYTES) {
-    throw new PagepressError(`image header length ${info.headerLength}, expected ${IMAGE_HEADER_BYTES}`, ErrorCodes.FORMAT, { offset: 6, record: 'image header' });
-  }
-  // A worker writing a file leaves zero pages as holes. Read the kinds before decoding:
-  // an in-place decode overwrites them. (If the image is bad, the decoder refuses it
-  // below and these ranges are never used.)
   const holes = job.writeFd >= 0;
-  let dataRanges = [0, info.byteLength];
-  if (holes) {
-    const ks = kindSection(info);
-    const kinds = ks + info.pageCount <= image.length ? image.subarray(ks, ks + info.pageCount) : new Uint8Array(info.pageCount).fill(1);
-    dataRanges = dataRangesOf(kinds, info);
-  }
-  const pfns = job.wantPfns ? new Float64Array(info.pageCount) : null;
-  if (cache) prefaultFor(image, info);
-  const length = inTurn(job.turn, () =>
-    addon.decodeBatchSync({ image, out, pfns, cache, stats, zeroPagesAsHoles: holes, inPlace }),
-  );
-  return { length, codec: codec.id, rawLength: job.rawLength, stats: Array.from(stats), pfns: pfns ?? undefined, dataRanges };
+  let dataRanges: number[] | null = null;
+  const pfns = job.wantPfns ? new Float64Array(job.header.pages) : null;
+  const d = decodeFrameBody({
+    stream: init.stream,
+    header: job.header,
+    body: slotIn(init.slab, job.slot, job.header.bodyLength),
+    out: new Uint8Array(init.slab.buffer, outAt, init.slab.outCapacity),
+    inPlaceArea: job.header.type === FrameType.BATCH ? new Uint8Array(init.slab.buffer, outAt - IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + init.slab.outCapacity) : null,
+    scratch,
+    cache,
+    stats,
+    firstPfn: job.firstPfn,
+    pfns,
+    zeroPagesAsHoles: holes,
+    inTurn: (fn) => inTurn(job.turn, fn),
+    beforeDecode: (image, info) => {
+      // A worker writing a file leaves zero pages as holes. Read the kinds before decoding:
+      // an in-place decode overwrites them.
+      if (holes) {
+        const ks = kindSection(info);
+        const kinds = ks + info.pageCount <= image.length ? image.subarray(ks, ks + info.pageCount) : new Uint8Array(info.pageCount).fill(1);
+        dataRanges = dataRangesOf(kinds, info);
+      }
+      if (cache) prefaultFor(image, info);
+    },
+  });
+  const verbatim = job.header.type === FrameType.VERBATIM;
+  return {
+    length: d.length, codec: d.codec, rawLength: job.header.rawLength, stats: verbatim ? NO_STATS : Array.from(stats),
+    pfns: pfns ?? undefined, dataRanges: dataRanges ?? [0, d.length], digest: d.digest,
+  };
 }
 
 /**
  * decode(), then, for a decoder writing a regular file, the batch written from here at
  * job.writeAt while it is still in this core's cache (no waiting for the batches before
- * it to finish: the position assumes they all decoded to full length, and the main
- * thread rewrites the batch where that turns out wrong). The reply carries the data
- * ranges such a rewrite needs.
+ * it: version 2 frames say where they go, and the parser checked that against the frames
+ * before). The reply carries the data ranges a main-thread write needs (version 1).
  */
 function decodeAndWrite(job: DecodeJob): Omit<JobResult, 'id' | 'busyMs'> {
   const { dataRanges, ...result } = decode(job);
@@ -285,7 +237,7 @@ parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {
   } catch (err) {
     const e = err as PagepressError;
     reply = {
-      id: job.id, length: 0, codec: 0, rawLength: 0, stats: [], busyMs: performance.now() - start,
+      id: job.id, length: 0, codec: 0, rawLength: 0, stats: [], digest: 0, busyMs: performance.now() - start,
       error: { message: e.message, code: e.code, offset: e.offset, page: e.page, record: e.record },
     };
   }

@@ -156,7 +156,7 @@ async function failsWith(p: Promise<unknown>, code: string, re: RegExp): Promise
 function hello(overrides: Partial<{ version: number; pageCount: number; magic: string }> = {}): Buffer {
   const bytes = Buffer.concat(encodeMessage({
     type: 'HELLO', version: overrides.version ?? 1, pageSize: 4096, pageCount: overrides.pageCount ?? 16, batchPages: 1024, cacheSlots: 16, codec: 'zstd', level: 1,
-    streamHeader: encodeStreamHeader({ version: 1, flags: 1, pageSize: 4096, cacheSlots: 16, batchPages: 1024 }), meta: {},
+    streamHeader: encodeStreamHeader({ version: 2, flags: 1, pageSize: 4096, cacheSlots: 16, batchPages: 1024 }), meta: {},
   }));
   if (overrides.magic) bytes.write(overrides.magic, 5, 'latin1');
   return bytes;

@@ -5,6 +5,8 @@ import * as path from 'node:path';
 import fc from 'fast-check';
 import { CODEC_CHOICES, CodecChoice, createDecoder, createEncoder, decodeFd } from '../../lib';
 import { memoryLike, through, throughSettled } from '../helpers';
+import { addon } from '../../lib/native';
+import { STREAM_HEADER_BYTES } from '../../lib/format/constants';
 
 /** Decoded-byte offsets at which a frame ends: the only lengths a failed decode may leave. */
 function frameBoundaries(pages: number, pageSize: number, batchPages: number, total: number): Set<number> {
@@ -60,10 +62,14 @@ describe('corrupt and truncated streams', function () {
   });
 
   it('refuses unknown versions and foreign data', async () => {
-    const v2 = Buffer.from(stream);
-    v2[4] = 2;
-    let r = await throughSettled(v2, createDecoder({ threads: 1 }));
-    assert.ok(r.err?.code === 'PP_ERR_CHECKSUM' || r.err?.code === 'PP_ERR_VERSION');
+    const v3 = Buffer.from(stream);
+    v3[4] = 3; // CRC not updated: damage
+    let r = await throughSettled(v3, createDecoder({ threads: 1 }));
+    assert.equal(r.err?.code, 'PP_ERR_CHECKSUM');
+    v3.writeUInt32LE(addon.crc32c(v3.subarray(0, STREAM_HEADER_BYTES - 4)), STREAM_HEADER_BYTES - 4); // a real version 3 header
+    r = await throughSettled(v3, createDecoder({ threads: 1 }));
+    assert.equal(r.err?.code, 'PP_ERR_VERSION');
+    assert.equal(r.err?.offset, 4);
     r = await throughSettled(Buffer.from('hello, this is not a pagepress stream'), createDecoder({ threads: 1 }));
     assert.equal(r.err?.code, 'PP_ERR_MAGIC');
     assert.equal(r.err?.offset, 0);

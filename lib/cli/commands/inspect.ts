@@ -6,6 +6,7 @@ import { describePagepressError, isEpipe, reportError, SilentExit } from '../exi
 import { openInput } from '../io';
 import { isPagepressError } from '../../errors';
 import { formatBytes } from '../progress';
+import { StreamFlags } from '../../format/constants';
 
 function out(text: string): void {
   process.stdout.write(text);
@@ -16,8 +17,14 @@ function kindsText(k: KindCounts): string {
 }
 
 function headerText(h: StreamHeader): string {
-  const flags = h.flags & 1 ? 'raw byte stream' : 'page stream';
-  return `stream:  pagepress v${h.version}, ${flags}, page size ${h.pageSize}, batch ${h.batchPages} pages, page cache ${h.cacheSlots} slots\n`;
+  const flags = h.flags & StreamFlags.RAW ? 'raw byte stream' : h.flags & StreamFlags.XEN ? 'Xen stream' : 'page stream';
+  const id = h.version > 1 ? `, id ${streamIdText(h)}` : '';
+  return `stream:  pagepress v${h.version}, ${flags}, page size ${h.pageSize}, batch ${h.batchPages} pages, page cache ${h.cacheSlots} slots${id}\n`;
+}
+
+/** The stream id as 16 hex digits (JSON has no 64-bit integers). */
+function streamIdText(h: StreamHeader): string {
+  return (h.streamId ?? 0n).toString(16).padStart(16, '0');
 }
 
 const COLUMNS = ['frame', 'offset', 'type', 'codec', 'pages', 'image', 'body', 'ratio', 'zero', 'literal', 'dup', 'unchanged', 'delta'];
@@ -35,12 +42,13 @@ function frameRow(f: FrameReport): string {
 function summaryText(r: InspectReport): string {
   const t = r.totals;
   const codecs = Object.entries(t.codecs).map(([name, n]) => `${name} ${n}`).join(', ') || 'none (no batch frames)';
+  const digest = r.end.digest >= 0 ? ', digest' : '';
   return (
-    `frames:  ${t.frames} batch frames + END, ${t.pages} pages\n` +
+    `frames:  ${t.frames - t.verbatimFrames} batch frames${t.verbatimFrames > 0 ? ` + ${t.verbatimFrames} verbatim` : ''} + END, ${t.pages} pages\n` +
     `bytes:   ${t.rawBytes} decoded (${formatBytes(t.rawBytes)}) in ${t.totalBytes} stream bytes (${formatBytes(t.totalBytes)}), ratio ${t.ratio.toFixed(3)}\n` +
     `codecs:  ${codecs}\n` +
     `kinds:   ${kindsText(t.kinds)}\n` +
-    `END:     ok at offset ${t.streamBytes} (frames, pages, bytes and stream length match)\n`
+    `END:     ok at offset ${t.streamBytes} (frames, pages, bytes${digest} and stream length match)\n`
   );
 }
 
@@ -74,7 +82,7 @@ export async function inspect(file: string | undefined, options: InspectFlags): 
   } catch (err) {
     if (flags.json && isPagepressError(err)) {
       out(`${JSON.stringify({
-        ok: false, file: input.name, header, frames: flags.frames ? frames : undefined,
+        ok: false, file: input.name, header: header ? { ...(header as StreamHeader), streamId: streamIdText(header) } : null, frames: flags.frames ? frames : undefined,
         error: { code: err.code, message: describePagepressError(err), offset: err.offset, frame: err.frame },
       })}\n`);
     }
