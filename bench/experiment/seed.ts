@@ -267,7 +267,7 @@ export function startReceiver(link: Link, threads: number): Promise<Child> {
     const done = new Promise<{ ok: boolean; msg: string }>((res) => {
       proc.on('exit', (code, sig) => res(result ?? { ok: code === 0, msg: `receiver exited ${code ?? sig}` }));
     });
-    const rl = readline.createInterface({ input: proc.stdout! });
+    const rl = readline.createInterface({ input: proc.stdout });
     rl.on('line', (line) => {
       let ev: { event?: string; message?: string };
       try { ev = JSON.parse(line) as typeof ev; } catch { return; }

@@ -14,7 +14,7 @@ import { BatchEncoder } from '../stream/batch';
 import { randomStreamId } from '../format/frame';
 import { resolveEncoderOptions } from '../stream/options';
 import { defaultThreads } from '../stream/threads';
-import type { CodecChoice } from '../codec/registry';
+import { CodecChoice, DEFAULT_CODEC } from '../codec/registry';
 import type { GuestMemory } from './guest';
 import { defaultCacheSlots } from './defaults';
 import { checkPlainTcp } from './loopback';
@@ -191,7 +191,7 @@ function resolve(guest: GuestMemory, o: MigrateOptions): Resolved {
     port: o.port ?? 0,
     connectTimeoutMs: intIn('connectTimeoutMs', o.connectTimeoutMs, 1, 3_600_000, 10_000),
     policy: createPolicy(o.policy ?? 'adaptive', { downtimeTargetMs: o.downtimeTargetMs, maxIterations: o.maxIterations }),
-    codec: o.codec ?? 'zstd',
+    codec: o.codec ?? DEFAULT_CODEC,
     level,
     threads,
     cacheSlots: intIn('cacheSlots', o.cacheSlots, 0, 1 << 22, defaultCacheSlots(guest.pageCount)),

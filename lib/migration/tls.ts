@@ -60,7 +60,7 @@ export function readPem(file: string, what: string): Buffer {
     return b;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    throw new Error(`${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
   }
 }
 

@@ -400,10 +400,9 @@ describe('migration faults', function () {
         const err = await failsWith(rx.result, code, re);
         assert.equal(err.remote, false);
         // The receiver's answer: HELLO_ACK (when HELLO was fine), then ERROR/ABORT with the same code.
-        let at = 0;
         let m = firstMessage(reply);
         if (m.type === 'HELLO_ACK') {
-          at = 5 + reply.readUInt32LE(0);
+          const at = 5 + reply.readUInt32LE(0);
           m = firstMessage(reply.subarray(at));
         }
         assert.ok(m.type === 'ERROR' || m.type === 'ABORT', m.type);

@@ -7,7 +7,8 @@
  */
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CODEC_CHOICES, CodecChoice } from '../../codec/registry';
+import type { CodecChoice } from '../../codec/registry';
+import { codecOption, levelHelp } from '../codec-options';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { defaultThreads } from '../../stream/threads';
 import { isLoopbackHost } from '../../migration/loopback';
@@ -125,6 +126,7 @@ function number(what: string, min: number, max: number) {
 const seconds = number('seconds', 0, 86_400);
 
 function guestParse(): typeof GuestParse {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the guest parser loads only when --guest is given
   return require('../../migration/guests/parse') as typeof GuestParse;
 }
 
@@ -297,8 +299,8 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--guest <SPEC>', 'the guest: sim:SIZE[,...], trace:FILE[,...] or file:IMAGE (below)').argParser(parseGuest).makeOptionMandatory())
     .addOption(new Option('--to <HOST:PORT>', 'the receiver').argParser((t) => parseHostPort(t, false)).makeOptionMandatory())
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
-    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
-    .addOption(new Option('-l, --level <N>', 'codec level: zstd -7..19 (default 1), deflate 0..9, lz4 1, none 0').argParser((t) => {
+    .addOption(codecOption())
+    .addOption(new Option('-l, --level <N>', levelHelp()).argParser((t) => {
       if (!/^\s*[+-]?\d+\s*$/.test(t)) throw new InvalidArgumentError('expected an integer.');
       return Number(t);
     }))

@@ -93,7 +93,7 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
     try {
       fs.accessSync(path.dirname(path.resolve(flags.output)), fs.constants.W_OK);
     } catch (err) {
-      throw new Error(`--output ${flags.output}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Error(`--output ${flags.output}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
     }
   }
   const useTls = !!flags.tlsCert;
@@ -166,7 +166,7 @@ async function writeImage(file: string, memory: Buffer): Promise<void> {
     await fs.promises.rename(tmp, file);
   } catch (err) {
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    throw new Error(`--output ${file}: ${(err as Error).message}`);
+    throw new Error(`--output ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -182,6 +182,7 @@ interface SendProgress {
 function createSendProgress(enabled: boolean): SendProgress {
   const none: SendProgress = { update() {}, stop() {} };
   if (!enabled || !tty.isatty(2)) return none;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: cli-progress loads only with --progress
   const { SingleBar } = require('cli-progress') as { SingleBar: typeof SingleBarType };
   const bar = new SingleBar({
     stream: process.stderr,
