@@ -21,14 +21,15 @@ import Benchmark from 'benchmark';
 import * as lz4 from 'lz4-napi';
 import * as zstdBinding from 'zstd-napi/binding';
 import { BatchDecoder, BatchEncoder, SyncBatchCodec } from '../lib';
-import type { EncoderOptions } from '../lib';
+import { CODEC_CHOICES } from '../lib';
+import type { CodecChoice, EncoderOptions } from '../lib';
 import { BenchOptions, benchMain, Criterion, criterion, fmt, inputs, MB, median, MiB, Table } from './common';
 
 const BLOCK = 4 * MiB;
 const DEPTH = 4;
 
-type CodecName = 'zstd' | 'lz4' | 'deflate' | 'none' | 'auto';
-const CODECS: CodecName[] = ['zstd', 'lz4', 'deflate', 'none', 'auto'];
+type CodecName = CodecChoice;
+const CODECS = CODEC_CHOICES;
 
 interface Row {
   name: string;
@@ -107,7 +108,7 @@ function bench(name: string, fn: () => void | Promise<unknown>, async: boolean, 
       })
       : new Benchmark(name, { ...options, fn });
     b.on('complete', () => {
-      if (b.error) reject(b.error as Error);
+      if (b.error) reject(b.error);
       else resolve({ hz: b.hz, rme: b.stats.rme, samples: b.stats.sample.length });
     });
     b.run({ async: true });

@@ -9,9 +9,10 @@ import * as cp from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { CODEC_CHOICES } from '../lib/codec/registry';
 
 const CLI = path.join(__dirname, '..', 'lib', 'cli', 'main.js');
-const CODECS = ['zstd', 'lz4', 'deflate', 'none', 'auto'];
+const CODECS = CODEC_CHOICES;
 
 function sha256(file: string, length?: number): string {
   const h = crypto.createHash('sha256');

@@ -82,8 +82,8 @@ const wrap = path.join(__dirname, 'rss-wrap.js');
 function hashSink(): { stdin: NodeJS.WritableStream; handedOff: () => void; digest: Promise<string> } {
   const h = cp.spawn('sha256sum', [], { stdio: ['pipe', 'pipe', 'inherit'] });
   let text = '';
-  h.stdout!.on('data', (d: Buffer) => { text += d.toString(); });
-  return { stdin: h.stdin!, handedOff: () => h.stdin!.destroy(), digest: exited(h).then(() => text.split(/\s/)[0]) };
+  h.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+  return { stdin: h.stdin, handedOff: () => h.stdin.destroy(), digest: exited(h).then(() => text.split(/\s/)[0]) };
 }
 
 async function pagepress(args: string[], stdin: cp.ChildProcess | string, stdoutTo: 'hash' | 'ignore', dir: string): Promise<{ peakKiB: number; polledKiB: number | null; seconds: number; hash: string | null }> {

@@ -6,17 +6,22 @@
  *   const { real, zeroHeavy } = await ensureCorpus({ mib: 480 });   // full (minutes)
  *   const { real, zeroHeavy } = await ensureCorpus({ tiny: true }); // 16 MiB smoke (seconds)
  *
- *   node dist/bench/corpus/ensure.js [--tiny] [--dir DIR] [--mib N] [--zero-heavy-mib N] [--force]
+ *   const { guest } = await ensureCorpus({ guest: true });            // + guest-memory corpus (QEMU, ~5 min)
+ *
+ *   node dist/bench/corpus/ensure.js [--tiny] [--guest] [--dir DIR] [--mib N] [--zero-heavy-mib N] [--force]
  *
  * The real corpus is built in --spawn mode (snapshot.ts), the zero-heavy image from it
  * (zero-heavy.ts, 85% zero pages, seed "pagepress"). Existing files are reused when their
  * JSON sidecar is present and the size matches. Needs Linux /proc; PFN de-duplication needs
- * root (without it the corpus is still built, with a warning).
+ * root (without it the corpus is still built, with a warning). The guest-memory corpus
+ * (guest.ts: QEMU guests, raw RAM snapshots and xl streams) is built only when asked for
+ * (`guest`), never for `tiny` unless asked, so CI does not depend on it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { snapshot, repoRoot, PAGE } from './snapshot';
 import { buildZeroHeavy } from './zero-heavy';
+import { buildGuestCorpus, GuestCorpusFiles, GuestCorpusOptions } from './guest';
 
 export interface EnsureOptions {
   /** Cache directory; default bench/corpus/ in the repository (or $PAGEPRESS_CORPUS_DIR). */
@@ -29,12 +34,20 @@ export interface EnsureOptions {
   tiny?: boolean;
   /** Rebuild even if the files exist. */
   force?: boolean;
+  /**
+   * Also the guest-memory corpus (bench/corpus/guest.ts), built when missing: true for the
+   * defaults (pagecache, heap, idle; 512 MiB guests) or its options (`dir` defaults to this `dir`).
+   */
+  guest?: boolean | GuestCorpusOptions;
   log?: (msg: string) => void;
 }
 
+/** The corpus files. */
 export interface CorpusFiles {
   real: string;
   zeroHeavy: string;
+  /** Only when `guest` was asked for: each workload's raw snapshots and xl stream. */
+  guest?: GuestCorpusFiles[];
 }
 
 function valid(file: string): boolean {
@@ -46,6 +59,7 @@ function valid(file: string): boolean {
   }
 }
 
+/** Builds the missing corpus files (see the module comment) and returns their paths. */
 export async function ensureCorpus(opts: EnsureOptions = {}): Promise<CorpusFiles> {
   const log = opts.log ?? ((m: string) => process.stderr.write(m + '\n'));
   const tiny = opts.tiny === true;
@@ -69,14 +83,17 @@ export async function ensureCorpus(opts: EnsureOptions = {}): Promise<CorpusFile
     log(`building zero-heavy image ${zeroHeavy} (${zhMib} MiB, 85% zero)`);
     buildZeroHeavy({ from: real, out: zeroHeavy, sizeMib: zhMib, zeroFraction: 0.85, seed: 'pagepress' });
   }
-  return { real, zeroHeavy };
+  if (!opts.guest) return { real, zeroHeavy };
+  const g = opts.guest === true ? {} : opts.guest;
+  const guest = await buildGuestCorpus({ dir, force: opts.force, log, ...g });
+  return { real, zeroHeavy, guest };
 }
 
 if (require.main === module) {
   const a = process.argv.slice(2);
   const o: EnsureOptions = {};
   const usage = (): never => {
-    process.stderr.write('usage: node dist/bench/corpus/ensure.js [--tiny] [--dir DIR] [--mib N] ' +
+    process.stderr.write('usage: node dist/bench/corpus/ensure.js [--tiny] [--guest] [--dir DIR] [--mib N] ' +
       '[--zero-heavy-mib N] [--force]\n');
     process.exit(2);
   };
@@ -84,6 +101,7 @@ if (require.main === module) {
     const v = (): string => (i + 1 < a.length ? a[++i] : usage());
     switch (a[i]) {
       case '--tiny': o.tiny = true; break;
+      case '--guest': o.guest = true; break;
       case '--force': o.force = true; break;
       case '--dir': o.dir = v(); break;
       case '--mib': o.mib = Number(v()); break;
@@ -93,6 +111,7 @@ if (require.main === module) {
   }
   ensureCorpus(o).then((f) => {
     process.stdout.write(`${f.real}\n${f.zeroHeavy}\n`);
+    for (const g of f.guest ?? []) process.stdout.write(`${[...g.raw, g.xl].join('\n')}\n`);
   }, (e: Error) => {
     process.stderr.write(`ensure: ${e.message}\n`);
     process.exit(1);

@@ -303,7 +303,7 @@ function copyProcess(plan: ProcPlan, outFd: number, totals: Totals): void {
   try {
     fd = fs.openSync(`/proc/${stats.pid}/mem`, 'r');
   } catch (e) {
-    throw new Error(`cannot open /proc/${stats.pid}/mem: ${(e as Error).message}`);
+    throw new Error(`cannot open /proc/${stats.pid}/mem: ${(e as Error).message}`, { cause: e });
   }
   try {
     for (const r of plan.runs) {
@@ -445,8 +445,8 @@ export async function startWorkloads(names: string[], scale: number, log: (m: st
       clearTimeout(timer);
       reject(new Error(`workload ${spec.name} exited early (code ${code}, signal ${sig})`));
     });
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (d: string) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d: string) => {
       out += d;
       const line = out.split('\n').find((l) => l.startsWith('READY'));
       if (line && !run.ready) {

@@ -244,7 +244,7 @@ const DIFFERENCES = [
 
 function estimateFull(rep: ExperimentReport): number {
   void rep;
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: seed.ts loads the migration engine, which rendering does not need
   const { estimateSeconds } = require('./seed') as typeof import('./seed');
   return estimateSeconds({ sizes: [0.5, 1, 1.5, 2].map((g) => g * GiB), rates: ['100M', '1G'], reps: 3, methods: ['raw', 'non-adaptive', 'seed', 'pagepress'] });
 }

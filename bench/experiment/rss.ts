@@ -51,7 +51,7 @@ async function main(): Promise<void> {
     const args = ['migrate', 'send', '--guest', guest, '--to', `127.0.0.1:${port}`, '--json', ...(a.cacheSlots ? ['--cache-slots', a.cacheSlots] : [])];
     const sender = cp.spawn(process.execPath, [path.join(__dirname, '..', 'rss-wrap.js'), ...args], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PAGEPRESS_RSS_OUT: rssOut } });
     let out = '';
-    sender.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    sender.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const senderExit = exited(sender);
     const code = await senderExit;
     if (code !== 0) throw new Error(`migrate send exited ${code}`);

@@ -242,7 +242,10 @@ async function receiverChild(cfgText: string): Promise<void> {
   try {
     const g = await receive(
       { host: cfg.host, port: cfg.port },
-      { threads: cfg.threads, idleTimeoutMs: 180_000, maxCacheBytes: 8 * GiB, onListening: (l) => emit({ event: 'listening', port: l.port }) },
+      // insecure: plain TCP on purpose. A kernel link's receiver listens on its veth address
+      // (10.213.x.y, inside a namespace this benchmark made), which is not loopback; TLS would
+      // add its cost to the figures being measured, and nothing leaves the machine.
+      { threads: cfg.threads, idleTimeoutMs: 180_000, maxCacheBytes: 8 * GiB, insecure: true, onListening: (l) => emit({ event: 'listening', port: l.port }) },
     );
     emit({ event: 'done', pages: g.pageCount, pausedMs: g.report.pausedMs, verifyMs: g.report.verifyMs });
     process.exit(0);
@@ -264,7 +267,7 @@ export function startReceiver(link: Link, threads: number): Promise<Child> {
     const done = new Promise<{ ok: boolean; msg: string }>((res) => {
       proc.on('exit', (code, sig) => res(result ?? { ok: code === 0, msg: `receiver exited ${code ?? sig}` }));
     });
-    const rl = readline.createInterface({ input: proc.stdout! });
+    const rl = readline.createInterface({ input: proc.stdout });
     rl.on('line', (line) => {
       let ev: { event?: string; message?: string };
       try { ev = JSON.parse(line) as typeof ev; } catch { return; }
@@ -364,6 +367,9 @@ async function runOne(a: Args, common: CommonSettings, size: number, rate: strin
     await new Promise((r) => setTimeout(r, 500));
     const rep0 = await migrate(guest, {
       host: link.connect.host, port: link.connect.port, ...METHODS[method].options(pages, common),
+      // insecure: plain TCP on purpose; link.connect is the delay proxy on 127.0.0.1 or, with no
+      // latency, the namespace's veth address (not loopback, but on this machine).
+      insecure: true,
       idleTimeoutMs: 180_000, link: link.describe(), meta: { experiment: 'seed', method },
     });
     const rc = await child.done;

@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
+import { CODECS, CodecChoice, codecsByName, DEFAULT_CODEC } from '../codec/registry';
+import { codecOption, levelHelp } from './codec-options';
 import { isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
 import { defaultThreads } from '../stream/threads';
 import { UsageError } from './exit';
@@ -99,8 +100,8 @@ export function packageVersion(): string {
   return 'unknown';
 }
 
-const LEVEL_MIN = Math.min(...[...codecsByName.values()].map((c) => c.levels.min));
-const LEVEL_MAX = Math.max(...[...codecsByName.values()].map((c) => c.levels.max));
+const LEVEL_MIN = Math.min(...CODECS.map((c) => c.levels.min));
+const LEVEL_MAX = Math.max(...CODECS.map((c) => c.levels.max));
 
 function integer(text: string): number {
   if (!/^[+-]?\d+$/.test(text.trim())) throw new InvalidArgumentError('expected an integer.');
@@ -136,7 +137,7 @@ function parseThreads(text: string): number {
 /** Checks --level against the range of --codec. @throws UsageError (exit 2) */
 export function checkLevel(codec: CodecChoice, level: number | undefined): void {
   if (level === undefined) return;
-  const ops = codecsByName.get(codec === 'auto' ? 'zstd' : codec)!;
+  const ops = codecsByName.get(codec === 'auto' ? DEFAULT_CODEC : codec)!;
   if (level < ops.levels.min || level > ops.levels.max) {
     const range = ops.levels.min === ops.levels.max ? `only ${ops.levels.min}` : `${ops.levels.min}..${ops.levels.max}`;
     throw new UsageError(`option '-l, --level <N>': level ${level} is invalid for --codec ${codec} (accepted: ${range})`);
@@ -181,8 +182,8 @@ export function buildProgram(handlers: Handlers): Command {
     .command('compress [FILE]', { isDefault: true })
     .description('compress FILE (default stdin); also the default command, and "pagepress -d" decompresses');
   addCommon(compress)
-    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
-    .addOption(new Option('-l, --level <N>', 'codec level: zstd -7..19 (default 1), deflate 0..9 (default 1), lz4 1, none 0').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
+    .addOption(codecOption())
+    .addOption(new Option('-l, --level <N>', levelHelp()).argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
     .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
     .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0; Xen streams 262144 = 1 GiB)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
@@ -224,8 +225,8 @@ export function buildProgram(handlers: Handlers): Command {
     .description('drop-in for ssh in `xl migrate -s`: compress the stream to HOST, pass the replies back')
     .passThroughOptions()
     .option('--rsh <CMD>', 'shell command to reach HOST instead of ssh; gets HOST and the remote command line appended', 'ssh')
-    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
-    .addOption(new Option('-l, --level <N>', 'codec level').argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
+    .addOption(codecOption())
+    .addOption(new Option('-l, --level <N>', levelHelp()).argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .option('--remote-pagepress <CMD>', 'shell command that runs pagepress on HOST', 'pagepress')
     .addOption(new Option('--format <F>', 'forward input: auto recognises Xen streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
@@ -244,14 +245,17 @@ when stopped by signal n (the remote side is stopped too).`)
   // --- end xen ssh ---
 
   // --- migrate (commands/migrate.ts; options and their parsers in commands/migrate-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/migrate-args') as typeof import('./commands/migrate-args')).addMigrateCommands(program, handlers);
   // --- end migrate ---
 
   // --- plan (commands/plan.ts; options and their parsers in commands/plan-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/plan-args') as typeof import('./commands/plan-args')).addPlanCommand(program, handlers);
   // --- end plan ---
 
   // --- predict (commands/predict.ts; options and their parsers in commands/predict-args.ts) ---
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the command's options load only when it is named (start-up time)
   (require('./commands/predict-args') as typeof import('./commands/predict-args')).addPredictCommand(program, handlers);
   // --- end predict ---
 

@@ -4,6 +4,7 @@
  * part of a short run). It reads only `-T N` from argv; a run that ends up needing other
  * threads, or none, simply does not adopt them.
  */
+import * as path from 'node:path';
 import { prestartWorkers } from '../stream/pool';
 import { defaultThreads } from '../stream/threads';
 
@@ -20,7 +21,7 @@ function threadsFromArgv(args: string[]): number | null {
   return threads >= 1 && threads <= 64 ? threads : null;
 }
 
-if (require.main?.filename.endsWith(`cli${require('node:path').sep}main.js`)) {
+if (require.main?.filename.endsWith(`cli${path.sep}main.js`)) {
   const threads = threadsFromArgv(process.argv.slice(2));
   if (threads) prestartWorkers(threads);
 }

@@ -87,7 +87,7 @@ export function openOutput(output: string | undefined, input: Input, opts: { ref
     if (opts.refuseTerminal && !opts.force && tty.isatty(1)) throw new UsageError('stdout is a console, aborting (use -o OUT, a pipe, or -f)');
     return { fd: 1, name: 'stdout', path: null, close() {} };
   }
-  let existing: fs.Stats | null = null;
+  let existing: fs.Stats | null;
   try {
     existing = fs.statSync(output);
   } catch {

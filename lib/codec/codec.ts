@@ -5,8 +5,7 @@
  * from their own input: `dst` is always sized by the caller from OUR frame header.
  */
 
-/** Names of the codecs that can appear on the wire. */
-export type CodecName = 'none' | 'deflate' | 'lz4' | 'zstd';
+export type { CodecName } from './registry';
 
 /** What an encoder knows of an image it hands to a codec. */
 export interface CompressHint {
@@ -18,12 +17,41 @@ export interface CompressHint {
   dense?: boolean;
 }
 
-/** One compression method. Every member is implemented by every codec. */
-export interface Codec {
-  /** Value of the codec field in a frame header. */
+/**
+ * What a codec makes of guest pages, as the predictor (lib/predict) prices a migration
+ * with when nothing was measured on the guest itself: medians of `npm run predict-eval`.
+ */
+export interface CodecEstimate {
+  /** Wire bytes per page of the first, full pass. */
+  firstBytesPerPage: number;
+  /** Wire bytes per re-sent page whose last copy is in the page cache (UNCHANGED/DELTA). */
+  resentHitBytesPerPage: number;
+  /** Wire bytes per re-sent page not in the cache (sent whole, compressed). */
+  resentMissBytesPerPage: number;
+  /** Pages per second the sender's encoder gets through, all its threads together. */
+  encodePagesPerSec: number;
+  /** The same for re-sent cached pages (deltas encode faster), when measured. */
+  resentEncodePagesPerSec?: number;
+  /** Pages per second the receiver's decoder gets through, all its threads together. */
+  decodePagesPerSec: number;
+}
+
+/**
+ * One compression method. Every member is implemented by every codec. `N` is its name as
+ * a literal type, from which the registry derives {@link CodecName}.
+ */
+export interface Codec<N extends string = string> {
+  /** Value of the codec field in a frame header (docs/FORMAT.md 2.4). */
   readonly id: number;
   /** Name used in options, the CLI and reports. */
-  readonly name: CodecName;
+  readonly name: N;
+  /** One line for help texts: what the body is, and which library makes it. */
+  readonly description: string;
+  /**
+   * Built-in figures for the predictor, or null when the codec was never measured: the
+   * predictor's `--codec` then does not offer it (a measured `--profile` still works).
+   */
+  readonly estimate: CodecEstimate | null;
   /** Accepted levels; `level` arguments are clamped by the caller to this range. */
   readonly levels: { readonly min: number; readonly max: number; readonly default: number };
   /** Worst-case encoded length for `rawLength` input bytes. */

@@ -4,6 +4,7 @@ import { ErrorCodes, PagepressError } from '../errors';
 
 // Loaded on first use (worker threads only).
 let lz4napi: typeof Lz4Napi | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: lz4-napi loads on first use, in worker threads only
 const lib = () => (lz4napi ??= require('lz4-napi') as typeof Lz4Napi);
 
 /** Bytes of the size prefix lz4-napi puts before each block (u32le, the decoded length). */
@@ -14,9 +15,12 @@ const PREFIX = 4;
  * input claiming 1 GiB allocates 1 GiB), so the prefix is checked against our own frame
  * header before lz4-napi ever sees the bytes.
  */
-export const lz4: Codec = {
+export const lz4: Codec<'lz4'> = {
   id: 2,
   name: 'lz4',
+  description: 'LZ4 block via lz4-napi',
+  // Medians of `npm run predict-eval` of 2026-11-26 (lib/predict/relocation.ts says how).
+  estimate: { firstBytesPerPage: 1421, resentHitBytesPerPage: 802, resentMissBytesPerPage: 1540, encodePagesPerSec: 127672, resentEncodePagesPerSec: 178726, decodePagesPerSec: 255563 },
   levels: { min: 1, max: 1, default: 1 },
   // lz4_flex's get_maximum_output_size: 16 + 4 + 1.1 * n, plus the prefix.
   bound: (rawLength) => PREFIX + 20 + Math.ceil(rawLength * 1.1),

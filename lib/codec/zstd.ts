@@ -5,6 +5,7 @@ import { ErrorCodes, PagepressError } from '../errors';
 // Loaded on first use: only worker threads compress, so the main thread (and the CLI's
 // start-up time) never pays for it.
 let binding: typeof ZstdBinding | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: zstd-napi loads on first use, in worker threads only
 const zstdBinding = () => (binding ??= require('zstd-napi/binding') as typeof ZstdBinding);
 
 // One context pair per thread, made on first use and reused (cf. qemu multifd-zstd.c):
@@ -18,9 +19,12 @@ let dctx: ZstdBinding.DCtx | undefined;
  * Zstandard through zstd-napi's low-level binding, on caller buffers. zstd-napi is
  * synchronous, so this runs in worker threads only (lib/stream/worker.ts).
  */
-export const zstd: Codec = {
+export const zstd: Codec<'zstd'> = {
   id: 3,
   name: 'zstd',
+  description: 'Zstandard via zstd-napi',
+  // Medians of `npm run predict-eval` of 2026-11-26 (lib/predict/relocation.ts says how).
+  estimate: { firstBytesPerPage: 952, resentHitBytesPerPage: 501, resentMissBytesPerPage: 971, encodePagesPerSec: 137612, resentEncodePagesPerSec: 233542, decodePagesPerSec: 312366 },
   levels: { min: -7, max: 19, default: 1 },
   // ZSTD_COMPRESSBOUND from zstd.h, so sizing needs no native call.
   bound: (n) => n + Math.floor(n / 256) + (n < 131072 ? Math.floor((131072 - n) / 2048) : 0),

@@ -20,6 +20,8 @@ export * from './metrics';
 export * from './sender';
 export { defaultCacheSlots } from './defaults';
 export * from './receiver';
+/** Plain TCP only on loopback unless `insecure` (the network's secure default). */
+export { isLoopbackHost, checkPlainTcp } from './loopback';
 /** TLS for the migration connection (server and client auth, one-line errors). */
 export { tlsAcceptOne, tlsConnect } from './tls';
 export type { TlsServerConfig, TlsClientConfig, TlsAcceptOptions, TlsConnectOptions } from './tls';

@@ -660,7 +660,7 @@ export class MessageChannel {
    * @throws MigrationError the channel's failure
    */
   async send(m: Message): Promise<void> {
-    if (this.failure) throw this.failure;
+    this.throwIfFailed();
     const parts = encodeMessage(m);
     let ok = true;
     for (const p of parts) {
@@ -671,6 +671,12 @@ export class MessageChannel {
     }
     this.touch();
     if (!ok) await this.waitDrain();
+    this.throwIfFailed(); // again: the socket may have failed while we waited
+  }
+
+  // A method, not an inline check: TypeScript keeps `this.failure` narrowed to null across
+  // the await above, so an inline second check would type as throwing `never`.
+  private throwIfFailed(): void {
     if (this.failure) throw this.failure;
   }
 
@@ -894,7 +900,7 @@ export class MessageChannel {
       return decodeMessage(type, body, this.version);
     } catch (err) {
       const e = err as PagepressError;
-      throw new MigrationError(`protocol error in ${messageName(type)} from the ${this.peer} at byte ${at}: ${e.message}`, (e.code as ErrorCode) ?? ErrorCodes.FORMAT, this.phase, false, messageName(type));
+      throw new MigrationError(`protocol error in ${messageName(type)} from the ${this.peer} at byte ${at}: ${e.message}`, (e.code) ?? ErrorCodes.FORMAT, this.phase, false, messageName(type));
     }
   }
 

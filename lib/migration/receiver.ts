@@ -16,10 +16,14 @@ import { defaultThreads } from '../stream/threads';
 import { FRAME_HEADER_BYTES, FrameType, STREAM_VERSION, StreamFlags } from '../format/constants';
 import { decodeFrameHeader, decodeStreamHeader, maxBodyLength, StreamHeader } from '../format/frame';
 import { MAX_GUEST_PAGES } from './guest';
+import { checkPlainTcp } from './loopback';
 import { kindsFromArray, ReceiverReport } from './metrics';
 import {
   CHECKSUM_CHUNK_PAGES, chunkChecksums, Hello, MAX_ITERATIONS, memoryChecksum, Message, MessageChannel, MessageOf, MessageType, MigrationError, PROTOCOL_VERSION,
 } from './protocol';
+
+/** How long a connected sender has to complete HELLO, ms (ReceiveOptions.handshakeTimeoutMs). */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 
 /** A received guest: its memory (pageCount x pageSize bytes, pfn p at p x pageSize), now "running". */
 export interface ReceivedGuest {
@@ -57,6 +61,11 @@ export interface ReceiveOptions {
   window?: number;
   /** Fail when nothing moves for this long, ms (default 30000; 0 = never). */
   idleTimeoutMs?: number;
+  /**
+   * Fail when the sender's HELLO is not complete this long after the connection (default
+   * 10000; 0 = only the idle timeout): a peer trickling bytes cannot hold the one connection.
+   */
+  handshakeTimeoutMs?: number;
   /** Largest guest accepted, bytes (default: the machine's memory, at most the largest Buffer). */
   maxGuestBytes?: number;
   /** Largest page cache accepted, bytes (default 2 GiB). */
@@ -65,6 +74,12 @@ export interface ReceiveOptions {
   onListening?: (address: { host: string; port: number }) => void;
   /** With host/port: give up when no sender connects in this long, ms (default 0 = wait). */
   acceptTimeoutMs?: number;
+  /**
+   * With host/port: allow plain TCP on an address that is not loopback (default false: such
+   * a receive is refused with PP_ERR_ARG before anything listens; use TLS instead, see
+   * {@link checkPlainTcp}). No effect with a socket.
+   */
+  insecure?: boolean;
   onProgress?: (p: ReceiveProgress) => void;
   /**
    * Starts the guest from `memory` on GO (a real agent loads it into a VM here); RESUMED
@@ -86,8 +101,11 @@ export type ReceiveTarget = { host: string; port: number } | { socket: Duplex };
  * Receives one migration. Resolves with the guest once it is verified and resumed.
  * @throws MigrationError (code says what, `phase` when, `remote` whether the sender
  *   reported it); the partial guest is discarded
+ * @throws PagepressError PP_ERR_ARG for plain TCP on a non-loopback host without
+ *   `insecure`, before anything listens
  */
 export async function receive(target: ReceiveTarget, options: ReceiveOptions = {}): Promise<ReceivedGuest> {
+  if (!('socket' in target)) checkPlainTcp('receive', target.host, target.port, options.insecure);
   const socket = 'socket' in target ? target.socket : await acceptOne(target.host, target.port, options);
   return receiveOn(socket, options);
 }
@@ -178,7 +196,7 @@ class ReceiverRun {
   async run(): Promise<ReceivedGuest> {
     const { ch } = this;
     ch.phase = 'handshake';
-    const hello = await ch.expect('HELLO');
+    const hello = await ch.expect('HELLO', this.o.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     this.accept(hello);
     await ch.send({ type: 'HELLO_ACK', version: hello.version, meta: { host: os.hostname(), pid: process.pid } });
 

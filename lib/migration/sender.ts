@@ -14,9 +14,10 @@ import { BatchEncoder } from '../stream/batch';
 import { randomStreamId } from '../format/frame';
 import { resolveEncoderOptions } from '../stream/options';
 import { defaultThreads } from '../stream/threads';
-import type { CodecChoice } from '../codec/registry';
+import { CodecChoice, DEFAULT_CODEC } from '../codec/registry';
 import type { GuestMemory } from './guest';
 import { defaultCacheSlots } from './defaults';
+import { checkPlainTcp } from './loopback';
 import { createPolicy, MeasuredRates, PolicyDecision, PolicyName, StopPolicy } from './policy';
 import {
   CHECKSUM_CHUNK_PAGES, chunkChecksums, memoryChecksum, MessageChannel, MigrationError, pageChecksums, PROTOCOL_VERSION,
@@ -45,6 +46,12 @@ export interface MigrateOptions {
   port?: number;
   /** A connected socket to use instead (e.g. a tls.TLSSocket after secureConnect). */
   socket?: Duplex;
+  /**
+   * With host/port: allow plain TCP to a host that is not loopback (default false: such a
+   * migration is refused with PP_ERR_ARG before any connection or encoder exists; use TLS
+   * instead, see {@link checkPlainTcp}). No effect with a socket.
+   */
+  insecure?: boolean;
   /** Connect timeout in ms (default 10000). */
   connectTimeoutMs?: number;
   /** Stop policy (default 'adaptive'). */
@@ -94,6 +101,8 @@ export interface MigrateOptions {
  * @throws MigrationError (code says what, `phase` when, `remote` whether the receiver
  *   reported it, `sourceState` the source guest's state: 'running' after any failure
  *   before the receiver verified the memory)
+ * @throws PagepressError PP_ERR_ARG for a bad option, and for plain TCP to a non-loopback
+ *   host without `insecure` (before connecting)
  */
 export async function migrate(guest: GuestMemory, options: MigrateOptions): Promise<MigrationReport> {
   const o = resolve(guest, options);
@@ -173,6 +182,7 @@ function resolve(guest: GuestMemory, o: MigrateOptions): Resolved {
   if (!o.socket && (typeof o.host !== 'string' || o.host === '' || !Number.isInteger(o.port) || o.port! < 1 || o.port! > 65535)) {
     throw new PagepressError(`migrate needs host and port (1..65535) or a socket, got ${String(o.host)}:${String(o.port)}`, ErrorCodes.ARG);
   }
+  if (!o.socket) checkPlainTcp('migrate', o.host!, o.port!, o.insecure);
   const threads = intIn('threads', o.threads, 1, 64, defaultThreads());
   // Validates codec and level now (PP_ERR_ARG), and gives the level the codec will use.
   const { level } = resolveEncoderOptions({ codec: o.codec, level: o.level, threads, pageSize: guest.pageSize });
@@ -181,7 +191,7 @@ function resolve(guest: GuestMemory, o: MigrateOptions): Resolved {
     port: o.port ?? 0,
     connectTimeoutMs: intIn('connectTimeoutMs', o.connectTimeoutMs, 1, 3_600_000, 10_000),
     policy: createPolicy(o.policy ?? 'adaptive', { downtimeTargetMs: o.downtimeTargetMs, maxIterations: o.maxIterations }),
-    codec: o.codec ?? 'zstd',
+    codec: o.codec ?? DEFAULT_CODEC,
     level,
     threads,
     cacheSlots: intIn('cacheSlots', o.cacheSlots, 0, 1 << 22, defaultCacheSlots(guest.pageCount)),

@@ -60,7 +60,7 @@ export function readPem(file: string, what: string): Buffer {
     return b;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw new Error(`${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`);
+    throw new Error(`${what} ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.message}`, { cause: err });
   }
 }
 
@@ -163,6 +163,9 @@ export function tlsAcceptOne(host: string, port: number, config: TlsServerConfig
       reject(new MigrationError(`TLS: bad certificate or key: ${(err as Error).message}`, ErrorCodes.ARG, 'connect'));
       return;
     }
+    // One migration, one connection: a second one while the first is in its handshake is
+    // dropped, so handshakes cannot pile up (memory, CPU) however many peers connect.
+    server.maxConnections = 1;
     let timer: NodeJS.Timeout | null = null;
     let settled = false;
     const finish = (err: MigrationError | null, socket?: tls.TLSSocket): void => {
@@ -180,6 +183,8 @@ export function tlsAcceptOne(host: string, port: number, config: TlsServerConfig
     server.once('error', (err) => finish(new MigrationError(`cannot listen on ${host}:${port}: ${err.message}`, ErrorCodes.ABORTED, 'connect', false, 'connection')));
     server.on('tlsClientError', (err, socket) => {
       const from = socket.remoteAddress ? ` from ${socket.remoteAddress}:${socket.remotePort}` : '';
+      // Node leaves a timed-out handshake's socket open: a silent peer would keep this process alive.
+      socket.destroy();
       finish(new MigrationError(tlsMessage(`TLS handshake${from} failed`, err, 'receiver'), ErrorCodes.ABORTED, 'connect', false, 'connection'));
     });
     server.on('secureConnection', (socket) => {

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { parse as parseCsv } from 'csv-parse/sync';
 import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import { ErrorCodes, PagepressError } from '../errors';
-import { HostSet, Priority, PrivateHost, PublicCloud, VmRequest, Workload, WORKLOADS } from './types';
+import { HostSet, PrivateHost, PublicCloud, VmRequest, Workload, WORKLOADS } from './types';
 
 /** Columns of a CSV trace, in the order `toCsv` writes them (dirtyRate may be left empty). */
 export const REQUEST_FIELDS = ['id', 'arrival', 'cpus', 'memGiB', 'storageGiB', 'priority', 'deadline', 'runTime', 'workload', 'dirtyRate'] as const;
@@ -55,7 +55,7 @@ export function validateRequest(obj: unknown, where: string): VmRequest {
     cpus: num(obj, 'cpus', where, 0, Number.MAX_SAFE_INTEGER, true),
     memGiB: num(obj, 'memGiB', where, 0, Number.MAX_SAFE_INTEGER, true),
     storageGiB: num(obj, 'storageGiB', where, 0),
-    priority: p as Priority,
+    priority: p,
     deadline: num(obj, 'deadline', where, 0, Number.MAX_SAFE_INTEGER, true),
     runTime: num(obj, 'runTime', where, 0, Number.MAX_SAFE_INTEGER, true),
     workload: workload as Workload,

@@ -375,7 +375,11 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
     let cpu = 0;
     let mem = 0;
     let storage = 0;
-    for (const h of hosts) (cpu += h.used.cpus), (mem += h.used.memGiB), (storage += h.used.storageGiB);
+    for (const h of hosts) {
+      cpu += h.used.cpus;
+      mem += h.used.memGiB;
+      storage += h.used.storageGiB;
+    }
     const s: Sample = { t: round(now), cpu: round(cpu / capacity.cpus, 4), mem: round(mem / capacity.memGiB, 4), storage: capacity.storageGiB > 0 ? round(storage / capacity.storageGiB, 4) : 0, queue: queue.size };
     if (series.length > 0 && series[series.length - 1].t === s.t) series[series.length - 1] = s;
     else series.push(s);

@@ -7,7 +7,7 @@
 import * as os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchDecoder, BatchEncoder } from '../stream/batch';
-import type { CodecChoice } from '../codec/registry';
+import { CodecChoice, DEFAULT_CODEC } from '../codec/registry';
 import type { GuestMemory } from '../migration/guest';
 import { CHECKSUM_CHUNK_PAGES, pageChecksums } from '../migration/protocol';
 import type { MigrationReport } from '../migration/metrics';
@@ -63,7 +63,11 @@ function samplePfns(pageCount: number, batches: number, batchPages: number): Uin
 function positionsIn(sample: Uint32Array, dirty: Uint32Array): Uint32Array {
   const out: number[] = [];
   for (let i = 0, j = 0; i < sample.length && j < dirty.length; ) {
-    if (sample[i] === dirty[j]) (out.push(i), i++, j++);
+    if (sample[i] === dirty[j]) {
+      out.push(i);
+      i++;
+      j++;
+    }
     else if (sample[i] < dirty[j]) i++;
     else j++;
   }
@@ -82,7 +86,7 @@ function positionsIn(sample: Uint32Array, dirty: Uint32Array): Uint32Array {
 export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): Promise<CodecProfile> {
   const batchPages = o.batchPages ?? 1024;
   const gapMs = o.gapMs ?? 1000;
-  const common = { codec: o.codec ?? ('zstd' as CodecChoice), level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages };
+  const common = { codec: o.codec ?? (DEFAULT_CODEC), level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages };
   const sample = samplePfns(guest.pageCount, o.sampleBatches ?? 32, batchPages);
 
   const first = new BatchEncoder({ ...common, cacheSlots: 0 });

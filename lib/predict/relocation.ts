@@ -8,6 +8,7 @@
  */
 import { WORKLOADS, isWorkloadName } from '../migration/guests/workloads';
 import { ErrorCodes, PagepressError } from '../errors';
+import { CODECS, DEFAULT_CODEC } from '../codec/registry';
 import { CostWeights, migrationCost } from './cost';
 import type { DirtyModel } from './dirty-model';
 import { CodecProfile, MachineProfile, predictMigration } from './simulate';
@@ -50,17 +51,14 @@ export interface RelocationOptions {
 }
 
 /**
- * Codec profiles: medians over the runs of each codec in `npm run predict-eval` of
- * 2026-11-26 (guests of 128-512 MiB filled from the real-memory corpus, the five simulated
- * workloads, 2 encoder threads on this project's 2-core machines). `none` was not profiled:
- * a page plus its header, deltas as zstd's uncompressed (an estimate).
+ * Built-in codec profiles, from each codec's `estimate` (lib/codec/*.ts): medians over the
+ * runs of each codec in `npm run predict-eval` of 2026-11-26 (guests of 128-512 MiB filled
+ * from the real-memory corpus, the five simulated workloads, 2 encoder threads on this
+ * project's 2-core machines). A codec whose estimate is null has no built-in profile.
  */
-export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = {
-  zstd: { codec: 'zstd', firstBytesPerPage: 952, resentHitBytesPerPage: 501, resentMissBytesPerPage: 971, encodePagesPerSec: 137612, resentEncodePagesPerSec: 233542, decodePagesPerSec: 312366 },
-  lz4: { codec: 'lz4', firstBytesPerPage: 1421, resentHitBytesPerPage: 802, resentMissBytesPerPage: 1540, encodePagesPerSec: 127672, resentEncodePagesPerSec: 178726, decodePagesPerSec: 255563 },
-  deflate: { codec: 'deflate', firstBytesPerPage: 1052, resentHitBytesPerPage: 435, resentMissBytesPerPage: 1254, encodePagesPerSec: 40243, resentEncodePagesPerSec: 32808, decodePagesPerSec: 178049 },
-  none: { codec: 'none', firstBytesPerPage: 4104, resentHitBytesPerPage: 1200, resentMissBytesPerPage: 4104, encodePagesPerSec: 400000, decodePagesPerSec: 400000 },
-};
+export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = Object.fromEntries(
+  CODECS.flatMap((c) => (c.estimate ? [[c.name, { codec: c.name, ...c.estimate }] as const] : [])),
+);
 
 /**
  * Share of a guest's pages each workload writes to, from the workload definitions
@@ -87,7 +85,7 @@ export function workloadDirtyModel(workload: string, pageCount: number, dirtyRat
  * @throws PagepressError PP_ERR_ARG for an unknown codec without a profile, a bad link
  */
 export function createRelocationEstimator(o: RelocationOptions): RelocationEstimator {
-  const profile = o.profile ?? DEFAULT_PROFILES[o.codec ?? 'zstd'];
+  const profile = o.profile ?? DEFAULT_PROFILES[o.codec ?? DEFAULT_CODEC];
   if (!profile) throw new PagepressError(`no codec profile for "${o.codec}" (known: ${Object.keys(DEFAULT_PROFILES).join(', ')}); pass one`, ErrorCodes.ARG);
   const link = { bytesPerSec: o.linkBytesPerSec, latencyMs: o.latencyMs };
   return (vm) => {

@@ -11,6 +11,7 @@ import { CHECKSUM_CHUNK_PAGES } from '../migration/protocol';
 import { createPolicy, MeasuredRates, PolicyName, PolicyOptions, StopPolicy } from '../migration/policy';
 import { defaultCacheSlots } from '../migration/defaults';
 import type { DirtyModel } from './dirty-model';
+import type { CodecEstimate } from '../codec/codec';
 
 /** The link between the hosts. */
 export interface LinkModel {
@@ -20,27 +21,18 @@ export interface LinkModel {
   latencyMs: number;
 }
 
-/** What the codec does to this guest's pages (measured by profileCodec, or from a past run). */
-export interface CodecProfile {
+/**
+ * What the codec does to this guest's pages (measured by profileCodec, or from a past run;
+ * the built-in ones are the codecs' own `estimate`).
+ */
+export interface CodecProfile extends CodecEstimate {
   codec: string;
   level?: number;
-  /** Wire bytes per page of the first, full pass. */
-  firstBytesPerPage: number;
-  /** Wire bytes per re-sent page whose last copy is in the page cache (UNCHANGED/DELTA). */
-  resentHitBytesPerPage: number;
   /**
-   * The same at several times since the page's last copy (a delta grows with the writes in
-   * between), ascending gapMs; interpolated on log(gap), clamped at the ends.
+   * Wire bytes per re-sent cached page at several times since the page's last copy (a delta
+   * grows with the writes in between), ascending gapMs; interpolated on log(gap), clamped at the ends.
    */
   resentHitCurve?: ReadonlyArray<{ gapMs: number; bytesPerPage: number }>;
-  /** Wire bytes per re-sent page not in the cache (sent whole, compressed). */
-  resentMissBytesPerPage: number;
-  /** Pages per second the sender's encoder gets through, all its threads together. */
-  encodePagesPerSec: number;
-  /** The same for re-sent cached pages (deltas encode faster), when measured. */
-  resentEncodePagesPerSec?: number;
-  /** Pages per second the receiver's decoder gets through, all its threads together. */
-  decodePagesPerSec: number;
 }
 
 /** What the hosts add, independent of guest and codec (measured by a calibration run). */
@@ -207,9 +199,9 @@ export function predictMigration(input: PredictInput): Prediction {
   let batchBytes = 0;
   let sendMs = 0;
   let pages = pageCount;
-  let dirtyCount = 0;
+  let dirtyCount: number;
   const history: number[] = [];
-  let stopReason = '';
+  let stopReason: string;
   let firstRate = 0;
   for (let iteration = 0; ; iteration++) {
     const gap = iterations.length > 0 ? iterations[iterations.length - 1].ms : 0;

@@ -43,27 +43,27 @@ describe('cli: live pipes', function () {
   it('compress | decompress delivers each chunk while stdin stays open (no EOF needed)', async () => {
     const compress = spawn(process.execPath, [BIN, 'compress', '-T2'], { stdio: ['pipe', 'pipe', 'pipe'] });
     // A real pipe between the two: decompress's stdin is compress's stdout.
-    const decompress = spawn(process.execPath, [BIN, 'decompress', '-T2'], { stdio: [compress.stdout!, 'pipe', 'pipe'] });
+    const decompress = spawn(process.execPath, [BIN, 'decompress', '-T2'], { stdio: [compress.stdout, 'pipe', 'pipe'] });
     let errors = '';
-    compress.stderr!.on('data', (b) => (errors += b));
-    decompress.stderr!.on('data', (b) => (errors += b));
-    decompress.stdout!.pause();
+    compress.stderr.on('data', (b) => (errors += b));
+    decompress.stderr.on('data', (b) => (errors += b));
+    decompress.stdout.pause();
     try {
       const rand = prng(99);
       // The first message is shorter than the 8 bytes that tell a Xen stream from raw
       // bytes: it must still come through while the input stays open.
       for (const size of [5, 10_000, 10_000, 50_000, 1]) {
         const chunk = rand(size);
-        const back = readBytes(decompress.stdout!, size, 1000);
-        decompress.stdout!.resume();
-        compress.stdin!.write(chunk);
+        const back = readBytes(decompress.stdout, size, 1000);
+        decompress.stdout.resume();
+        compress.stdin.write(chunk);
         const got = await back;
-        decompress.stdout!.pause();
+        decompress.stdout.pause();
         assert.equal(got.length, size, 'more bytes came back than were sent');
         assert.ok(got.equals(chunk), 'chunk came back different');
       }
-      compress.stdin!.end();
-      decompress.stdout!.resume();
+      compress.stdin.end();
+      decompress.stdout.resume();
       const [c, d] = await Promise.all([exited(compress), exited(decompress)]);
       assert.equal(c.code, 0, errors);
       assert.equal(d.code, 0, errors);
@@ -81,12 +81,12 @@ describe('cli: live pipes', function () {
       const args = via === 'FILE' ? [BIN, 'compress', '-T2', big] : [BIN, 'compress', '-T2'];
       const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] });
       let stderr = '';
-      child.stderr!.on('data', (b) => (stderr += b));
-      child.stdin!.on('error', () => {});
-      if (via === 'FILE') child.stdin!.end();
-      else fs.createReadStream(big).pipe(child.stdin!);
-      await readBytes(child.stdout!, 100, 10000);
-      child.stdout!.destroy();
+      child.stderr.on('data', (b) => (stderr += b));
+      child.stdin.on('error', () => {});
+      if (via === 'FILE') child.stdin.end();
+      else fs.createReadStream(big).pipe(child.stdin);
+      await readBytes(child.stdout, 100, 10000);
+      child.stdout.destroy();
       const r = await exited(child);
       assert.equal(r.signal, null);
       assert.equal(r.code, 1, stderr);
@@ -101,9 +101,9 @@ describe('cli: live pipes', function () {
     assert.equal((await exited(c)).code, 0);
     const child = spawn(process.execPath, [BIN, 'decompress', pp], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (b) => (stderr += b));
-    await readBytes(child.stdout!, 100, 10000);
-    child.stdout!.destroy();
+    child.stderr.on('data', (b) => (stderr += b));
+    await readBytes(child.stdout, 100, 10000);
+    child.stdout.destroy();
     const r = await exited(child);
     assert.equal(r.code, 1, stderr);
     assert.equal(stderr, '');

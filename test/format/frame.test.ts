@@ -87,7 +87,7 @@ describe('frame layer validation (hand-built headers)', () => {
     const before = process.memoryUsage().rss;
     const { err } = await throughSettled(input, createDecoder({ threads: 1 }));
     assert.equal(err?.code, 'PP_ERR_CODEC');
-    assert.match(err!.message, /size prefix says 1073741824 bytes, frame header says 200/);
+    assert.match(err.message, /size prefix says 1073741824 bytes, frame header says 200/);
     assert.ok(process.memoryUsage().rss - before < 256 * 1024 * 1024, 'no 1 GiB allocation');
   });
 

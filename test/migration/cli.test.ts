@@ -13,6 +13,12 @@ import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import { migrate } from '../../lib/migration/sender';
 import { MigrationError } from '../../lib/migration/protocol';
+import type { MigrationReport, ReceiverReport } from '../../lib/migration/metrics';
+
+/** What `migrate send --json` prints: the sender's report and the command. */
+type SenderJson = MigrationReport & { command: string; tls: unknown };
+/** What `migrate receive --json` prints: the receiver's report, the command and where it wrote. */
+type ReceiverJson = ReceiverReport & { command: string; output?: string; meta: { guest: { workload: string } } };
 
 
 /** A port nothing listens on (bound, then released). */
@@ -35,10 +41,11 @@ async function sentinel(): Promise<{ port: number; connections: () => number; cl
   return { port: (s.address() as net.AddressInfo).port, connections: () => n, close: () => new Promise((r) => s.close(() => r())) };
 }
 
-function jsonLine(r: RunResult): Record<string, any> {
+/** The one JSON line a command printed on stdout, as the report type `T` it prints. */
+function jsonLine<T>(r: RunResult): T {
   const text = r.stdout.toString();
   assert.match(text, /^\{[^\n]*\}\n$/, `one JSON line on stdout, got ${JSON.stringify(text.slice(0, 200))}`);
-  return JSON.parse(text);
+  return JSON.parse(text) as T;
 }
 
 /** stderr lines other than "listening on". */
@@ -65,8 +72,8 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     const rr = await rx.done;
     assert.equal(tx.code, 0, tx.stderr);
     assert.equal(rr.code, 0, rr.stderr);
-    const s = jsonLine(tx);
-    const r = jsonLine(rr);
+    const s = jsonLine<SenderJson>(tx);
+    const r = jsonLine<ReceiverJson>(rr);
     assert.equal(s.command, 'migrate send');
     assert.equal(r.command, 'migrate receive');
     assert.equal(s.outcome, 'migrated');
@@ -83,7 +90,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     assert.equal(r.bytes.batches, s.bytes.batches);
     assert.deepEqual(r.kinds, s.kinds);
     assert.equal(r.iterations.length, s.iterations.length);
-    assert.deepEqual(r.iterations.map((i: any) => i.pages), s.iterations.map((i: any) => i.pages));
+    assert.deepEqual(r.iterations.map((i) => i.pages), s.iterations.map((i) => i.pages));
     assert.ok(s.downtimeMs > 0, `downtime ${s.downtimeMs}`);
     assert.ok(r.pausedMs > 0);
     assert.ok(s.totalMs >= s.downtimeMs);
@@ -99,7 +106,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     assert.equal(rl.length, 1, rr.stderr);
     assert.match(rl[0], /^pagepress: migrate receive: received 32\.0 MiB \(8192 pages\) in .*paused .*memory verified$/);
     console.log(`      sender: ${s.totalMs.toFixed(0)} ms, downtime ${s.downtimeMs.toFixed(1)} ms, ${s.liveIterations} live iterations ` +
-      `(${s.iterations.map((i: any) => i.pages).join(', ')} pages), ${s.bytes.sent} bytes, ratio ${s.ratio.toFixed(2)}; receiver paused ${r.pausedMs.toFixed(1)} ms`);
+      `(${s.iterations.map((i) => i.pages).join(', ')} pages), ${s.bytes.sent} bytes, ratio ${s.ratio.toFixed(2)}; receiver paused ${r.pausedMs.toFixed(1)} ms`);
   });
 
   it('--output writes the received image: a file guest arrives byte for byte; a failed migration writes nothing', async () => {
@@ -115,7 +122,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       const rr = await rx.done;
       assert.equal(tx.code, 0, tx.stderr);
       assert.equal(rr.code, 0, rr.stderr);
-      assert.equal(jsonLine(rr).output, t.file('out.img'));
+      assert.equal(jsonLine<ReceiverJson>(rr).output, t.file('out.img'));
       assert.ok(fs.readFileSync(t.file('out.img')).equals(pages), 'the received image equals the sent one');
       assert.deepEqual(fs.readdirSync(t.dir).sort(), ['out.img', 'vm.img'], 'no temporary file left');
 
@@ -185,6 +192,13 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       ['missing --listen', () => ['receive'], /required option '--listen <HOST:PORT>'/],
       ['bad --max-guest', () => ['receive', '--listen', `${HOST}:0`, '--max-guest', 'lots'], /--max-guest <SIZE>.*not a size/],
       ['--require-client-cert without TLS', () => ['receive', '--listen', `${HOST}:0`, '--require-client-cert'], /--require-client-cert.*--tls-cert/],
+      // Secure defaults: on Linux 0.0.0.0 and :: reach this machine, so a regressed check would connect to the sentinel.
+      ['plain --to 0.0.0.0', () => ['send', '--guest', 'sim:4M', '--to', `0.0.0.0:${s.port}`], /--to 0\.0\.0\.0:\d+ is not a loopback address.*Use TLS \(--tls-ca FILE, or --tls.*or --insecure/],
+      ['plain --to [::]', () => ['send', '--guest', 'sim:4M', '--to', `[::]:${s.port}`], /--to \[::\]:\d+ is not a loopback address.*TLS.*--insecure/],
+      ['--insecure with --tls', () => ['send', '--guest', 'sim:4M', '--to', to(), '--tls', '--insecure'], /--insecure.*does not turn off TLS certificate checks/],
+      ['plain --listen 0.0.0.0', () => ['receive', '--listen', '0.0.0.0:0'], /--listen 0\.0\.0\.0:0 is not a loopback address.*Use TLS \(--tls-cert FILE --tls-key FILE.*or --insecure/],
+      ['--insecure with --tls-cert', () => ['receive', '--listen', '0.0.0.0:0', '--tls-cert', t.file('not-pem.txt'), '--tls-key', t.file('not-pem.txt'), '--insecure'], /--insecure.*does not turn off TLS/],
+      ['--handshake-timeout 0', () => ['receive', '--listen', `${HOST}:0`, '--handshake-timeout', '0'], /--handshake-timeout <S>.*0\.1\.\.3600/],
     ];
     for (const [name, args, message] of cases) {
       it(name, async () => {
@@ -229,6 +243,24 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     const rr = await rx.done;
     assert.equal(rr.code, 1, rr.stderr);
     assert.match(messages(rr)[0], /^pagepress: migrate receive: .*version.*2.*1|^pagepress: migrate receive: .*version.*1.*2/i);
+  });
+
+  it('--handshake-timeout: a peer that connects and trickles bytes without completing HELLO is cut off, although it is never idle', async () => {
+    const rx = receiver(['--handshake-timeout', '0.6', '--timeout', '5']);
+    const port = await rx.port;
+    const c = net.connect(port, HOST);
+    c.on('error', () => undefined);
+    // A HELLO header announcing a 100-byte body, then one byte every 100 ms: never idle for 5 s, never a whole message.
+    const header = Buffer.from([100, 0, 0, 0, 1]);
+    let i = 0;
+    const timer = setInterval(() => c.write(i < header.length ? header.subarray(i, ++i) : Buffer.from([0])), 100);
+    const t0 = performance.now();
+    const rr = await rx.done;
+    clearInterval(timer);
+    c.destroy();
+    assert.equal(rr.code, 1, rr.stderr);
+    assert.match(messages(rr)[0], /migrate receive: no message from the sender for 600 ms during handshake/);
+    assert.ok(performance.now() - t0 < 4000, 'cut at the handshake limit, not the idle one');
   });
 
   it('receiver timeouts: no sender (--accept-timeout) and a silent peer (--timeout) exit 1', async () => {

@@ -36,7 +36,7 @@ async function startReceiver(link: Link): Promise<ChildProcess> {
   const argv = [...link.receiverPrefix, process.execPath, '-e', RECEIVER, link.listen.host, String(link.listen.port)];
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
-    child.stdout!.once('data', () => resolve());
+    child.stdout.once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`receiver exited with ${code}`)));
   });
   return child;
@@ -275,7 +275,7 @@ describe('migration/link', function () {
         .then((l) => { process.stdout.write(l.netns + '\\n'); setInterval(() => {}, 1000); });`;
       const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
       const ns = await new Promise<string>((resolve, reject) => {
-        child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim()));
+        child.stdout.once('data', (d: Buffer) => resolve(String(d).trim()));
         child.once('exit', (c) => reject(new Error(`child exited with ${c}`)));
       });
       assert.ok(netnsList().includes(ns));
@@ -313,7 +313,7 @@ describe('migration/link', function () {
           console.log(JSON.stringify({ kind: l.kind, reason: l.fallbackReason, describe: l.describe(), strict }));
           await l.close();
         })();`;
-      const out = JSON.parse(execFileSync(setpriv!, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', code], { cwd: '/' }).toString());
+      const out = JSON.parse(execFileSync(setpriv, ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', code], { cwd: '/' }).toString());
       // A checkout under a directory that user nobody cannot enter: nothing to run as nobody.
       if (out.skip) this.skip();
       assert.equal(out.kind, 'userspace');

@@ -12,9 +12,14 @@ export interface ChildReceiver {
   kill(): void;
 }
 
-/** Starts `pagepress migrate receive --listen HOST:0 ...args`. */
-export function startReceiver(args: string[]): ChildReceiver {
-  const child = spawn(process.execPath, [BIN, 'migrate', 'receive', '--listen', `${HOST}:0`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Starts `pagepress migrate receive --listen HOST:0 ...args` (`at.host` instead of HOST;
+ * `at.prefix`, e.g. `ip netns exec NS`, runs it inside a network namespace).
+ */
+export function startReceiver(args: string[], at: { host?: string; prefix?: string[] } = {}): ChildReceiver {
+  const host = at.host ?? HOST;
+  const argv = [...(at.prefix ?? []), process.execPath, BIN, 'migrate', 'receive', '--listen', `${host.includes(':') ? `[${host}]` : host}:0`, ...args];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const out: Buffer[] = [];
   let err = '';
   let gotPort!: (p: number) => void;

@@ -8,9 +8,14 @@
  */
 import * as assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { run, RunResult, tmpDir } from '../cli/helpers';
 import { ChildReceiver, HOST, startReceiver } from './receiver-process';
 import { cleanOpensslMessage, explainTls } from '../../lib/migration/tls';
+import type { MigrationReport, ReceiverReport } from '../../lib/migration/metrics';
+
+/** The `tls` member the CLI's --json reports add. */
+type WithTls<T> = T & { tls: { protocol: string; clientCert: string | boolean | null } };
 
 const GUEST = 'sim:8M,workload=hotset';
 
@@ -54,7 +59,7 @@ describe('migration: TLS (migrate receive / send with certificates)', function (
     }
     // Server and client certificates signed by the CA (the client one also by the other CA).
     const sign = (name: string, ca: string, cn: string, ext: string): void => {
-      require('node:fs').writeFileSync(f(`${name}.ext`), `${ext}\n`);
+      fs.writeFileSync(f(`${name}.ext`), `${ext}\n`);
       ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${cn}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
       ssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.pem`);
     };
@@ -81,11 +86,11 @@ describe('migration: TLS (migrate receive / send with certificates)', function (
     return { rx, tx };
   }
 
-  function bothOk(rx: RunResult, tx: RunResult): { s: Record<string, any>; r: Record<string, any> } {
+  function bothOk(rx: RunResult, tx: RunResult): { s: WithTls<MigrationReport>; r: WithTls<ReceiverReport> } {
     assert.equal(tx.code, 0, tx.stderr);
     assert.equal(rx.code, 0, rx.stderr);
-    const s = JSON.parse(tx.stdout.toString());
-    const r = JSON.parse(rx.stdout.toString());
+    const s = JSON.parse(tx.stdout.toString()) as WithTls<MigrationReport>;
+    const r = JSON.parse(rx.stdout.toString()) as WithTls<ReceiverReport>;
     assert.equal(r.pagesReceived, s.pagesSent);
     assert.equal(r.bytes.received, s.bytes.sent);
     assert.equal(r.bytes.sent, s.bytes.received);

@@ -51,7 +51,11 @@ describe('planner: properties over random traces', function () {
           observe: (now, hosts) => {
             for (const h of hosts) {
               const sum = { cpus: 0, memGiB: 0, storageGiB: 0 };
-              for (const g of h.guests) (sum.cpus += g.req.cpus), (sum.memGiB += g.req.memGiB), (sum.storageGiB += g.req.storageGiB);
+              for (const g of h.guests) {
+                sum.cpus += g.req.cpus;
+                sum.memGiB += g.req.memGiB;
+                sum.storageGiB += g.req.storageGiB;
+              }
               for (const k of ['cpus', 'memGiB', 'storageGiB'] as const) {
                 assert.ok(sum[k] <= h.spec[k] + 1e-9, `t=${now} ${h.spec.name} ${k}: ${sum[k]} > ${h.spec[k]}`);
                 assert.ok(Math.abs(sum[k] - h.used[k]) < 1e-6, `t=${now} ${h.spec.name} ${k}: used ${h.used[k]} != guests ${sum[k]}`);

@@ -55,12 +55,12 @@ async function roundTrip(input: Buffer, options: XenEncoderOptions = {}, chunk =
   const pieces = function* () {
     for (let at = 0; at < input.length; at += chunk) yield input.subarray(at, at + chunk);
   };
-  await pipeline(Readable.from(pieces()), encoder, async function* (source: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from(pieces()), encoder, async (source: AsyncIterable<Buffer>) => {
     for await (const c of source) encoded.push(c);
   });
   const wire = Buffer.concat(encoded);
   const decoded: Buffer[] = [];
-  await pipeline(Readable.from([wire]), createDecoder({ threads: 2 }), async function* (source: AsyncIterable<Buffer>) {
+  await pipeline(Readable.from([wire]), createDecoder({ threads: 2 }), async (source: AsyncIterable<Buffer>) => {
     for await (const c of source) decoded.push(c);
   });
   return { wire, decoded: Buffer.concat(decoded), totals: encoder.totals };

@@ -93,8 +93,8 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     const child = spawn(NODE, [PEERS, 'sender', '--rune', rune, '--pages', String(pages), '--pid-file', pidFile, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (b) => (stdout += b));
-    child.stderr!.on('data', (b) => (stderr += b));
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       try {
@@ -134,14 +134,14 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
   it('never waits for EOF: small writes reach the remote command while stdin stays open', async () => {
     const child = spawn(NODE, [BIN, ...args(['cat'])], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (b) => (stderr += b));
+    child.stderr.on('data', (b) => (stderr += b));
     try {
       for (const chunk of [Buffer.from('0123456789'), Buffer.alloc(70_001, 7), Buffer.from('z')]) {
-        const back = readBytes(child.stdout!, chunk.length, 5000, `${chunk.length}-byte write with stdin open`);
-        child.stdin!.write(chunk);
+        const back = readBytes(child.stdout, chunk.length, 5000, `${chunk.length}-byte write with stdin open`);
+        child.stdin.write(chunk);
         assert.ok((await back).equals(chunk));
       }
-      child.stdin!.end();
+      child.stdin.end();
       const r = await exited(child);
       assert.equal(r.code, 0, stderr);
       assert.match(stderr, /sent .* \(raw\)/);
@@ -154,7 +154,7 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     const pidFile = t.file('remote.pid');
     const child = spawn(NODE, [BIN, ...args(['sh', '-c', `echo $$ > ${q(pidFile)}; exec cat`])], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
-    child.stderr!.on('data', (b) => (stderr += b));
+    child.stderr.on('data', (b) => (stderr += b));
     try {
       // An xl header alone (48 bytes + config), as xl writes it before the libxl stream.
       const config = Buffer.from('{"c_info":{}}\0');
@@ -165,8 +165,8 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
       header.writeUInt32LE(4 + config.length, 44);
       header.writeUInt32LE(config.length, 48);
       const f1 = Buffer.concat([header, config]);
-      const back = readBytes(child.stdout!, f1.length, 5000, 'xl header with stdin open');
-      child.stdin!.write(f1);
+      const back = readBytes(child.stdout, f1.length, 5000, 'xl header with stdin open');
+      child.stdin.write(f1);
       assert.ok((await back).equals(f1));
       const remotePid = Number(fs.readFileSync(pidFile, 'utf8'));
       assert.ok(alive(remotePid));

@@ -32,7 +32,7 @@ export async function compress(file: string | undefined, flags: CompressFlags): 
   const options = encoderOptions(flags);
   const force = flags.force === true;
   let input: Input | null = null;
-  let output: Output | null = null;
+  let output: Output;
   try {
     input = openInput(file, { refuseTerminal: false, force });
     output = openOutput(flags.output, input, { refuseTerminal: true, force });

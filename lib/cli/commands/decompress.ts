@@ -10,7 +10,7 @@ import { END_FRAME_BYTES, printSummary } from '../summary';
 export async function decompress(file: string | undefined, flags: CommonOptions): Promise<void> {
   const force = flags.force === true;
   let input: Input | null = null;
-  let output: Output | null = null;
+  let output: Output;
   try {
     input = openInput(file, { refuseTerminal: true, force });
     output = openOutput(flags.output, input, { refuseTerminal: false, force, replaceLater: true });
@@ -19,6 +19,7 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
     throw err;
   }
   // The decoding modules load only now, while a replaced OUT is being freed (open first).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: loads while a replaced OUT is being freed (see above)
   const { decodeFd } = require('../../stream/files') as typeof Files;
   const progress = createProgress(flags.progress === true && !flags.quiet, 'decompress', input.size);
   const started = process.hrtime.bigint();

@@ -7,9 +7,11 @@
  */
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { CODEC_CHOICES, CodecChoice } from '../../codec/registry';
+import type { CodecChoice } from '../../codec/registry';
+import { codecOption, levelHelp } from '../codec-options';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { defaultThreads } from '../../stream/threads';
+import { isLoopbackHost } from '../../migration/loopback';
 import { UsageError } from '../exit';
 import type * as GuestParse from '../../migration/guests/parse';
 
@@ -35,8 +37,12 @@ export interface MigrateReceiveFlags {
   threads: number;
   /** Idle timeout, seconds (0 = never). */
   timeout: number;
+  /** The sender must complete HELLO (and the TLS handshake, each) in this long, seconds. */
+  handshakeTimeout: number;
   /** Give up when no sender connects in this long, seconds (0 = wait). */
   acceptTimeout: number;
+  /** Allow plain TCP on a non-loopback --listen address. */
+  insecure?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -61,6 +67,8 @@ export interface MigrateSendFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsServername?: string;
+  /** Allow plain TCP to a non-loopback --to host. */
+  insecure?: boolean;
   progress?: boolean;
   json?: boolean;
   quiet?: boolean;
@@ -118,6 +126,7 @@ function number(what: string, min: number, max: number) {
 const seconds = number('seconds', 0, 86_400);
 
 function guestParse(): typeof GuestParse {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the guest parser loads only when --guest is given
   return require('../../migration/guests/parse') as typeof GuestParse;
 }
 
@@ -162,18 +171,48 @@ function pemFile(what: string) {
   };
 }
 
-/** Checks that need two options of `migrate receive` at once. @throws UsageError */
+function hostPortText(h: HostPort): string {
+  return h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
+}
+
+const INSECURE_WITH_TLS =
+  "option '--insecure' only allows plain TCP to or on a non-loopback address; it does not turn off TLS certificate checks: drop it when using TLS";
+
+/**
+ * Checks that need two options of `migrate receive` at once, and the secure default: plain
+ * TCP only on loopback (lib/migration/loopback.ts says how a host is judged).
+ * @throws UsageError
+ */
 export function checkReceiveFlags(f: MigrateReceiveFlags): void {
   if (!!f.tlsCert !== !!f.tlsKey) throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': TLS needs a certificate and its key`);
   if (f.requireClientCert && !f.tlsCert) throw new UsageError("option '--require-client-cert' needs TLS: give '--tls-cert' and '--tls-key' too");
   if (f.requireClientCert && !f.tlsCa) throw new UsageError("option '--require-client-cert' needs '--tls-ca <FILE>', the CA that signs the senders' certificates");
   if (f.tlsCa && !f.requireClientCert) throw new UsageError("option '--tls-ca' on the receiver checks client certificates: add '--require-client-cert' (or drop '--tls-ca')");
+  if (f.insecure && f.tlsCert) throw new UsageError(INSECURE_WITH_TLS);
+  if (!f.tlsCert && !f.insecure && !isLoopbackHost(f.listen.host)) {
+    throw new UsageError(
+      `--listen ${hostPortText(f.listen)} is not a loopback address: in plain TCP anyone who can reach it could send this receiver a guest, and anyone on the path could read or alter it. ` +
+        "Use TLS (--tls-cert FILE --tls-key FILE; add --tls-ca FILE --require-client-cert to accept only senders with a certificate), or --insecure for plain TCP on a network you trust",
+    );
+  }
 }
 
-/** Checks that need two options of `migrate send` at once. @throws UsageError */
+/**
+ * Checks that need two options of `migrate send` at once, and the secure default: plain TCP
+ * only to loopback. Runs before the guest is made and before any connection.
+ * @throws UsageError
+ */
 export function checkSendFlags(f: MigrateSendFlags): void {
   if (!!f.tlsCert !== !!f.tlsKey) throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': a client certificate needs its key`);
   if (f.downtimeTarget !== undefined && f.policy !== 'adaptive') throw new UsageError(`option '--downtime-target <MS>' applies to --policy adaptive only (not ${f.policy})`);
+  const tls = sendUsesTls(f);
+  if (f.insecure && tls) throw new UsageError(INSECURE_WITH_TLS);
+  if (!tls && !f.insecure && !isLoopbackHost(f.to.host)) {
+    throw new UsageError(
+      `--to ${hostPortText(f.to)} is not a loopback address: in plain TCP the guest's memory would cross the network in the clear, to a receiver nobody authenticated. ` +
+        "Use TLS (--tls-ca FILE, or --tls to trust the system's CAs), or --insecure for plain TCP on a network you trust",
+    );
+  }
 }
 
 /** True when `migrate send` connects with TLS. */
@@ -189,6 +228,19 @@ the receiver's report as one JSON line on stdout.
 
 TLS: --tls-cert and --tls-key make the receiver speak TLS; with --require-client-cert
 and --tls-ca it accepts only senders with a certificate signed by that CA.
+
+Plain TCP is allowed on loopback only (127.0.0.0/8, ::1, localhost): any other --listen
+address (0.0.0.0, ::, a LAN address, a name other than localhost; names are not resolved)
+needs TLS or --insecure, else exit 2 before anything listens. Without TLS anyone who
+reaches the port can send a guest; with or without, anyone can take the one connection
+and fail this receive (docs/MIGRATION.md, "Threat model").
+
+Limits: one connection (the listener closes once a sender connects; with TLS it takes
+no second connection while the first one's handshake runs); --max-guest (default
+this machine's memory), checked before anything is allocated; HELLO within
+--handshake-timeout (default 10 s; with TLS the TLS handshake gets as long again before
+it); --timeout idle (default 30 s); --accept-timeout (default 0: wait); at most 16 MiB of
+received messages queued.
 
 Exit status: 0 migrated and verified; 1 failed (timeout, connection lost, sender's
 abort, checksum mismatch, protocol version mismatch, TLS handshake); 2 usage error.`;
@@ -207,6 +259,8 @@ Policies: xen-4.4 (fewer than 50 dirty pages, 29 iterations or 3x memory sent), 
 TLS: --tls (system CAs), --tls-ca FILE (the CA that signs the receiver's certificate),
 --tls-cert/--tls-key (a client certificate, for a receiver with --require-client-cert),
 --tls-servername NAME (the name the receiver's certificate must carry; default HOST).
+Plain TCP is allowed to loopback only (127.0.0.0/8, ::1, localhost): any other --to host
+needs TLS or --insecure, else exit 2 before the guest is opened or anything connects.
 
 Prints a one-line summary on stderr; --json prints the sender's report as one JSON line
 on stdout; --progress shows iteration, pages left and rate on a terminal.
@@ -231,7 +285,9 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--max-guest <SIZE>', 'largest guest accepted, e.g. 4G (default: this machine\'s memory)').argParser(parseMaxGuest))
     .addOption(new Option('-T, --threads <N>', 'decoder threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .addOption(new Option('--timeout <S>', 'fail when nothing moves for S seconds (0 = never)').argParser(seconds).default(30))
+    .addOption(new Option('--handshake-timeout <S>', 'fail when a connected sender has not completed HELLO in S seconds (the TLS handshake gets as long)').argParser(number('seconds', 0.1, 3600)).default(10))
     .addOption(new Option('--accept-timeout <S>', 'fail when no sender connects in S seconds (0 = wait)').argParser(seconds).default(0))
+    .option('--insecure', 'allow plain TCP on a non-loopback --listen address (anyone who reaches it can send a guest)')
     .option('--json', 'print the receiver\'s report as one JSON line on stdout')
     .option('-q, --quiet', 'errors only')
     .addHelpText('after', RECEIVE_HELP)
@@ -243,8 +299,8 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--guest <SPEC>', 'the guest: sim:SIZE[,...], trace:FILE[,...] or file:IMAGE (below)').argParser(parseGuest).makeOptionMandatory())
     .addOption(new Option('--to <HOST:PORT>', 'the receiver').argParser((t) => parseHostPort(t, false)).makeOptionMandatory())
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
-    .addOption(new Option('--codec <NAME>', 'codec').choices(CODEC_CHOICES as string[]).default('zstd'))
-    .addOption(new Option('-l, --level <N>', 'codec level: zstd -7..19 (default 1), deflate 0..9, lz4 1, none 0').argParser((t) => {
+    .addOption(codecOption())
+    .addOption(new Option('-l, --level <N>', levelHelp()).argParser((t) => {
       if (!/^\s*[+-]?\d+\s*$/.test(t)) throw new InvalidArgumentError('expected an integer.');
       return Number(t);
     }))
@@ -259,6 +315,7 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--tls-cert <FILE>', 'TLS: client certificate (PEM), for --require-client-cert receivers').argParser(pemFile('--tls-cert')))
     .addOption(new Option('--tls-key <FILE>', 'TLS: its private key (PEM)').argParser(pemFile('--tls-key')))
     .option('--tls-servername <NAME>', 'TLS: name the receiver\'s certificate must carry (default: HOST)')
+    .option('--insecure', 'allow plain TCP to a non-loopback --to host (the guest\'s memory goes in the clear)')
     .option('--progress', 'show iteration, pages left and rate on stderr (when it is a terminal)')
     .option('--json', 'print the sender\'s report as one JSON line on stdout')
     .option('-q, --quiet', 'no progress, no summary; errors only')

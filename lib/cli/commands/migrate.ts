@@ -93,7 +93,7 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
     try {
       fs.accessSync(path.dirname(path.resolve(flags.output)), fs.constants.W_OK);
     } catch (err) {
-      throw new Error(`--output ${flags.output}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      throw new Error(`--output ${flags.output}: cannot write there (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, { cause: err });
     }
   }
   const useTls = !!flags.tlsCert;
@@ -116,18 +116,20 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
       const options = {
         threads: flags.threads,
         idleTimeoutMs: Math.round(flags.timeout * 1000),
+        handshakeTimeoutMs: Math.round(flags.handshakeTimeout * 1000),
         maxGuestBytes: flags.maxGuest,
         acceptTimeoutMs: Math.round(flags.acceptTimeout * 1000),
         signal,
       };
       if (useTls) {
-        const socket: TLSSocket = await tlsAcceptOne(host, port, { cert: cert!, key: key!, ca, requireClientCert: flags.requireClientCert }, { onListening, acceptTimeoutMs: options.acceptTimeoutMs, signal });
+        const socket: TLSSocket = await tlsAcceptOne(host, port, { cert: cert!, key: key!, ca, requireClientCert: flags.requireClientCert }, { onListening, acceptTimeoutMs: options.acceptTimeoutMs, handshakeTimeoutMs: options.handshakeTimeoutMs, signal });
         peer = `${socket.remoteAddress}:${socket.remotePort}`;
         const subject = socket.getPeerCertificate()?.subject as { CN?: string } | undefined;
         tlsInfo = { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, clientCert: flags.requireClientCert ? (subject?.CN ?? true) : null };
         received = await receive({ socket }, options);
       } else {
-        received = await receive({ host, port }, { ...options, onListening });
+        // checkReceiveFlags already refused a non-loopback address without --insecure; the engine checks again.
+        received = await receive({ host, port }, { ...options, onListening, insecure: flags.insecure });
       }
     } catch (err) {
       const sig = got();
@@ -164,7 +166,7 @@ async function writeImage(file: string, memory: Buffer): Promise<void> {
     await fs.promises.rename(tmp, file);
   } catch (err) {
     await fs.promises.rm(tmp, { force: true }).catch(() => undefined);
-    throw new Error(`--output ${file}: ${(err as Error).message}`);
+    throw new Error(`--output ${file}: ${(err as Error).message}`, { cause: err });
   }
 }
 
@@ -180,6 +182,7 @@ interface SendProgress {
 function createSendProgress(enabled: boolean): SendProgress {
   const none: SendProgress = { update() {}, stop() {} };
   if (!enabled || !tty.isatty(2)) return none;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: cli-progress loads only with --progress
   const { SingleBar } = require('cli-progress') as { SingleBar: typeof SingleBarType };
   const bar = new SingleBar({
     stream: process.stderr,
@@ -263,6 +266,7 @@ export async function migrateSend(flags: MigrateSendFlags): Promise<void> {
           host: flags.to.host,
           port: flags.to.port,
           socket,
+          insecure: flags.insecure,
           connectTimeoutMs: timeoutMs || 10_000,
           idleTimeoutMs: timeoutMs,
           policy: flags.policy,

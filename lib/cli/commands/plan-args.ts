@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { UsageError } from '../exit';
+import { estimatedCodecOption } from '../codec-options';
 import { nonNegative, positive } from '../parsers';
 
 /** Manager choices of --manager (`all` runs the three on the same trace). */
@@ -90,7 +91,7 @@ export function addPlanCommand(program: Command, handlers: PlanHandlers): void {
     .addOption(new Option('--emit <TOOL>', 'dry run: print the migration commands an operator would run').choices(['xl', 'virsh']))
     .addOption(new Option('--public-link-mbps <N>', 'link rate to the public cloud, Mbit/s (overrides hosts.json)').argParser(positive))
     .addOption(new Option('--public-latency-ms <N>', 'latency to the public cloud, ms (overrides hosts.json)').argParser(nonNegative))
-    .addOption(new Option('--codec <NAME>', 'codec the predictor prices migrations with').choices(['zstd', 'lz4', 'deflate', 'none']).default('zstd'))
+    .addOption(estimatedCodecOption('codec the predictor prices migrations with (its built-in profile)'))
     .addOption(new Option('--policy <NAME>', 'stop policy the predictor simulates').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(new Option('--generate <N>', 'print a synthetic trace of N requests (docs/PLANNER.md) instead').argParser(intIn(1, 1_000_000)))
     .addOption(new Option('--seed <S>', 'seed of --generate').argParser(intIn(0, 0xffffffff)).default(1))

@@ -32,6 +32,7 @@ export async function plan(flags: PlanFlags): Promise<void> {
 
   if (flags.plot) {
     // Vega loads only here: the other commands and plain plan runs never pay for it.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the plot module (vega) loads only with --plot
     const { plotRuns } = require('../../planner/plot') as typeof PlanPlot;
     const files = await plotRuns(results);
     fs.mkdirSync(flags.plot, { recursive: true });

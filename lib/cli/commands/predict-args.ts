@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import type * as GuestParse from '../../migration/guests/parse';
 import { UsageError } from '../exit';
+import { estimatedCodecOption } from '../codec-options';
 import { nonNegative, positive } from '../parsers';
 
 /** Options of `predict` (as parsed). */
@@ -45,6 +46,7 @@ export function parseLinkRate(text: string): number {
 function memory(text: string): number {
   try {
     // Loaded on use: the guest parsers are not needed to start any other command.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- lazy: the size parser loads only when --memory is given
     const n = (require('../../migration/guests/parse') as typeof GuestParse).parseSize(text, '--memory');
     if (n < 4096 || n % 4096 !== 0) throw new Error();
     return n;
@@ -94,7 +96,7 @@ export function addPredictCommand(program: Command, handlers: PredictHandlers): 
     .addOption(new Option('--model <NAME>', 'dirty model learned from --trace').choices(['hist', 'avg']).default('hist'))
     .addOption(new Option('--link <RATE>', 'link rate, bits/s (100M, 1G, 10G)').argParser(parseLinkRate).default(1e9, '1G'))
     .addOption(new Option('--latency <MS>', 'one-way latency, ms').argParser(nonNegative).default(0.5))
-    .addOption(new Option('--codec <NAME>', 'codec (its built-in profile)').choices(['zstd', 'lz4', 'deflate', 'none']).default('zstd'))
+    .addOption(estimatedCodecOption('codec (its built-in profile)'))
     .addOption(new Option('--profile <FILE>', 'codec profile measured on the guest (JSON), instead of --codec').conflicts('codec'))
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(new Option('--downtime-target <MS>', 'adaptive: the downtime to aim for (default 300)').argParser(positive))

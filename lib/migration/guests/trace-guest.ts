@@ -212,7 +212,7 @@ export async function recordTrace(guest: GuestMemory, durationMs: number, interv
   const fh = await fs.promises.open(body, 'w');
   let records = 0;
   let entries = 0;
-  let lastT = 0;
+  let lastT: number;
   try {
     const start = performance.now();
     guest.takeDirty();

@@ -1,0 +1,34 @@
+/**
+ * The `--codec` and `--level` options of every command that takes them, built from the
+ * codec registry, so that a new codec shows up in each choice list and help text at once.
+ */
+import { Option } from 'commander';
+import { CODEC_CHOICES, CODECS, DEFAULT_CODEC, CodecName } from '../codec/registry';
+
+/** "zstd -7..19 (default 1), deflate 0..9 (default 1), lz4 1, none 0": the accepted levels of each codec. */
+export function levelHelp(): string {
+  const ranges = CODECS.map((c) => {
+    const { min, max } = c.levels;
+    return min === max ? `${c.name} ${min}` : `${c.name} ${min}..${max} (default ${c.levels.default})`;
+  });
+  return `codec level: ${ranges.join(', ')}`;
+}
+
+/** "none: stored ..., zstd: one Zstandard frame ..., auto: chosen per batch": what each choice is. */
+export function codecHelp(): string {
+  return `codec: ${CODECS.map((c) => `${c.name} (${c.description})`).join(', ')}, or auto (one of these per batch)`;
+}
+
+/** `--codec <NAME>`: any wire codec or auto, default {@link DEFAULT_CODEC}. */
+export function codecOption(): Option {
+  return new Option('--codec <NAME>', codecHelp()).choices(CODEC_CHOICES).default(DEFAULT_CODEC);
+}
+
+/**
+ * `--codec <NAME>` of the predictor's commands: the codecs that have a built-in estimate
+ * (auto has none: its mix depends on the link).
+ */
+export function estimatedCodecOption(description: string): Option {
+  const names: CodecName[] = CODECS.flatMap((c) => (c.estimate ? [c.name] : []));
+  return new Option('--codec <NAME>', description).choices(names).default(DEFAULT_CODEC);
+}
