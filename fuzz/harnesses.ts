@@ -22,5 +22,9 @@ export const FUZZ_DIR = path.join(__dirname, '..', '..', 'fuzz');
 
 /** Native harness names: fuzz/native/<name>.cc. */
 export function nativeHarnesses(): string[] {
-  return fs.readdirSync(path.join(FUZZ_DIR, 'native')).filter((f) => f.endsWith('.cc')).map((f) => f.slice(0, -3)).sort();
+  return fs
+    .readdirSync(path.join(FUZZ_DIR, 'native'))
+    .filter((f) => f.endsWith('.cc'))
+    .map((f) => f.slice(0, -3))
+    .sort();
 }

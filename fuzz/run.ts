@@ -69,7 +69,15 @@ function runNative(name: string, seconds: number): Promise<Row> {
   fs.mkdirSync(work, { recursive: true });
   const before = new Set(fs.readdirSync(findings));
   const bin = path.join(BUILD, name);
-  const argv = [`-max_total_time=${Math.max(1, Math.round(seconds))}`, '-timeout=10', '-rss_limit_mb=1024', '-print_final_stats=1', `-artifact_prefix=${findings}/`, work, path.join(FUZZ_DIR, 'corpus', name)];
+  const argv = [
+    `-max_total_time=${Math.max(1, Math.round(seconds))}`,
+    '-timeout=10',
+    '-rss_limit_mb=1024',
+    '-print_final_stats=1',
+    `-artifact_prefix=${findings}/`,
+    work,
+    path.join(FUZZ_DIR, 'corpus', name),
+  ];
   const t0 = Date.now();
   // libFuzzer's log goes to a file, not a pipe: the JS lane may keep this event loop busy,
   // and a full pipe would stall the fuzzer.
@@ -170,7 +178,11 @@ async function runJs(name: string, seconds: number, firstSeed: number): Promise<
   } finally {
     await h.close?.();
   }
-  const top = [...outcomes].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([k, v]) => `${k} ${v}`).join(', ');
+  const top = [...outcomes]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 4)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   if (!note) note = `seeds ${firstSeed}..${firstSeed + executions - 1}, peak RSS +${((peak - baseline) / 2 ** 20).toFixed(0)} MiB; ${top}`;
   return { harness: name, kind: 'js', executions, edges: null, findings, seconds: (Date.now() - t0) / 1000, note };
 }
@@ -227,7 +239,9 @@ async function main(): Promise<number> {
   rows.push(...(await nativeLane), ...jsRows);
   console.log(`\n${'harness'.padEnd(20)} ${'kind'.padEnd(6)} ${'executions'.padStart(11)} ${'edges'.padStart(6)} ${'findings'.padStart(8)} ${'seconds'.padStart(7)}  note`);
   for (const r of rows) {
-    console.log(`${r.harness.padEnd(20)} ${r.kind.padEnd(6)} ${String(r.executions).padStart(11)} ${String(r.edges ?? '-').padStart(6)} ${String(r.findings).padStart(8)} ${r.seconds.toFixed(1).padStart(7)}  ${r.note}`);
+    console.log(
+      `${r.harness.padEnd(20)} ${r.kind.padEnd(6)} ${String(r.executions).padStart(11)} ${String(r.edges ?? '-').padStart(6)} ${String(r.findings).padStart(8)} ${r.seconds.toFixed(1).padStart(7)}  ${r.note}`,
+    );
     if (r.findings) failed = true;
   }
   const total = rows.reduce((s, r) => s + r.findings, 0);

@@ -28,8 +28,14 @@ function encode(pages: Uint8Array, pageSize: number, opts: { pfns?: Float64Array
   const n = Math.ceil(pages.length / pageSize);
   const out = new Uint8Array(addon.imageBound(n, pageSize));
   const len = addon.encodeBatchSync({
-    pages, pfns: opts.pfns ?? null, pfnBase: 0, pageSize, out, cache: opts.cache ?? null,
-    stats: new Uint32Array(STATS_LENGTH), mayBeDense: opts.dense ?? false,
+    pages,
+    pfns: opts.pfns ?? null,
+    pfnBase: 0,
+    pageSize,
+    out,
+    cache: opts.cache ?? null,
+    stats: new Uint32Array(STATS_LENGTH),
+    mayBeDense: opts.dense ?? false,
   });
   return Buffer.from(out.subarray(0, len));
 }
@@ -72,7 +78,16 @@ function cachedImages(): Map<string, Buffer> {
 
 /** Hand-written XBZRLE deltas (FORMAT.md 1.5): byte 0 picks the page length. */
 function deltas(): Map<string, Buffer> {
-  const uleb = (v: number): number[] => { const o: number[] = []; do { let b = v & 0x7f; v >>>= 7; if (v) b |= 0x80; o.push(b); } while (v); return o; };
+  const uleb = (v: number): number[] => {
+    const o: number[] = [];
+    do {
+      let b = v & 0x7f;
+      v >>>= 7;
+      if (v) b |= 0x80;
+      o.push(b);
+    } while (v);
+    return o;
+  };
   const pair = (z: number, bytes: number[]): number[] => [...uleb(z), ...uleb(bytes.length), ...bytes];
   const m = new Map<string, Buffer>();
   m.set('one-run', Buffer.from([0, ...pair(10, [1, 2, 3])]));

@@ -138,10 +138,7 @@ export interface Addon {
 function candidates(): string[] {
   const chosen = process.env.PAGEPRESS_ADDON;
   if (chosen) return [path.resolve(chosen)];
-  return [
-    path.join(__dirname, '..', '..', 'build', 'Release', 'pagepress.node'),
-    path.join(__dirname, '..', '..', 'build', 'Debug', 'pagepress.node'),
-  ];
+  return [path.join(__dirname, '..', '..', 'build', 'Release', 'pagepress.node'), path.join(__dirname, '..', '..', 'build', 'Debug', 'pagepress.node')];
 }
 
 function load(): Addon {

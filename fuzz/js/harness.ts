@@ -23,7 +23,10 @@ export interface JsHarness {
 
 /** An invariant that did not hold, with the input that broke it. */
 export class Finding extends Error {
-  constructor(message: string, readonly input?: Buffer) {
+  constructor(
+    message: string,
+    readonly input?: Buffer,
+  ) {
     super(message);
     this.name = 'Finding';
   }

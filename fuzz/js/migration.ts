@@ -94,29 +94,36 @@ export function migrationHarness(): JsHarness {
       const proxy = await startProxy(await port, hook);
       const guest = await SimulatedGuest.create({ pages: 1024, workload: 'hotset', dirtyRate: 20_000, seed: seed % 97 });
       try {
-        const settle = <T>(p: Promise<T>) => Promise.race([
-          p.then((v) => ({ ok: true as const, v, err: null }), (err: MigrationError) => ({ ok: false as const, v: null, err })),
-          sleep(20_000).then(() => null),
-        ]);
+        const settle = <T>(p: Promise<T>) =>
+          Promise.race([
+            p.then(
+              (v) => ({ ok: true as const, v, err: null }),
+              (err: MigrationError) => ({ ok: false as const, v: null, err }),
+            ),
+            sleep(20_000).then(() => null),
+          ]);
         const tx = migrate(guest, { host: HOST, port: proxy.port, threads: 1, idleTimeoutMs: 1500, policy: 'xen' });
         tx.catch(() => undefined);
         const [r, s] = await Promise.all([settle<ReceivedGuest>(rx), settle(tx)]);
         if (!r) throw new Finding(`${description}: the receiver did not settle in 20 s`);
         if (!s) throw new Finding(`${description}: the sender did not settle in 20 s`);
-        for (const [end, e] of [['receiver', r.err], ['sender', s.err]] as const) {
-          if (e && !String((e as MigrationError).code).startsWith('PP_ERR_')) throw new Finding(`${description}: the ${end} failed without a PP_ERR_ code: ${(e as Error).message}`);
+        for (const [end, e] of [
+          ['receiver', r.err],
+          ['sender', s.err],
+        ] as const) {
+          if (e && !String(e.code).startsWith('PP_ERR_')) throw new Finding(`${description}: the ${end} failed without a PP_ERR_ code: ${(e as Error).message}`);
         }
         if (s.ok && !r.ok) throw new Finding(`${description}: the sender succeeded, the receiver failed: ${r.err?.message}`);
         if (s.ok && r.ok) {
           const source = Buffer.alloc(1024 * 4096);
           guest.readRange(0, 1024, source); // paused after a hand-over: no writes any more
-          if (!r.v!.memory.equals(source)) throw new Finding(`${description}: the received memory differs from the source's`);
+          if (!r.v.memory.equals(source)) throw new Finding(`${description}: the received memory differs from the source's`);
         }
         if (s.err) {
           const handedOver = /stays paused/.test(s.err.message);
           if (s.err.sourceState !== (handedOver ? 'paused' : 'running')) throw new Finding(`${description}: source state ${s.err.sourceState} after: ${s.err.message}`);
         }
-        return s.ok ? 'migrated' : `sender ${s.err!.code}`;
+        return s.ok ? 'migrated' : `sender ${s.err.code}`;
       } finally {
         proxy.close();
         await guest.close();

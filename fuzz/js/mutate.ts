@@ -6,10 +6,7 @@
  * with lib/format/frame.ts, so the mutator follows the format as it changes.
  */
 import { addon } from '../../lib/native';
-import {
-  decodeFrameHeader, decodeStreamHeader, encodeStreamHeader, FrameHeader, frameHeaderBytes, frameSeed, StreamHeader,
-  streamHeaderLength, writeFrameHeader,
-} from '../../lib/format/frame';
+import { decodeFrameHeader, decodeStreamHeader, encodeStreamHeader, FrameHeader, frameHeaderBytes, frameSeed, StreamHeader, streamHeaderLength, writeFrameHeader } from '../../lib/format/frame';
 import { FrameType } from '../../lib/format/constants';
 import { Choices } from './harness';
 
@@ -116,7 +113,9 @@ function withHeader(f: Frame, h: FrameHeader, stream: StreamHeader): Frame {
 
 /** Numeric fields of a header object, whatever the format version calls them. */
 function numericFields(h: object): string[] {
-  return Object.entries(h).filter(([, v]) => typeof v === 'number').map(([k]) => k);
+  return Object.entries(h)
+    .filter(([, v]) => typeof v === 'number')
+    .map(([k]) => k);
 }
 
 /**
@@ -138,7 +137,13 @@ export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
   }
   if (op === 1 && data.length >= 1) {
     const i = idx(c.pick(data));
-    return { bytes: join(header, frames.filter((_, k) => k !== i)), description: `frame ${i} dropped` };
+    return {
+      bytes: join(
+        header,
+        frames.filter((_, k) => k !== i),
+      ),
+      description: `frame ${i} dropped`,
+    };
   }
   if (op === 2 && data.length >= 1) {
     const i = idx(c.pick(data));
@@ -165,9 +170,15 @@ export function mutateFrames(s: Buffer, foreign: Buffer, c: Choices): Mutated {
     const field = c.pick(numericFields(sh).filter((k) => k !== 'version' && k !== 'crc'));
     const value = c.chance(0.5) ? c.pick([512, 1024, 4096, 8192, 65536, 1, 0, 4096 * 2]) : (sh[field] ^ (1 << c.below(16))) >>> 0;
     try {
-      const forged = { ...stream, [field]: value } as StreamHeader;
+      const forged = { ...stream, [field]: value };
       const h = encodeStreamHeader(forged);
-      return { bytes: join(h, frames.map((f) => withHeader(f, f.header, forged))), description: `stream header ${field} ${sh[field]} -> ${value}, CRCs recomputed` };
+      return {
+        bytes: join(
+          h,
+          frames.map((f) => withHeader(f, f.header, forged)),
+        ),
+        description: `stream header ${field} ${sh[field]} -> ${value}, CRCs recomputed`,
+      };
     } catch {
       /* value does not fit the field: fall through */
     }

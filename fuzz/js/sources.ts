@@ -34,7 +34,12 @@ export function xenOriginal(seed: number, pages: number): Buffer {
   return collect((emit) =>
     generateXenStream(
       {
-        guest: 'hvm', version: 3, layer: 'libxl', pages, holes: [], xenstore: [],
+        guest: 'hvm',
+        version: 3,
+        layer: 'libxl',
+        pages,
+        holes: [],
+        xenstore: [],
         iterations: [{ pfns: Array.from({ length: Math.ceil(pages / 2) }, (_, i) => i * 2) }],
         page: (pfn, iteration, out) => {
           out.set(fill.subarray((pfn + iteration * pages) * 4096, (pfn + iteration * pages + 1) * 4096));

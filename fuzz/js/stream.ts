@@ -28,7 +28,7 @@ function cli(input: Buffer, threads: number, dir: string): Promise<{ code: numbe
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [CLI, 'decompress', '-q', '-T', String(threads), '-o', outPath, inPath], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, out: fs.existsSync(outPath) ? fs.readFileSync(outPath) : Buffer.alloc(0), stderr }));
   });

@@ -30,7 +30,7 @@ function mutatedXen(seed: number): { c: Choices; bytes: Buffer; description: str
 /** Pieces of `b` of random sizes (the reader must not depend on how input is cut). */
 function pieces(b: Buffer, c: Choices): Buffer[] {
   const out: Buffer[] = [];
-  for (let at = 0; at < b.length; ) {
+  for (let at = 0; at < b.length;) {
     const n = c.chance(0.3) ? c.int(1, 16) : c.int(1, 64 * 1024);
     out.push(b.subarray(at, at + n));
     at += n;
@@ -48,20 +48,23 @@ export function xenReaderHarness(): JsHarness {
       const handed: Buffer[] = [];
       let pageBytes = 0;
       let wantPageBytes = 0;
-      const reader = new XenReader({
-        verbatim: (b) => void handed.push(Buffer.from(b)),
-        pageRecord: (pfns) => {
-          if (pageBytes !== wantPageBytes) throw new Finding(`${description}: a page record began after ${pageBytes} of ${wantPageBytes} page bytes`, bytes);
-          pageBytes = wantPageBytes = 0;
-          wantPageBytes = pfns.length * 4096;
+      const reader = new XenReader(
+        {
+          verbatim: (b) => void handed.push(Buffer.from(b)),
+          pageRecord: (pfns) => {
+            if (pageBytes !== wantPageBytes) throw new Finding(`${description}: a page record began after ${pageBytes} of ${wantPageBytes} page bytes`, bytes);
+            pageBytes = wantPageBytes = 0;
+            wantPageBytes = pfns.length * 4096;
+          },
+          pageBytes: (b) => {
+            pageBytes += b.length;
+            if (pageBytes > wantPageBytes) throw new Finding(`${description}: ${pageBytes} page bytes for a record of ${wantPageBytes}`, bytes);
+            handed.push(Buffer.from(b));
+          },
+          flushPoint: () => undefined,
         },
-        pageBytes: (b) => {
-          pageBytes += b.length;
-          if (pageBytes > wantPageBytes) throw new Finding(`${description}: ${pageBytes} page bytes for a record of ${wantPageBytes}`, bytes);
-          handed.push(Buffer.from(b));
-        },
-        flushPoint: () => undefined,
-      }, { format: 'auto', legacy: c.pick(['refuse', 'pass'] as const) });
+        { format: 'auto', legacy: c.pick(['refuse', 'pass'] as const) },
+      );
       let err: unknown = null;
       try {
         for (const p of pieces(bytes, c)) reader.push(p);
@@ -96,7 +99,7 @@ export function xenFilterHarness(): JsHarness {
       const wire: Buffer[] = [];
       let err: unknown = null;
       try {
-        await pipeline(Readable.from(pieces(bytes, c)), encoder, async function* (src: AsyncIterable<Buffer>) {
+        await pipeline(Readable.from(pieces(bytes, c)), encoder, async (src: AsyncIterable<Buffer>) => {
           for await (const b of src) wire.push(b);
         });
       } catch (e) {
