@@ -24,7 +24,7 @@ export interface DataSource {
 
 /** The host's Python standard library directory (/usr/lib/python3.N, newest N), or null. */
 function pythonLib(): string | null {
-  let names: string[] = [];
+  let names: string[];
   try {
     names = fs.readdirSync('/usr/lib').filter((n) => /^python3\.\d+$/.test(n));
   } catch {

@@ -23,7 +23,7 @@ const NAME = /^linux-image-(\d+)\.(\d+)\.(\d+)-(\d+)-amd64$/;
 function pickPackage(): string | null {
   const dep = dependsOf('linux-image-amd64').find((p) => NAME.test(p));
   if (dep) return dep;
-  let out = '';
+  let out: string;
   try {
     out = run('kernel', 'apt-cache', ['search', '--names-only', '^linux-image-[0-9.]+-[0-9]+-amd64$']);
   } catch {

@@ -197,7 +197,7 @@ export class QmpClient extends EventEmitter {
         this.waiters.delete(id);
         reject(new GuestError('qmp', `${command}: no reply within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.waiters.set(id, { resolve: resolve as (v: unknown) => void, reject, command, timer });
+      this.waiters.set(id, { resolve, reject, command, timer });
       this.sock.write(qmpCommand(command, args, id));
     });
   }

@@ -147,7 +147,7 @@ export class GuestVm {
       child.once('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
       child.once('error', () => { live.delete(child); resolve({ code: null, signal: null }); });
     });
-    let spawnError: Error | null = null;
+    let spawnError = null as Error | null; // set from a callback
     child.once('error', (e) => { spawnError = e; });
     let vm: GuestVm | null = null;
     const early: string[] = [];
@@ -173,7 +173,7 @@ export class GuestVm {
       qmp = await Promise.race([
         QmpClient.connect(qmpPath, { timeoutMs: 20_000 }),
         exited.then((e) => {
-          throw new GuestError('vm', why(spawnError ? `cannot start ${QEMU}: ${(spawnError as Error).message}` : `QEMU exited (${e.code ?? e.signal}) before QMP was up`));
+          throw new GuestError('vm', why(spawnError ? `cannot start ${QEMU}: ${spawnError.message}` : `QEMU exited (${e.code ?? e.signal}) before QMP was up`));
         }),
       ]);
     } catch (e) {
@@ -183,7 +183,8 @@ export class GuestVm {
     }
     vm = new GuestVm(child, qmp, memMiB, startedAt, exited, ownDir);
     vm.stderr = stderr;
-    exited.then((e) => { (vm as GuestVm).exitInfo = e; });
+    const started = vm;
+    void exited.then((e) => { started.exitInfo = e; });
     for (const l of early) vm.addLine(l);
     if (opts.waitReady !== false) {
       try {
@@ -224,7 +225,7 @@ export class GuestVm {
       const on = (l: string) => { if (re.test(l)) done(() => resolve(l)); };
       const timer = setTimeout(() => done(() => reject(new GuestError('vm', `no console line matching ${re} within ${timeoutMs} ms; last lines: ${tail()}`))), timeoutMs);
       this.serialListeners.add(on);
-      this.exited.then((e) => done(() => reject(new GuestError('vm', `QEMU exited (${e.code ?? e.signal}) while waiting for ${re}; last lines: ${tail()}; stderr: ${this.stderr.trim().slice(-500)}`))));
+      void this.exited.then((e) => done(() => reject(new GuestError('vm', `QEMU exited (${e.code ?? e.signal}) while waiting for ${re}; last lines: ${tail()}; stderr: ${this.stderr.trim().slice(-500)}`))));
     });
   }
 

@@ -173,7 +173,7 @@ function inFrame(err: unknown, index: number, offset: number): PagepressError {
 }
 
 async function inspectFd(fd: number, options: InspectOptions): Promise<InspectReport> {
-  let regular = false;
+  let regular: boolean;
   try {
     regular = fs.fstatSync(fd).isFile();
   } catch {

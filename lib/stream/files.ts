@@ -149,7 +149,7 @@ async function readDirect(fd: number, sink: DirectReads, write: (chunk: Uint8Arr
 export async function encodeThrough(encoder: EncodingTransform, inFd: number, outFd: number, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
   growPipe(inFd);
   growPipe(outFd);
-  let failure: Error | null = null;
+  let failure = null as Error | null; // set from callbacks: keep the declared type (no narrowing to null)
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const timer = onProgress ? setInterval(() => onProgress(encoder.totals), 200) : null;
   try {
@@ -174,7 +174,7 @@ export async function encodeThrough(encoder: EncodingTransform, inFd: number, ou
 export async function encodeFd(inFd: number, outFd: number, options: EncoderOptions = {}, onProgress?: ProgressCallback, start?: Sniffed): Promise<EncodeTotals> {
   if (start || !isRegularFile(inFd)) return encodeThrough(new Encoder(options), inFd, outFd, onProgress, start);
   growPipe(outFd);
-  let failure: Error | null = null;
+  let failure = null as Error | null; // set from callbacks: keep the declared type (no narrowing to null)
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
   const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
@@ -238,7 +238,7 @@ export interface DecodeFdOptions extends DecoderOptions, DecoderLimits {
 export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOptions = {}, onProgress?: ProgressCallback): Promise<DecodeResult> {
   growPipe(inFd);
   growPipe(outFd);
-  let failure: Error | null = null;
+  let failure = null as Error | null; // set from callbacks: keep the declared type (no narrowing to null)
   // A regular file: the workers write their batches themselves, positionally, while the
   // bytes are still in their cache, and leave zero pages as holes. Anything else (pipes,
   // sockets, terminals): the main thread writes in order.

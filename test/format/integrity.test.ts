@@ -50,13 +50,6 @@ function reheader(frame: Buffer, edit: Partial<FrameHeader>, from: StreamHeader,
   return out;
 }
 
-interface Case {
-  name: string;
-  input: Buffer;
-  /** Index of the first frame that is not where it belongs; the output must end where it starts. */
-  build: (p: Parsed, other: Parsed) => { stream: Buffer; goodBytes: number };
-}
-
 /** Decoded bytes before frame `i`. */
 const offsetOf = (p: Parsed, i: number) => (i < p.frames.length ? p.frames[i].h.outOffset : p.frames[p.frames.length - 1].h.outOffset + p.frames[p.frames.length - 1].h.outLength);
 

@@ -338,7 +338,7 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
       });
       const events: Array<Record<string, unknown>> = [];
       const port = await new Promise<number>((resolve, reject) => {
-        readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+        readline.createInterface({ input: child.stdout }).on('line', (line) => {
           const e = JSON.parse(line) as Record<string, unknown>;
           events.push(e);
           if (e.event === 'listening') resolve(e.port as number);
