@@ -42,7 +42,11 @@ interface Row {
   baseline: boolean;
 }
 
-interface PoolCounters { queued: number; done: number; busyMs: number }
+interface PoolCounters {
+  queued: number;
+  done: number;
+  busyMs: number;
+}
 
 /** The worker pool counters of an encoder or decoder (internal; for the profile only). */
 function counters(x: BatchEncoder | BatchDecoder): PoolCounters | null {
@@ -87,7 +91,11 @@ async function decodeAll(dec: BatchDecoder, frames: Buffer[], depth: number, che
   return ok;
 }
 
-interface Timed { hz: number; rme: number; samples: number }
+interface Timed {
+  hz: number;
+  rme: number;
+  samples: number;
+}
 
 /** Runs one benchmark.js case (deferred when `fn` returns a promise). */
 function bench(name: string, fn: () => void | Promise<unknown>, async: boolean, o: BenchOptions): Promise<Timed> {
@@ -100,12 +108,15 @@ function bench(name: string, fn: () => void | Promise<unknown>, async: boolean, 
     };
     const b = async
       ? new Benchmark(name, {
-        ...options,
-        defer: true,
-        fn: (d: Benchmark.Deferred) => {
-          (fn() as Promise<unknown>).then(() => d.resolve(), (e: Error) => reject(e));
-        },
-      })
+          ...options,
+          defer: true,
+          fn: (d: Benchmark.Deferred) => {
+            (fn() as Promise<unknown>).then(
+              () => d.resolve(),
+              (e: Error) => reject(e),
+            );
+          },
+        })
       : new Benchmark(name, { ...options, fn });
     b.on('complete', () => {
       if (b.error) reject(b.error);
@@ -142,7 +153,9 @@ async function subject(codec: CodecName, blocks: Buffer[], total: number, o: Ben
     const probe = new BatchDecoder({ threads });
     // BatchDecoder.decode() leaves its result promise unhandled when write() throws; catch that here.
     let unhandled = 0;
-    const swallow = (): void => { unhandled++; };
+    const swallow = (): void => {
+      unhandled++;
+    };
     process.on('unhandledRejection', swallow);
     try {
       if (!(await decodeAll(probe, frames, depth, blocks))) decodeProblem = 'wrong bytes';
@@ -170,11 +183,21 @@ async function subject(codec: CodecName, blocks: Buffer[], total: number, o: Ben
     return {
       name: `BatchEncoder/Decoder ${codec}${codec === 'zstd' || codec === 'deflate' ? ' 1' : ''}, T${threads}, ${depth}${decDepth !== depth ? `/${decDepth}` : ''} outstanding`,
       decodeProblem,
-      encodeMBps: mbps(te, total), encodeRme: te.rme, decodeMBps: mbps(td, total), decodeRme: td.rme,
-      ratio: total / bytes, roundTrip, baseline: false,
+      encodeMBps: mbps(te, total),
+      encodeRme: te.rme,
+      decodeMBps: mbps(td, total),
+      decodeRme: td.rme,
+      ratio: total / bytes,
+      roundTrip,
+      baseline: false,
       profile: {
-        batches: blocks.length, encodeWallMs: encWall, encodeWorkerBusyMs: encBusy, encodeMainElu: encElu,
-        decodeWallMs: decWall, decodeWorkerBusyMs: decBusy, decodeMainElu: decElu,
+        batches: blocks.length,
+        encodeWallMs: encWall,
+        encodeWorkerBusyMs: encBusy,
+        encodeMainElu: encElu,
+        decodeWallMs: decWall,
+        decodeWorkerBusyMs: decBusy,
+        decodeMainElu: decElu,
       },
     };
   } finally {
@@ -203,16 +226,26 @@ async function pairedZstdRatios(blocks: Buffer[], rounds: number): Promise<{ wor
     await pass();
     return performance.now() - t;
   };
-  const baseline = () => timed(() => { for (const b of blocks) cctx.compress2(zdst, b); });
+  const baseline = () =>
+    timed(() => {
+      for (const b of blocks) cctx.compress2(zdst, b);
+    });
   const worker = () => timed(() => encodeAll(enc, blocks, DEPTH, false));
-  const sync = () => timed(() => { for (const b of blocks) syncCodec.encode(b); });
+  const sync = () =>
+    timed(() => {
+      for (const b of blocks) syncCodec.encode(b);
+    });
   try {
     await worker(); // warm: threads, contexts, page faults
     await sync();
     await baseline();
     const w: number[] = [];
     const sy: number[] = [];
-    const order: Array<[string, () => Promise<number>]> = [['b', baseline], ['w', worker], ['s', sync]];
+    const order: Array<[string, () => Promise<number>]> = [
+      ['b', baseline],
+      ['w', worker],
+      ['s', sync],
+    ];
     for (let r = 0; r < rounds; r++) {
       const times: Record<string, number> = {};
       for (let k = 0; k < order.length; k++) {
@@ -242,12 +275,31 @@ async function syncSubject(codec: CodecName, blocks: Buffer[], total: number, o:
   const frames = blocks.map((b) => enc.encode(b));
   const bytes = frames.reduce((n, f) => n + f.length, 0);
   const roundTrip = frames.every((f, i) => dec.decode(f).pages.equals(blocks[i]));
-  const te = await bench(`sync ${codec} encode`, () => { for (const b of blocks) enc.encode(b); }, false, o);
-  const td = await bench(`sync ${codec} decode`, () => { for (const f of frames) dec.decode(f); }, false, o);
+  const te = await bench(
+    `sync ${codec} encode`,
+    () => {
+      for (const b of blocks) enc.encode(b);
+    },
+    false,
+    o,
+  );
+  const td = await bench(
+    `sync ${codec} decode`,
+    () => {
+      for (const f of frames) dec.decode(f);
+    },
+    false,
+    o,
+  );
   return {
     name: `SyncBatchCodec ${codec}${codec === 'zstd' || codec === 'deflate' ? ' 1' : ''} (calling thread)`,
-    encodeMBps: mbps(te, total), encodeRme: te.rme, decodeMBps: mbps(td, total), decodeRme: td.rme,
-    ratio: total / bytes, roundTrip, baseline: false,
+    encodeMBps: mbps(te, total),
+    encodeRme: te.rme,
+    decodeMBps: mbps(td, total),
+    decodeRme: td.rme,
+    ratio: total / bytes,
+    roundTrip,
+    baseline: false,
   };
 }
 
@@ -257,7 +309,9 @@ async function baselines(blocks: Buffer[], total: number, o: BenchOptions): Prom
 
   // memcpy: Buffer.copy into one reused 4 MiB destination.
   const dst = Buffer.allocUnsafe(BLOCK);
-  const copyAll = (): void => { for (const b of blocks) b.copy(dst); };
+  const copyAll = (): void => {
+    for (const b of blocks) b.copy(dst);
+  };
   const tm = await bench('memcpy', copyAll, false, o);
   rows.push({ name: 'memcpy (Buffer.copy)', encodeMBps: mbps(tm, total), encodeRme: tm.rme, decodeMBps: mbps(tm, total), decodeRme: tm.rme, ratio: 1, roundTrip: true, baseline: true });
 
@@ -265,17 +319,63 @@ async function baselines(blocks: Buffer[], total: number, o: BenchOptions): Prom
   const zl = blocks.map((b) => zlib.deflateSync(b, { level: 1 }));
   const zlOk = equalAll(zl.map((z) => zlib.inflateSync(z)));
   const zlBytes = zl.reduce((s, b) => s + b.length, 0);
-  const tze = await bench('zlib deflateSync 1', () => { for (const b of blocks) zlib.deflateSync(b, { level: 1 }); }, false, o);
-  const tzd = await bench('zlib inflateSync', () => { for (const z of zl) zlib.inflateSync(z); }, false, o);
-  rows.push({ name: 'node:zlib deflateSync/inflateSync 1 (main thread)', encodeMBps: mbps(tze, total), encodeRme: tze.rme, decodeMBps: mbps(tzd, total), decodeRme: tzd.rme, ratio: total / zlBytes, roundTrip: zlOk, baseline: true });
+  const tze = await bench(
+    'zlib deflateSync 1',
+    () => {
+      for (const b of blocks) zlib.deflateSync(b, { level: 1 });
+    },
+    false,
+    o,
+  );
+  const tzd = await bench(
+    'zlib inflateSync',
+    () => {
+      for (const z of zl) zlib.inflateSync(z);
+    },
+    false,
+    o,
+  );
+  rows.push({
+    name: 'node:zlib deflateSync/inflateSync 1 (main thread)',
+    encodeMBps: mbps(tze, total),
+    encodeRme: tze.rme,
+    decodeMBps: mbps(tzd, total),
+    decodeRme: tzd.rme,
+    ratio: total / zlBytes,
+    roundTrip: zlOk,
+    baseline: true,
+  });
 
   // lz4-napi, sync and async (libuv pool, DEPTH outstanding).
   const l4 = blocks.map((b) => lz4.compressSync(b));
   const l4Ok = equalAll(l4.map((z) => lz4.uncompressSync(z)));
   const l4Bytes = l4.reduce((s, b) => s + b.length, 0);
-  const tle = await bench('lz4-napi compressSync', () => { for (const b of blocks) lz4.compressSync(b); }, false, o);
-  const tld = await bench('lz4-napi uncompressSync', () => { for (const z of l4) lz4.uncompressSync(z); }, false, o);
-  rows.push({ name: 'lz4-napi compressSync/uncompressSync (main thread)', encodeMBps: mbps(tle, total), encodeRme: tle.rme, decodeMBps: mbps(tld, total), decodeRme: tld.rme, ratio: total / l4Bytes, roundTrip: l4Ok, baseline: true });
+  const tle = await bench(
+    'lz4-napi compressSync',
+    () => {
+      for (const b of blocks) lz4.compressSync(b);
+    },
+    false,
+    o,
+  );
+  const tld = await bench(
+    'lz4-napi uncompressSync',
+    () => {
+      for (const z of l4) lz4.uncompressSync(z);
+    },
+    false,
+    o,
+  );
+  rows.push({
+    name: 'lz4-napi compressSync/uncompressSync (main thread)',
+    encodeMBps: mbps(tle, total),
+    encodeRme: tle.rme,
+    decodeMBps: mbps(tld, total),
+    decodeRme: tld.rme,
+    ratio: total / l4Bytes,
+    roundTrip: l4Ok,
+    baseline: true,
+  });
   const pooled = async <T>(items: T[], f: (x: T) => Promise<Buffer>): Promise<void> => {
     const inflight: Array<Promise<Buffer>> = [];
     for (const it of items) {
@@ -286,7 +386,16 @@ async function baselines(blocks: Buffer[], total: number, o: BenchOptions): Prom
   };
   const tlae = await bench('lz4-napi compress', () => pooled(blocks, (b) => lz4.compress(b)), true, o);
   const tlad = await bench('lz4-napi uncompress', () => pooled(l4, (z) => lz4.uncompress(z)), true, o);
-  rows.push({ name: `lz4-napi compress/uncompress (async, ${DEPTH} outstanding)`, encodeMBps: mbps(tlae, total), encodeRme: tlae.rme, decodeMBps: mbps(tlad, total), decodeRme: tlad.rme, ratio: total / l4Bytes, roundTrip: l4Ok, baseline: true });
+  rows.push({
+    name: `lz4-napi compress/uncompress (async, ${DEPTH} outstanding)`,
+    encodeMBps: mbps(tlae, total),
+    encodeRme: tlae.rme,
+    decodeMBps: mbps(tlad, total),
+    decodeRme: tlad.rme,
+    ratio: total / l4Bytes,
+    roundTrip: l4Ok,
+    baseline: true,
+  });
 
   // zstd-napi/binding, level 1, reused contexts, caller-owned buffers.
   const cctx = new zstdBinding.CCtx();
@@ -297,9 +406,32 @@ async function baselines(blocks: Buffer[], total: number, o: BenchOptions): Prom
   const back = Buffer.allocUnsafe(BLOCK);
   const zsOk = zs.every((z, i) => back.subarray(0, dctx.decompress(back, z)).equals(blocks[i]));
   const zsBytes = zs.reduce((s, b) => s + b.length, 0);
-  const tse = await bench('zstd-napi compress2 1', () => { for (const b of blocks) cctx.compress2(zdst, b); }, false, o);
-  const tsd = await bench('zstd-napi decompress', () => { for (const z of zs) dctx.decompress(back, z); }, false, o);
-  rows.push({ name: 'zstd-napi CCtx.compress2/DCtx.decompress 1 (main thread)', encodeMBps: mbps(tse, total), encodeRme: tse.rme, decodeMBps: mbps(tsd, total), decodeRme: tsd.rme, ratio: total / zsBytes, roundTrip: zsOk, baseline: true });
+  const tse = await bench(
+    'zstd-napi compress2 1',
+    () => {
+      for (const b of blocks) cctx.compress2(zdst, b);
+    },
+    false,
+    o,
+  );
+  const tsd = await bench(
+    'zstd-napi decompress',
+    () => {
+      for (const z of zs) dctx.decompress(back, z);
+    },
+    false,
+    o,
+  );
+  rows.push({
+    name: 'zstd-napi CCtx.compress2/DCtx.decompress 1 (main thread)',
+    encodeMBps: mbps(tse, total),
+    encodeRme: tse.rme,
+    decodeMBps: mbps(tsd, total),
+    decodeRme: tsd.rme,
+    ratio: total / zsBytes,
+    roundTrip: zsOk,
+    baseline: true,
+  });
   return rows;
 }
 
@@ -332,26 +464,54 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     tables.push({
       title: `Batch API vs in-process codecs, ${inp.name}, ${fmt(total / MB, 0)} MB in ${blocks.length} blocks of 4 MiB (benchmark.js, ±rme)`,
       headers: ['codec', 'ratio', 'encode MB/s', 'x vs zstd-napi', 'decode MB/s', 'x vs zstd-napi', 'round trip'],
-      rows: rows.map((r) => [r.name, fmt(r.ratio, 3), `${fmt(r.encodeMBps, 0)} ±${fmt(r.encodeRme, 0)}%`, fmt(r.encodeMBps / zstdRef.encodeMBps, 2),
-        `${fmt(r.decodeMBps, 0)} ±${fmt(r.decodeRme, 0)}%`, fmt(r.decodeMBps / zstdRef.decodeMBps, 2), r.roundTrip ? 'ok' : 'MISMATCH']),
+      rows: rows.map((r) => [
+        r.name,
+        fmt(r.ratio, 3),
+        `${fmt(r.encodeMBps, 0)} ±${fmt(r.encodeRme, 0)}%`,
+        fmt(r.encodeMBps / zstdRef.encodeMBps, 2),
+        `${fmt(r.decodeMBps, 0)} ±${fmt(r.decodeRme, 0)}%`,
+        fmt(r.decodeMBps / zstdRef.decodeMBps, 2),
+        r.roundTrip ? 'ok' : 'MISMATCH',
+      ]),
     });
     const prof = subj.map((s) => s.profile);
     tables.push({
       title: `Where the time goes, batch API T1 (one untimed pass each), ${inp.name}`,
-      headers: ['codec', 'encode wall ms/batch', 'worker busy ms/batch', 'worker busy % of wall', 'main thread ELU %', 'decode wall ms/batch', 'worker busy ms/batch', 'worker busy % of wall', 'main thread ELU %'],
+      headers: [
+        'codec',
+        'encode wall ms/batch',
+        'worker busy ms/batch',
+        'worker busy % of wall',
+        'main thread ELU %',
+        'decode wall ms/batch',
+        'worker busy ms/batch',
+        'worker busy % of wall',
+        'main thread ELU %',
+      ],
       rows: prof.map((p, i) => {
-        return [CODECS[i], fmt(p.encodeWallMs / p.batches, 2), fmt(p.encodeWorkerBusyMs / p.batches, 2), fmt((100 * p.encodeWorkerBusyMs) / p.encodeWallMs, 0),
-          fmt(100 * p.encodeMainElu, 0), fmt(p.decodeWallMs / p.batches, 2), fmt(p.decodeWorkerBusyMs / p.batches, 2),
-          fmt((100 * p.decodeWorkerBusyMs) / p.decodeWallMs, 0), fmt(100 * p.decodeMainElu, 0)];
+        return [
+          CODECS[i],
+          fmt(p.encodeWallMs / p.batches, 2),
+          fmt(p.encodeWorkerBusyMs / p.batches, 2),
+          fmt((100 * p.encodeWorkerBusyMs) / p.encodeWallMs, 0),
+          fmt(100 * p.encodeMainElu, 0),
+          fmt(p.decodeWallMs / p.batches, 2),
+          fmt(p.decodeWorkerBusyMs / p.batches, 2),
+          fmt((100 * p.decodeWorkerBusyMs) / p.decodeWallMs, 0),
+          fmt(100 * p.decodeMainElu, 0),
+        ];
       }),
-      note: 'Worker busy = time the worker spends inside a job (classify + serialize + codec + CRC), from the pool counters; the rest of the wall time is ' +
+      note:
+        'Worker busy = time the worker spends inside a job (classify + serialize + codec + CRC), from the pool counters; the rest of the wall time is ' +
         'messaging, copies into/out of the shared slab (main thread) and idle gaps. Main-thread ELU = event-loop utilization during the pass.',
     });
     for (const r of rows) if (!r.roundTrip) notes.push(`round trip FAILED: ${r.name} on ${inp.name}`);
     const broken = subj.filter((x) => x.decodeProblem);
     if (broken.length) {
-      notes.push(`${inp.name}: BatchDecoder.decode() with ${DEPTH} calls outstanding FAILED for ${broken.map((x) => x.name.split(',')[0].replace('BatchEncoder/Decoder ', '')).join(', ')} ` +
-        `(first: ${broken[0].decodeProblem}); those decode columns are measured with 1 call outstanding ("4/1").`);
+      notes.push(
+        `${inp.name}: BatchDecoder.decode() with ${DEPTH} calls outstanding FAILED for ${broken.map((x) => x.name.split(',')[0].replace('BatchEncoder/Decoder ', '')).join(', ')} ` +
+          `(first: ${broken[0].decodeProblem}); those decode columns are measured with 1 call outstanding ("4/1").`,
+      );
     }
     const z = subj.find((s) => s.name.includes('zstd'))!;
     process.stderr.write(`[batch] ${inp.name}: paired rounds, batch API zstd T1 vs zstd-napi\n`);
@@ -366,26 +526,37 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     const zs = sync[0];
     const tag = inp.key === 'real' ? 'real corpus' : 'zero-heavy';
     if (inp.key === 'real') {
-      criteria.push(criterion('C1s', `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, pairs.sync.median, '>=', 0.9, 'x',
-        `${syncDetail}; ratio ${fmt(zs.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
-      criteria.push(criterion('C1', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 0.9, 'x',
-        pairedDetail(paired, z.encodeMBps)));
-      criteria.push(criterion('C2', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x',
-        `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
+      criteria.push(
+        criterion(
+          'C1s',
+          `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag}; median of paired rounds)`,
+          pairs.sync.median,
+          '>=',
+          0.9,
+          'x',
+          `${syncDetail}; ratio ${fmt(zs.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`,
+        ),
+      );
+      criteria.push(criterion('C1', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 0.9, 'x', pairedDetail(paired, z.encodeMBps)));
+      criteria.push(criterion('C2', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x', `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
     } else {
-      criteria.push(criterion('C3s', `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, pairs.sync.median, '>=', 2.0, 'x',
-        syncDetail));
-      criteria.push(criterion('C3', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 2.0, 'x',
-        pairedDetail(paired, z.encodeMBps)));
-      criteria.push(criterion('C4', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x',
-        `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
+      criteria.push(criterion('C3s', `SyncBatchCodec zstd (calling thread) throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, pairs.sync.median, '>=', 2.0, 'x', syncDetail));
+      criteria.push(criterion('C3', `batch encode zstd T1 throughput vs zstd-napi L1 (${tag}; median of paired rounds)`, paired.median, '>=', 2.0, 'x', pairedDetail(paired, z.encodeMBps)));
+      criteria.push(criterion('C4', `batch encode zstd T1 ratio vs zstd-napi L1 (${tag})`, z.ratio / zstdRef.ratio, '>=', 1.0, 'x', `${fmt(z.ratio, 3)} vs ${fmt(zstdRef.ratio, 3)}`));
     }
-    criteria.push(criterion(inp.key === 'real' ? 'C-rt1' : 'C-rt2', `batch and baseline round trips byte-identical (${tag})`, rows.filter((r) => r.roundTrip).length, '>=', rows.length, 'of ' + rows.length));
+    criteria.push(
+      criterion(inp.key === 'real' ? 'C-rt1' : 'C-rt2', `batch and baseline round trips byte-identical (${tag})`, rows.filter((r) => r.roundTrip).length, '>=', rows.length, 'of ' + rows.length),
+    );
 
     // Sweep: outstanding calls and threads, zstd 1 (real corpus only; quick mode skips it).
     let sweep: Subject[] = [];
     if (inp.key === 'real' && !o.quick) {
-      for (const [threads, depth] of [[1, 1], [1, 2], [2, 4], [2, 8]] as Array<[number, number]>) {
+      for (const [threads, depth] of [
+        [1, 1],
+        [1, 2],
+        [2, 4],
+        [2, 8],
+      ] as Array<[number, number]>) {
         process.stderr.write(`[batch] sweep T${threads} depth ${depth}\n`);
         sweep.push(await subject('zstd', blocks, total, o, threads, depth));
       }
@@ -393,15 +564,22 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
       tables.push({
         title: `Batch API zstd 1: threads x outstanding calls, ${inp.name}`,
         headers: ['configuration', 'encode MB/s', 'x vs zstd-napi', 'decode MB/s', 'x vs zstd-napi'],
-        rows: sweep.map((r) => [r.name, `${fmt(r.encodeMBps, 0)} ±${fmt(r.encodeRme, 0)}%`, fmt(r.encodeMBps / zstdRef.encodeMBps, 2),
-          `${fmt(r.decodeMBps, 0)} ±${fmt(r.decodeRme, 0)}%`, fmt(r.decodeMBps / zstdRef.decodeMBps, 2)]),
+        rows: sweep.map((r) => [
+          r.name,
+          `${fmt(r.encodeMBps, 0)} ±${fmt(r.encodeRme, 0)}%`,
+          fmt(r.encodeMBps / zstdRef.encodeMBps, 2),
+          `${fmt(r.decodeMBps, 0)} ±${fmt(r.decodeRme, 0)}%`,
+          fmt(r.decodeMBps / zstdRef.decodeMBps, 2),
+        ]),
       });
     }
     data[inp.key] = { bytes: total, blocks: blocks.length, subjects: subj, baselines: base, sweep };
   }
-  notes.push('BatchEncoder MB/s include the copy of each 4 MiB block into the shared slab and the copy of each frame out of it (both on the main thread), as any caller pays them; ' +
-    'SyncBatchCodec copies each block once into its image buffer and runs classification and the codec on the calling thread, like the zstd-napi baseline. ' +
-    'Inputs are the first 512 MiB of each file.');
+  notes.push(
+    'BatchEncoder MB/s include the copy of each 4 MiB block into the shared slab and the copy of each frame out of it (both on the main thread), as any caller pays them; ' +
+      'SyncBatchCodec copies each block once into its image buffer and runs classification and the codec on the calling thread, like the zstd-napi baseline. ' +
+      'Inputs are the first 512 MiB of each file.',
+  );
   return { tables, criteria, notes, data };
 }
 

@@ -9,9 +9,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {
-  BenchOptions, benchMain, cliPath, Criterion, criterion, fmt, inputs, MB, median, sameFile, scratchDir, Table, timeCommand,
-} from './common';
+import { BenchOptions, benchMain, cliPath, Criterion, criterion, fmt, inputs, MB, median, sameFile, scratchDir, Table, timeCommand } from './common';
 
 interface Tool {
   name: string;
@@ -40,17 +38,20 @@ export function tools(): Tool[] {
     pp('lz4'),
     pp('auto'),
     {
-      name: 'zstd -1 -T2', ext: '.zst',
+      name: 'zstd -1 -T2',
+      ext: '.zst',
       compress: (i, o) => ({ cmd: 'zstd', args: ['-1', '-T2', '-q', '-f', i, '-o', o] }),
       decompress: (i, o) => ({ cmd: 'zstd', args: ['-d', '-q', '-f', i, '-o', o] }),
     },
     {
-      name: 'lz4 -1', ext: '.lz4',
+      name: 'lz4 -1',
+      ext: '.lz4',
       compress: (i, o) => ({ cmd: 'lz4', args: ['-1', '-q', '-f', i, o] }),
       decompress: (i, o) => ({ cmd: 'lz4', args: ['-d', '-q', '-f', i, o] }),
     },
     {
-      name: 'gzip -1', ext: '.gz',
+      name: 'gzip -1',
+      ext: '.gz',
       compress: (i, o) => ({ cmd: 'gzip', args: ['-1', '-c'], stdin: i, stdout: o }),
       decompress: (i, o) => ({ cmd: 'gzip', args: ['-d', '-c'], stdin: i, stdout: o }),
     },
@@ -107,8 +108,15 @@ function measure(input: string, dir: string, runs: number, list: Tool[]): ToolRe
     const cs = median(r.c);
     const ds = median(r.d);
     out.push({
-      tool: r.t.name, inputBytes: size, outputBytes, ratio: size / outputBytes, compressSeconds: r.c, decompressSeconds: r.d,
-      compressMBps: size / MB / cs, decompressMBps: size / MB / ds, roundTrip,
+      tool: r.t.name,
+      inputBytes: size,
+      outputBytes,
+      ratio: size / outputBytes,
+      compressSeconds: r.c,
+      decompressSeconds: r.d,
+      compressMBps: size / MB / cs,
+      decompressMBps: size / MB / ds,
+      roundTrip,
     });
   }
   return out;
@@ -135,17 +143,41 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
       tables.push({
         title: `CLI, ${inp.name}, ${fmt(r[0].inputBytes / MB, 0)} MB, tmpfs → tmpfs, median of ${runs}`,
         headers: ['tool', 'ratio', 'compress MB/s', 'x vs zstd', 'decompress MB/s', 'x vs zstd -d', 'round trip'],
-        rows: r.map((x) => [x.tool, fmt(x.ratio, 3), fmt(x.compressMBps, 0), fmt(x.compressMBps / zstd.compressMBps, 2),
-          fmt(x.decompressMBps, 0), fmt(x.decompressMBps / zstd.decompressMBps, 2), x.roundTrip ? 'ok' : 'MISMATCH']),
+        rows: r.map((x) => [
+          x.tool,
+          fmt(x.ratio, 3),
+          fmt(x.compressMBps, 0),
+          fmt(x.compressMBps / zstd.compressMBps, 2),
+          fmt(x.decompressMBps, 0),
+          fmt(x.decompressMBps / zstd.decompressMBps, 2),
+          x.roundTrip ? 'ok' : 'MISMATCH',
+        ]),
       });
       for (const x of r) if (!x.roundTrip) notes.push(`round trip FAILED for ${x.tool} on ${inp.name}`);
       const tag = inp.key === 'real' ? 'real corpus' : 'zero-heavy';
-      criteria.push(criterion(inp.key === 'real' ? 'A1' : 'A3', `compress ratio vs zstd -1 -T2 (${tag})`, pp.ratio / zstd.ratio, '>=', 1.0, 'x',
-        `${fmt(pp.ratio, 3)} vs ${fmt(zstd.ratio, 3)}`));
-      criteria.push(criterion(inp.key === 'real' ? 'A2' : 'A4', `compress -T2 throughput vs zstd -1 -T2 (${tag})`, pp.compressMBps / zstd.compressMBps, '>=',
-        inp.key === 'real' ? 0.85 : 1.0, 'x', `${fmt(pp.compressMBps, 0)} vs ${fmt(zstd.compressMBps, 0)} MB/s`));
-      criteria.push(criterion(inp.key === 'real' ? 'B1' : 'B2', `decompress throughput vs zstd -d (${tag})`, pp.decompressMBps / zstd.decompressMBps, '>=', 1.0, 'x',
-        `${fmt(pp.decompressMBps, 0)} vs ${fmt(zstd.decompressMBps, 0)} MB/s`));
+      criteria.push(criterion(inp.key === 'real' ? 'A1' : 'A3', `compress ratio vs zstd -1 -T2 (${tag})`, pp.ratio / zstd.ratio, '>=', 1.0, 'x', `${fmt(pp.ratio, 3)} vs ${fmt(zstd.ratio, 3)}`));
+      criteria.push(
+        criterion(
+          inp.key === 'real' ? 'A2' : 'A4',
+          `compress -T2 throughput vs zstd -1 -T2 (${tag})`,
+          pp.compressMBps / zstd.compressMBps,
+          '>=',
+          inp.key === 'real' ? 0.85 : 1.0,
+          'x',
+          `${fmt(pp.compressMBps, 0)} vs ${fmt(zstd.compressMBps, 0)} MB/s`,
+        ),
+      );
+      criteria.push(
+        criterion(
+          inp.key === 'real' ? 'B1' : 'B2',
+          `decompress throughput vs zstd -d (${tag})`,
+          pp.decompressMBps / zstd.decompressMBps,
+          '>=',
+          1.0,
+          'x',
+          `${fmt(pp.decompressMBps, 0)} vs ${fmt(zstd.decompressMBps, 0)} MB/s`,
+        ),
+      );
       criteria.push(criterion(inp.key === 'real' ? 'AB-rt1' : 'AB-rt2', `round trips byte-identical, all tools (${tag})`, r.filter((x) => x.roundTrip).length, '>=', r.length, 'of ' + r.length));
     }
     const startup: number[] = [];
@@ -155,8 +187,10 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     const startupCompress: number[] = [];
     for (let i = 0; i < 5; i++) startupCompress.push(exec(list[0].compress(empty, path.join(dir, 'empty.pp'))));
     data.startup = { versionSeconds: startup, emptyCompressSeconds: startupCompress };
-    notes.push(`CLI timings are whole-process wall time, start-up included: \`pagepress --version\` takes ${fmt(median(startup) * 1000, 0)} ms and ` +
-      `\`pagepress compress\` of an empty file -T2 ${fmt(median(startupCompress) * 1000, 0)} ms (median of 5) on this machine. zstd -d decodes on one thread and writes from another (--asyncio, its default).`);
+    notes.push(
+      `CLI timings are whole-process wall time, start-up included: \`pagepress --version\` takes ${fmt(median(startup) * 1000, 0)} ms and ` +
+        `\`pagepress compress\` of an empty file -T2 ${fmt(median(startupCompress) * 1000, 0)} ms (median of 5) on this machine. zstd -d decodes on one thread and writes from another (--asyncio, its default).`,
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

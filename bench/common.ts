@@ -97,9 +97,15 @@ export function parseArgs(argv: string[], usage: string): Partial<BenchOptions> 
     const a = argv[i];
     const v = (): string => (i + 1 < argv.length ? argv[++i] : die(`${a} needs a value`));
     switch (a) {
-      case '--quick': o.quick = true; break;
-      case '--corpus': o.corpus = path.resolve(v()); break;
-      case '--zero-heavy': o.zeroHeavy = path.resolve(v()); break;
+      case '--quick':
+        o.quick = true;
+        break;
+      case '--corpus':
+        o.corpus = path.resolve(v());
+        break;
+      case '--zero-heavy':
+        o.zeroHeavy = path.resolve(v());
+        break;
       case '--runs': {
         const n = Number(v());
         if (!Number.isInteger(n) || n < 1 || n > 100) die('--runs must be an integer 1..100');
@@ -107,20 +113,31 @@ export function parseArgs(argv: string[], usage: string): Partial<BenchOptions> 
         break;
       }
       case '--only': {
-        const list = v().split(',').map((s) => s.trim()).filter(Boolean);
+        const list = v()
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         for (const s of list) if (!(SECTIONS as readonly string[]).includes(s)) die(`--only: unknown section ${s} (${SECTIONS.join(',')})`);
         o.only = list;
         break;
       }
-      case '--result': o.result = path.resolve(v()); break;
-      case '-h': case '--help': process.stdout.write(`${usage}\n`); process.exit(0); break;
-      default: die(`unknown argument ${a}`);
+      case '--result':
+        o.result = path.resolve(v());
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(`${usage}\n`);
+        process.exit(0);
+        break;
+      default:
+        die(`unknown argument ${a}`);
     }
   }
   return o;
 }
 
-export const COMMON_USAGE = '  --quick            tiny CI configuration (16 MiB corpus, 1 run each)\n' +
+export const COMMON_USAGE =
+  '  --quick            tiny CI configuration (16 MiB corpus, 1 run each)\n' +
   '  --corpus FILE      real-memory corpus (default: built by bench/corpus/ensure)\n' +
   '  --zero-heavy FILE  zero-heavy image (default: built by bench/corpus/ensure)\n' +
   '  --runs N           timed runs per case (median)';
@@ -289,14 +306,21 @@ export function machineInfo(): MachineInfo {
   try {
     const rel = fs.readFileSync('/etc/os-release', 'utf8');
     osName = /^PRETTY_NAME="?([^"\n]*)"?/m.exec(rel)?.[1] ?? osName;
-  } catch { /* not Linux */ }
+  } catch {
+    /* not Linux */
+  }
   let commit = 'unknown';
   let dirty: string[] = [];
   try {
     commit = cp.execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: repoRoot(), encoding: 'utf8' }).trim();
-    dirty = cp.execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot(), encoding: 'utf8' })
-      .split('\n').map((l) => l.slice(3).trim()).filter((f) => f && !f.startsWith('bench/') && f !== 'docs/PERFORMANCE.md');
-  } catch { /* no git */ }
+    dirty = cp
+      .execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: repoRoot(), encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.slice(3).trim())
+      .filter((f) => f && !f.startsWith('bench/') && f !== 'docs/PERFORMANCE.md');
+  } catch {
+    /* no git */
+  }
   return {
     cpu: os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
@@ -357,10 +381,13 @@ export function benchMain(name: SectionName, usage: string, run: (o: BenchOption
     const r = await runSection(name, o, run);
     printSection(r);
     if (o.result) fs.writeFileSync(o.result, JSON.stringify(r, null, 2));
-  })().then(() => process.exit(0), (e: Error) => {
-    process.stderr.write(`${name}: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  });
+  })().then(
+    () => process.exit(0),
+    (e: Error) => {
+      process.stderr.write(`${name}: ${e.stack ?? e.message}\n`);
+      process.exit(1);
+    },
+  );
 }
 
 export async function runSection(name: SectionName, o: BenchOptions, run: (o: BenchOptions) => Promise<Omit<SectionResult, 'seconds' | 'load' | 'section'>>): Promise<SectionResult> {

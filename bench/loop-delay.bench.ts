@@ -36,7 +36,10 @@ async function once(file: string, threads: number): Promise<{ bytes: number; out
   let out = 0;
   const sink = new Writable({
     highWaterMark: 4 * 1024 * 1024,
-    write(chunk: Buffer, _e, cb) { out += chunk.length; cb(); },
+    write(chunk: Buffer, _e, cb) {
+      out += chunk.length;
+      cb();
+    },
   });
   const t0 = performance.now();
   await pipeline(fs.createReadStream(file, { highWaterMark: 1024 * 1024 }), createEncoder({ threads }), sink);
@@ -70,8 +73,19 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
       fs.rmSync(copy, { force: true });
       const ms = (ns: number): number => ns / 1e6;
       results.push({
-        input: inp.name, runs, bytes, seconds, MBps: bytes / MB / seconds, ratio: bytes / out,
-        p50: ms(h.percentile(50)), p90: ms(h.percentile(90)), p99: ms(h.percentile(99)), max: ms(h.max), mean: ms(h.mean), elu, samples: h.count,
+        input: inp.name,
+        runs,
+        bytes,
+        seconds,
+        MBps: bytes / MB / seconds,
+        ratio: bytes / out,
+        p50: ms(h.percentile(50)),
+        p90: ms(h.percentile(90)),
+        p99: ms(h.percentile(99)),
+        max: ms(h.max),
+        mean: ms(h.mean),
+        elu,
+        samples: h.count,
       });
     }
   } finally {
@@ -83,8 +97,17 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     rows: results.map((r) => [r.input, r.runs, fmt(r.MBps, 0), fmt(r.ratio, 3), fmt(r.p50, 2), fmt(r.p90, 2), fmt(r.p99, 2), fmt(r.max, 2), fmt(r.mean, 2), fmt(100 * r.elu, 0), r.samples]),
     note: 'monitorEventLoopDelay reports the lateness of a 1 ms timer, so ~1 ms is the floor of every percentile.',
   };
-  const criteria = results.map((r, i) => criterion(i === 0 ? 'D1' : 'D2', `event-loop delay p99 while encoding (${i === 0 ? 'real corpus' : 'zero-heavy'})`, r.p99, '<', 20, 'ms',
-    `p50 ${fmt(r.p50, 2)}, max ${fmt(r.max, 1)} ms at ${fmt(r.MBps, 0)} MB/s`));
+  const criteria = results.map((r, i) =>
+    criterion(
+      i === 0 ? 'D1' : 'D2',
+      `event-loop delay p99 while encoding (${i === 0 ? 'real corpus' : 'zero-heavy'})`,
+      r.p99,
+      '<',
+      20,
+      'ms',
+      `p50 ${fmt(r.p50, 2)}, max ${fmt(r.max, 1)} ms at ${fmt(r.MBps, 0)} MB/s`,
+    ),
+  );
   return { tables: [table], criteria, notes: [], data: results };
 }
 

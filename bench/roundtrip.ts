@@ -62,13 +62,25 @@ function main(): void {
         const d = run(['decompress', '-f', mid, '-o', out]);
         const ok = c.status === 0 && d.status === 0 && sha256(out) === want;
         if (!ok) failures++;
-        console.log(`${path.basename(file)} (${(size / 2 ** 20).toFixed(0)} MiB) ${codec.padEnd(7)} ratio ${(size / fs.statSync(mid).size).toFixed(3).padStart(7)}  ` +
-          `compress ${c.seconds.toFixed(2)} s, decompress ${d.seconds.toFixed(2)} s  ${ok ? 'byte-exact' : `FAILED ${c.stderr}${d.stderr}`}`);
+        console.log(
+          `${path.basename(file)} (${(size / 2 ** 20).toFixed(0)} MiB) ${codec.padEnd(7)} ratio ${(size / fs.statSync(mid).size).toFixed(3).padStart(7)}  ` +
+            `compress ${c.seconds.toFixed(2)} s, decompress ${d.seconds.toFixed(2)} s  ${ok ? 'byte-exact' : `FAILED ${c.stderr}${d.stderr}`}`,
+        );
       }
       // Damage: a flipped byte in the middle, and the stream cut in the middle.
       run(['compress', '-f', file, '-o', mid]);
       const stream = fs.readFileSync(mid);
-      for (const [what, bytes] of [['corrupt', (() => { const b = Buffer.from(stream); b[b.length >> 1] ^= 0x10; return b; })()], ['truncated', stream.subarray(0, stream.length >> 1)]] as const) {
+      for (const [what, bytes] of [
+        [
+          'corrupt',
+          (() => {
+            const b = Buffer.from(stream);
+            b[b.length >> 1] ^= 0x10;
+            return b;
+          })(),
+        ],
+        ['truncated', stream.subarray(0, stream.length >> 1)],
+      ] as const) {
         fs.writeFileSync(mid, bytes);
         const d = run(['decompress', '-f', mid, '-o', out]);
         const kept = fs.statSync(out).size;

@@ -18,8 +18,11 @@ process.on('exit', () => {
   const hwm = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync('/proc/self/status', 'utf8'));
   fs.writeFileSync(out, JSON.stringify({ ...process.resourceUsage(), vmHWM: hwm ? Number(hwm[1]) : null }));
 });
-main(process.argv.slice(2)).then((code) => {
-  if (!process.exitCode) process.exitCode = code;
-}, () => {
-  process.exitCode = 1;
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (!process.exitCode) process.exitCode = code;
+  },
+  () => {
+    process.exitCode = 1;
+  },
+);

@@ -69,11 +69,18 @@ function pollHwm(pid: number): { stop: () => number | null } {
     try {
       const m = /VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
       if (m) last = Math.max(last ?? 0, Number(m[1]));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   };
   const t = setInterval(read, 20);
   read();
-  return { stop: () => { clearInterval(t); return last; } };
+  return {
+    stop: () => {
+      clearInterval(t);
+      return last;
+    },
+  };
 }
 
 const wrap = path.join(__dirname, 'rss-wrap.js');
@@ -82,11 +89,18 @@ const wrap = path.join(__dirname, 'rss-wrap.js');
 function hashSink(): { stdin: NodeJS.WritableStream; handedOff: () => void; digest: Promise<string> } {
   const h = cp.spawn('sha256sum', [], { stdio: ['pipe', 'pipe', 'inherit'] });
   let text = '';
-  h.stdout.on('data', (d: Buffer) => { text += d.toString(); });
+  h.stdout.on('data', (d: Buffer) => {
+    text += d.toString();
+  });
   return { stdin: h.stdin, handedOff: () => h.stdin.destroy(), digest: exited(h).then(() => text.split(/\s/)[0]) };
 }
 
-async function pagepress(args: string[], stdin: cp.ChildProcess | string, stdoutTo: 'hash' | 'ignore', dir: string): Promise<{ peakKiB: number; polledKiB: number | null; seconds: number; hash: string | null }> {
+async function pagepress(
+  args: string[],
+  stdin: cp.ChildProcess | string,
+  stdoutTo: 'hash' | 'ignore',
+  dir: string,
+): Promise<{ peakKiB: number; polledKiB: number | null; seconds: number; hash: string | null }> {
   const ru = path.join(dir, 'ru.json');
   fs.rmSync(ru, { force: true });
   const inFd = typeof stdin === 'string' ? fs.openSync(stdin, 'r') : null;
@@ -122,7 +136,9 @@ async function zstdRun(args: string[], stdin: cp.ChildProcess | string, out: 'ha
   else (stdin as cp.ChildProcess).stdout!.destroy();
   if (outFd !== null) fs.closeSync(outFd);
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    err += d.toString();
+  });
   const code = await exited(child);
   const seconds = secondsSince(t0);
   if (code !== 0) throw new Error(`zstd ${args.join(' ')} exited ${code}: ${err}`);
@@ -146,14 +162,28 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     const c = await pagepress(['compress', '-T2', '-q', '-o', pp], feed1, 'ignore', dir);
     await feederDone(feed1);
     const ppSize = fs.statSync(pp).size;
-    runs.push({ what: `pagepress compress -T2 (stdin pipe → tmpfs file, ${fmt(size / MB, 0)} MB in, ratio ${fmt(size / ppSize, 2)})`, peakMiB: c.peakKiB / 1024, polledMiB: c.polledKiB === null ? null : c.polledKiB / 1024, seconds: c.seconds, MBps: size / MB / c.seconds, ok: true });
+    runs.push({
+      what: `pagepress compress -T2 (stdin pipe → tmpfs file, ${fmt(size / MB, 0)} MB in, ratio ${fmt(size / ppSize, 2)})`,
+      peakMiB: c.peakKiB / 1024,
+      polledMiB: c.polledKiB === null ? null : c.polledKiB / 1024,
+      seconds: c.seconds,
+      MBps: size / MB / c.seconds,
+      ok: true,
+    });
 
     process.stderr.write('[rss] pagepress decompress -T2 to a pipe\n');
     const d = await pagepress(['decompress', pp, '-T2', '-q'], pp, 'hash', dir);
     const ok = d.hash === want;
     if (!ok) notes.push(`round trip FAILED on the ${size / MiB} MiB stream: sha256 ${d.hash} vs ${want}`);
     runs[0].ok = ok;
-    runs.push({ what: 'pagepress decompress -T2 (tmpfs file → stdout pipe → sha256sum)', peakMiB: d.peakKiB / 1024, polledMiB: d.polledKiB === null ? null : d.polledKiB / 1024, seconds: d.seconds, MBps: size / MB / d.seconds, ok });
+    runs.push({
+      what: 'pagepress decompress -T2 (tmpfs file → stdout pipe → sha256sum)',
+      peakMiB: d.peakKiB / 1024,
+      polledMiB: d.polledKiB === null ? null : d.polledKiB / 1024,
+      seconds: d.seconds,
+      MBps: size / MB / d.seconds,
+      ok,
+    });
 
     process.stderr.write('[rss] zstd -1 -T2 / zstd -d for comparison\n');
     const feed2 = feeder(o.corpus, size);
@@ -171,7 +201,7 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     title: `Peak RSS on a ${label} stream (real corpus repeated), whole process`,
     headers: ['process', 'peak RSS MiB', 'VmHWM polled MiB', 'seconds', 'MB/s', 'round trip'],
     rows: runs.map((r) => [r.what, fmt(r.peakMiB, 1), r.polledMiB === null ? '-' : fmt(r.polledMiB, 1), fmt(r.seconds, 2), fmt(r.MBps, 0), r.ok ? 'ok' : 'MISMATCH']),
-    note: 'Peak RSS: the process\'s VmHWM read at exit (pagepress, via bench/rss-wrap.ts; not getrusage maxRSS, which Linux inherits from the parent across fork and exec) or /usr/bin/time %M (zstd, whose parent is the small time process). MB/s here include the feeding pipe.',
+    note: "Peak RSS: the process's VmHWM read at exit (pagepress, via bench/rss-wrap.ts; not getrusage maxRSS, which Linux inherits from the parent across fork and exec) or /usr/bin/time %M (zstd, whose parent is the small time process). MB/s here include the feeding pipe.",
   };
   const criteria = [
     criterion('E1', `peak RSS of pagepress compress -T2 on a ${label} stream`, runs[0].peakMiB, '<', 300, 'MiB'),

@@ -27,7 +27,8 @@ const node = process.execPath;
 function tools(): Tool[] {
   const cli = cliPath();
   const pp = (name: string, ext: string, extra: string[]): Tool => ({
-    name, ext,
+    name,
+    ext,
     compress: (i, o) => ({ cmd: node, args: [cli, 'compress', i, '-o', o, '-T2', '-f', '-q', ...extra] }),
     decompress: (i, o) => ({ cmd: node, args: [cli, 'decompress', i, '-o', o, '-T2', '-f', '-q'] }),
   });
@@ -35,7 +36,8 @@ function tools(): Tool[] {
     pp('pagepress -T2 (default: Xen filter, zstd 1)', '.pp', []),
     pp('pagepress -T2 --format raw (control)', '.raw.pp', ['--format', 'raw']),
     {
-      name: 'zstd -1 -T2', ext: '.zst',
+      name: 'zstd -1 -T2',
+      ext: '.zst',
       compress: (i, o) => ({ cmd: 'zstd', args: ['-1', '-T2', '-q', '-f', i, '-o', o] }),
       decompress: (i, o) => ({ cmd: 'zstd', args: ['-d', '-q', '-f', i, '-o', o] }),
     },
@@ -71,19 +73,30 @@ export async function run(o: BenchOptions): Promise<{ tables: Table[]; criteria:
     });
     const zstd = rows.find((x) => x.tool.startsWith('zstd'))!;
     const pp = rows[0];
-    const tables: Table[] = [{
-      title: `Xen HVM migration stream, ${fmt(size / MB, 0)} MB (${mib} MiB guest + 3 passes re-sending 15 %), tmpfs → tmpfs, median of ${runs}`,
-      headers: ['tool', 'output MB', 'x zstd size', 'ratio', 'compress MB/s', 'x vs zstd', 'decompress MB/s', 'x vs zstd -d', 'round trip'],
-      rows: rows.map((x) => [x.tool, fmt(x.bytes / MB, 1), fmt(x.bytes / zstd.bytes, 3), fmt(x.ratio, 3), fmt(x.compressMBps, 0), fmt(x.compressMBps / zstd.compressMBps, 2),
-        fmt(x.decompressMBps, 0), fmt(x.decompressMBps / zstd.decompressMBps, 2), x.ok ? 'ok' : 'MISMATCH']),
-    }];
+    const tables: Table[] = [
+      {
+        title: `Xen HVM migration stream, ${fmt(size / MB, 0)} MB (${mib} MiB guest + 3 passes re-sending 15 %), tmpfs → tmpfs, median of ${runs}`,
+        headers: ['tool', 'output MB', 'x zstd size', 'ratio', 'compress MB/s', 'x vs zstd', 'decompress MB/s', 'x vs zstd -d', 'round trip'],
+        rows: rows.map((x) => [
+          x.tool,
+          fmt(x.bytes / MB, 1),
+          fmt(x.bytes / zstd.bytes, 3),
+          fmt(x.ratio, 3),
+          fmt(x.compressMBps, 0),
+          fmt(x.compressMBps / zstd.compressMBps, 2),
+          fmt(x.decompressMBps, 0),
+          fmt(x.decompressMBps / zstd.decompressMBps, 2),
+          x.ok ? 'ok' : 'MISMATCH',
+        ]),
+      },
+    ];
     const criteria = [
       criterion('X1', 'Xen stream: output size vs zstd -1 -T2 (at most 0.75x)', pp.bytes / zstd.bytes, '<', 0.75, 'x', `${fmt(pp.bytes / MB, 1)} vs ${fmt(zstd.bytes / MB, 1)} MB`),
       criterion('X2', 'Xen stream: compress -T2 throughput vs zstd -1 -T2', pp.compressMBps / zstd.compressMBps, '>=', 0.85, 'x', `${fmt(pp.compressMBps, 0)} vs ${fmt(zstd.compressMBps, 0)} MB/s`),
       criterion('X3', 'Xen stream: round trips byte-identical, all tools', rows.filter((x) => x.ok).length, '>=', rows.length, `of ${rows.length}`),
     ];
     const notes = [
-      'The Xen filter keeps a page cache of 262144 pages (1 GiB) on each side, so its peak RSS is about 1.2 GB here (the cache fills as the guest\'s pages are sent); `--cache-slots` bounds it.',
+      "The Xen filter keeps a page cache of 262144 pages (1 GiB) on each side, so its peak RSS is about 1.2 GB here (the cache fills as the guest's pages are sent); `--cache-slots` bounds it.",
     ];
     return { tables, criteria, notes, data: { stream: { ...meta, bytes: size, mib }, rows } };
   } finally {

@@ -74,7 +74,9 @@ export class PagepressError extends Error {
 
 /** True when `err` is a PagepressError (also across worker threads, where the prototype is lost). */
 export function isPagepressError(err: unknown): err is PagepressError {
-  return err instanceof PagepressError || (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('PP_ERR_'));
+  return (
+    err instanceof PagepressError || (typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string' && String((err as { code: string }).code).startsWith('PP_ERR_'))
+  );
 }
 
 /** Rebuild a PagepressError from a structured-clone copy received from a worker. */

@@ -1,9 +1,8 @@
 // JS bindings (contract: lib/native.ts). Everything in this file runs on the JS thread
 // of the calling environment (main thread or a worker_threads Worker), except
 // JobWorker::Execute, which runs on a libuv pool thread and touches only plain structs.
-#include <napi.h>
-
 #include <fcntl.h>
+#include <napi.h>
 
 #include <cmath>
 #include <functional>
@@ -88,7 +87,8 @@ View<uint8_t> GetU8(Napi::Env env, Napi::Value v, const char* name, bool nullabl
 double GetInt(Napi::Env env, Napi::Value v, const char* name, double lo, double hi) {
   if (!v.IsNumber()) ThrowArg(env, "%s must be a number", name);
   double d = v.As<Napi::Number>().DoubleValue();
-  if (!(d >= lo && d <= hi) || d != std::floor(d)) ThrowArg(env, "%s = %.17g, expected an integer in %.17g..%.17g", name, d, lo, hi);
+  if (!(d >= lo && d <= hi) || d != std::floor(d))
+    ThrowArg(env, "%s = %.17g, expected an integer in %.17g..%.17g", name, d, lo, hi);
   return d;
 }
 
@@ -163,11 +163,13 @@ class JobWorker : public Napi::AsyncWorker {
     for (auto& o : keep) keep_.push_back(Napi::Persistent(o));
   }
   void Execute() override { ok_ = job_(&result_, &err_); }  // pool thread
-  void OnOK() override {                                     // JS thread
+  void OnOK() override {                                    // JS thread
     Napi::Env env = Env();
     Napi::HandleScope scope(env);
-    if (ok_) Callback().Call({env.Null(), Napi::Number::New(env, static_cast<double>(result_))});
-    else Callback().Call({MakeError(env, err_)});
+    if (ok_)
+      Callback().Call({env.Null(), Napi::Number::New(env, static_cast<double>(result_))});
+    else
+      Callback().Call({MakeError(env, err_)});
   }
 
  private:
@@ -220,21 +222,24 @@ Napi::Value ImageBound(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double n = GetInt(env, info[0], "pageCount", 0, 4096);
   double p = GetPageSize(env, info[1]);
-  return Napi::Number::New(env, static_cast<double>(pp::ImageBound(static_cast<uint64_t>(n), static_cast<uint32_t>(p))));
+  return Napi::Number::New(env,
+                           static_cast<double>(pp::ImageBound(static_cast<uint64_t>(n), static_cast<uint32_t>(p))));
 }
 
 Napi::Value CacheBytes(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   double slots = GetInt(env, info[0], "slots", 0, static_cast<double>(pp::kMaxCacheSlots));
   double p = GetPageSize(env, info[1]);
-  return Napi::Number::New(env, static_cast<double>(pp::CacheBytes(static_cast<uint64_t>(slots), static_cast<uint32_t>(p))));
+  return Napi::Number::New(env,
+                           static_cast<double>(pp::CacheBytes(static_cast<uint64_t>(slots), static_cast<uint32_t>(p))));
 }
 
 Napi::Value CacheInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto cache = GetU8(env, info[0], "cache", false, nullptr);
   double p = GetPageSize(env, info[1]);
-  if (cache.len < pp::kCacheHeader) ThrowArg(env, "cache has %zu bytes, expected at least cacheBytes(0, pageSize) = 64", cache.len);
+  if (cache.len < pp::kCacheHeader)
+    ThrowArg(env, "cache has %zu bytes, expected at least cacheBytes(0, pageSize) = 64", cache.len);
   pp::CacheInit(cache.data, cache.len, static_cast<uint32_t>(p));
   return env.Undefined();
 }
@@ -266,7 +271,8 @@ Napi::Value EncodeBatchSync(const Napi::CallbackInfo& info) {
 Napi::Value EncodeBatchAsync(const Napi::CallbackInfo& info) {
   Keep keep;
   pp::EncodeJob j = ParseEncode(info, &keep);
-  Queue(info, 1, "pagepress:encodeBatch", [j](uint64_t* r, pp::Error* e) { return pp::EncodeBatch(j, r, e); }, keep);
+  Queue(
+      info, 1, "pagepress:encodeBatch", [j](uint64_t* r, pp::Error* e) { return pp::EncodeBatch(j, r, e); }, keep);
   return info.Env().Undefined();
 }
 
@@ -301,7 +307,8 @@ Napi::Value DecodeBatchSync(const Napi::CallbackInfo& info) {
 Napi::Value DecodeBatchAsync(const Napi::CallbackInfo& info) {
   Keep keep;
   pp::DecodeJob j = ParseDecode(info, &keep);
-  Queue(info, 1, "pagepress:decodeBatch", [j](uint64_t* r, pp::Error* e) { return pp::DecodeBatch(j, r, e); }, keep);
+  Queue(
+      info, 1, "pagepress:decodeBatch", [j](uint64_t* r, pp::Error* e) { return pp::DecodeBatch(j, r, e); }, keep);
   return info.Env().Undefined();
 }
 
@@ -351,14 +358,16 @@ Napi::Value InflateSync(const Napi::CallbackInfo& info) {
 Napi::Value DeflateAsync(const Napi::CallbackInfo& info) {
   Keep keep;
   CodecArgs a = ParseCodec(info, true, &keep);
-  Queue(info, 3, "pagepress:deflate", [a](uint64_t* r, pp::Error* e) { return RunDeflate(a, r, e); }, keep);
+  Queue(
+      info, 3, "pagepress:deflate", [a](uint64_t* r, pp::Error* e) { return RunDeflate(a, r, e); }, keep);
   return info.Env().Undefined();
 }
 
 Napi::Value InflateAsync(const Napi::CallbackInfo& info) {
   Keep keep;
   CodecArgs a = ParseCodec(info, false, &keep);
-  Queue(info, 2, "pagepress:inflate", [a](uint64_t* r, pp::Error* e) { return RunInflate(a, r, e); }, keep);
+  Queue(
+      info, 2, "pagepress:inflate", [a](uint64_t* r, pp::Error* e) { return RunInflate(a, r, e); }, keep);
   return info.Env().Undefined();
 }
 
@@ -370,7 +379,10 @@ Napi::Value DeflateBound(const Napi::CallbackInfo& info) {
 // Runs once per environment (main thread and each worker that loads the addon).
 Napi::Object ModuleInit(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData(new AddonData());  // deleted by node-addon-api at env teardown
-  struct { const char* name; Napi::Function::Callback fn; } fns[] = {
+  struct {
+    const char* name;
+    Napi::Function::Callback fn;
+  } fns[] = {
       {"init", Init},
       {"crc32c", Crc32c},
       {"imageBound", ImageBound},

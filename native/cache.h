@@ -38,7 +38,11 @@ struct Cache {
 
   bool enabled() const { return slots != 0; }
   uint64_t Slot(uint64_t pfn) const { return pfn % slots; }
-  uint64_t Tag(uint64_t s) const { uint64_t t; memcpy(&t, tags + 8 * s, 8); return t; }
+  uint64_t Tag(uint64_t s) const {
+    uint64_t t;
+    memcpy(&t, tags + 8 * s, 8);
+    return t;
+  }
   void SetTag(uint64_t s, uint64_t t) { memcpy(tags + 8 * s, &t, 8); }
   uint8_t* Page(uint64_t s) const { return data + s * pageSize; }
 };

@@ -11,12 +11,19 @@
 namespace pp {
 namespace {
 
-inline uint64_t Load64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
 inline void Store32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
 
 inline size_t UlebSize(size_t v) { return v < 0x80 ? 1 : v < 0x4000 ? 2 : 3; }
 inline uint8_t* PutUleb(uint8_t* p, size_t v) {
-  while (v >= 0x80) { *p++ = static_cast<uint8_t>(v | 0x80); v >>= 7; }
+  while (v >= 0x80) {
+    *p++ = static_cast<uint8_t>(v | 0x80);
+    v >>= 7;
+  }
   *p++ = static_cast<uint8_t>(v);
   return p;
 }
@@ -28,8 +35,8 @@ bool IsZero(const uint8_t* p, size_t len) {
   // Most non-zero pages differ in their first word: cheap early exit.
   if (len >= 8 && Load64(p) != 0) return false;
   for (; i + 64 <= len; i += 64) {
-    uint64_t acc = Load64(p + i) | Load64(p + i + 8) | Load64(p + i + 16) | Load64(p + i + 24) |
-                   Load64(p + i + 32) | Load64(p + i + 40) | Load64(p + i + 48) | Load64(p + i + 56);
+    uint64_t acc = Load64(p + i) | Load64(p + i + 8) | Load64(p + i + 16) | Load64(p + i + 24) | Load64(p + i + 32) |
+                   Load64(p + i + 40) | Load64(p + i + 48) | Load64(p + i + 56);
     if (acc) return false;
   }
   uint8_t acc = 0;
@@ -53,8 +60,10 @@ size_t XbzrleEncode(const uint8_t* old, const uint8_t* cur, size_t len, uint8_t*
     }
     if (!x) {
       // ...then skip equal 32-byte blocks (the common case), then single words.
-      while (w + 4 <= words && ((Load64(old + 8 * w) ^ Load64(cur + 8 * w)) | (Load64(old + 8 * w + 8) ^ Load64(cur + 8 * w + 8)) |
-                                (Load64(old + 8 * w + 16) ^ Load64(cur + 8 * w + 16)) | (Load64(old + 8 * w + 24) ^ Load64(cur + 8 * w + 24))) == 0)
+      while (w + 4 <= words &&
+             ((Load64(old + 8 * w) ^ Load64(cur + 8 * w)) | (Load64(old + 8 * w + 8) ^ Load64(cur + 8 * w + 8)) |
+              (Load64(old + 8 * w + 16) ^ Load64(cur + 8 * w + 16)) |
+              (Load64(old + 8 * w + 24) ^ Load64(cur + 8 * w + 24))) == 0)
         w += 4;
       for (; w < words; w++)
         if ((x = Load64(old + 8 * w) ^ Load64(cur + 8 * w)) != 0) break;
@@ -79,16 +88,22 @@ size_t XbzrleEncode(const uint8_t* old, const uint8_t* cur, size_t len, uint8_t*
   }
 }
 
-bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* errAt,
-                  const char** why) {
+bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* errAt, const char** why) {
   size_t q = 0, pos = 0;
   auto uleb = [&](size_t* v) {
     size_t r = 0;
     for (int k = 0; k < 3; k++) {
-      if (q >= d) { *errAt = q; *why = "ends inside a ULEB128"; return false; }
+      if (q >= d) {
+        *errAt = q;
+        *why = "ends inside a ULEB128";
+        return false;
+      }
       uint8_t b = src[q++];
       r |= size_t{b & 0x7Fu} << (7 * k);
-      if (!(b & 0x80)) { *v = r; return true; }
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
     }
     *errAt = q - 3;
     *why = "has a ULEB128 longer than 3 bytes";
@@ -97,9 +112,21 @@ bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_
   while (q < d) {
     size_t at = q, zrun, nzrun;
     if (!uleb(&zrun) || !uleb(&nzrun)) return false;
-    if (nzrun == 0) { *errAt = at; *why = "has a zero nzrun"; return false; }
-    if (zrun > len - pos || nzrun > len - pos - zrun) { *errAt = at; *why = "runs past the page end"; return false; }
-    if (nzrun > d - q) { *errAt = q; *why = "ends inside a changed run"; return false; }
+    if (nzrun == 0) {
+      *errAt = at;
+      *why = "has a zero nzrun";
+      return false;
+    }
+    if (zrun > len - pos || nzrun > len - pos - zrun) {
+      *errAt = at;
+      *why = "runs past the page end";
+      return false;
+    }
+    if (nzrun > d - q) {
+      *errAt = q;
+      *why = "ends inside a changed run";
+      return false;
+    }
     pos += zrun;
     if (page) memcpy(page + pos, src + q, nzrun);
     pos += nzrun;
@@ -108,8 +135,8 @@ bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_
   return true;
 }
 
-size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs,
-                     uint32_t* counts, uint8_t* deltas) {
+size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs, uint32_t* counts,
+                     uint8_t* deltas) {
   const size_t P = b.pageSize, n = b.count;
   const bool shortTail = b.tail < P;
   const size_t full = shortTail ? n - 1 : n;  // pages 0..full-1 are full size
@@ -155,7 +182,11 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
         size_t h = crc & kMask;
         for (; table[h]; h = (h + 1) & kMask) {
           size_t j = table[h] - 1u;
-          if (crcs[j] == crc && memcmp(b.pages + j * P, page, P) == 0) { kind = DUP; ref = static_cast<uint32_t>(j); break; }
+          if (crcs[j] == crc && memcmp(b.pages + j * P, page, P) == 0) {
+            kind = DUP;
+            ref = static_cast<uint32_t>(j);
+            break;
+          }
         }
         if (kind != DUP) table[h] = static_cast<uint16_t>(i + 1);
       }
@@ -182,8 +213,10 @@ size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, 
         }
         // Store every full page in its slot (zero and dup pages too) so the decoder,
         // which does the same, holds the same bytes.
-        if (kind == ZERO) memset(slot, 0, P);
-        else if (kind != UNCHANGED) memcpy(slot, page, P);
+        if (kind == ZERO)
+          memset(slot, 0, P);
+        else if (kind != UNCHANGED)
+          memcpy(slot, page, P);
         c.SetTag(s, pfn + 1);
       } else if (kind == LITERAL) {
         if (payload) memcpy(payload + d, page, P);

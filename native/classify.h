@@ -23,8 +23,7 @@ size_t XbzrleEncode(const uint8_t* old, const uint8_t* cur, size_t len, uint8_t*
 
 // Checks the delta src[0..d) against a page of `len` bytes and, when `page` is not
 // null, applies it in place. On failure returns false with *errAt = offset in src.
-bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* errAt,
-                  const char** why);
+bool XbzrleDecode(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* errAt, const char** why);
 
 struct Batch {
   const uint8_t* pages;  // n pages back to back, the last one `tail` bytes
@@ -42,7 +41,7 @@ struct Batch {
 // payload == nullptr: classify without building the payload (the in-place encoder then
 // compacts the pages where they are); DELTA payloads, which only exist with a cache, go
 // back to back into `deltas` (room for (count - 1) x pageSize bytes), in page order.
-size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs,
-                     uint32_t* counts, uint8_t* deltas = nullptr);
+size_t ClassifyBatch(Batch& b, uint8_t* kinds, uint8_t* refs, uint8_t* payload, uint32_t* crcs, uint32_t* counts,
+                     uint8_t* deltas = nullptr);
 
 }  // namespace pp

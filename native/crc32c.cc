@@ -33,7 +33,11 @@ struct Tables {
 };
 constexpr Tables kTables;  // built at compile time: no init race between threads
 
-inline uint64_t Load64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
 
 // Portable: slicing-by-8 (little-endian hosts; x86-64 and arm64 are).
 uint32_t CrcSoft(uint32_t c, const uint8_t* p, size_t n) {
@@ -60,15 +64,19 @@ __attribute__((target("sse4.2"))) uint32_t CrcHw(uint32_t c, const uint8_t* p, s
     p += 32;
     n -= 32;
   }
-  while (n >= 8) { c64 = _mm_crc32_u64(c64, Load64(p)); p += 8; n -= 8; }
+  while (n >= 8) {
+    c64 = _mm_crc32_u64(c64, Load64(p));
+    p += 8;
+    n -= 8;
+  }
   c = static_cast<uint32_t>(c64);
   while (n--) c = _mm_crc32_u8(c, *p++);
   return c;
 }
 
 // Three pages at once; len is a multiple of 8 (page sizes are >= 512, powers of two).
-__attribute__((target("sse4.2"))) void CrcHw3(const uint8_t* a, const uint8_t* b,
-                                              const uint8_t* d, size_t len, uint32_t* out) {
+__attribute__((target("sse4.2"))) void CrcHw3(const uint8_t* a, const uint8_t* b, const uint8_t* d, size_t len,
+                                              uint32_t* out) {
   uint64_t ca = 0xFFFFFFFFu, cb = 0xFFFFFFFFu, cd = 0xFFFFFFFFu;
   for (size_t i = 0; i < len; i += 16) {
     ca = _mm_crc32_u64(ca, Load64(a + i));
@@ -96,7 +104,10 @@ int CrcCap() {
 }
 
 bool HaveSse42() {
-  static const bool have = [] { __builtin_cpu_init(); return CrcCap() >= 1 && __builtin_cpu_supports("sse4.2") != 0; }();
+  static const bool have = [] {
+    __builtin_cpu_init();
+    return CrcCap() >= 1 && __builtin_cpu_supports("sse4.2") != 0;
+  }();
   return have;
 }
 
@@ -127,7 +138,8 @@ constexpr FoldConstants kFold128 = Fold(128), kFold512 = Fold(512), kFold2048 = 
 bool HaveFold() {
   static const bool have = [] {
     __builtin_cpu_init();
-    return CrcCap() >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("sse4.2");
+    return CrcCap() >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("vpclmulqdq") &&
+           __builtin_cpu_supports("sse4.2");
   }();
   return have;
 }
@@ -151,7 +163,8 @@ PP_FOLD_TARGET uint32_t CrcFold(uint32_t c, const uint8_t* p, size_t n) {
   const __m128i k128 = _mm_set_epi64x(static_cast<long long>(kFold128.hi), static_cast<long long>(kFold128.lo));
   __m512i x0 = _mm512_loadu_si512(p), x1 = _mm512_loadu_si512(p + 64);
   __m512i x2 = _mm512_loadu_si512(p + 128), x3 = _mm512_loadu_si512(p + 192);
-  x0 = _mm512_xor_si512(x0, _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(c))));  // the register enters as the first 4 bytes
+  x0 = _mm512_xor_si512(
+      x0, _mm512_zextsi128_si512(_mm_cvtsi32_si128(static_cast<int>(c))));  // the register enters as the first 4 bytes
   const size_t end = n & ~size_t{255};
   for (size_t at = 256; at < end; at += 256) {  // four independent chains, 2048 bits apart
     x0 = _mm512_xor_si512(Fold4(x0, k2048), _mm512_loadu_si512(p + at));
@@ -165,7 +178,8 @@ PP_FOLD_TARGET uint32_t CrcFold(uint32_t c, const uint8_t* p, size_t n) {
   alignas(64) uint8_t last[64];
   _mm512_store_si512(last, x3);
   __m128i a = _mm_load_si128(reinterpret_cast<const __m128i*>(last));
-  for (int lane = 1; lane < 4; lane++) a = _mm_xor_si128(Fold1(a, k128), _mm_load_si128(reinterpret_cast<const __m128i*>(last + 16 * lane)));
+  for (int lane = 1; lane < 4; lane++)
+    a = _mm_xor_si128(Fold1(a, k128), _mm_load_si128(reinterpret_cast<const __m128i*>(last + 16 * lane)));
   uint64_t r = _mm_crc32_u64(0, static_cast<uint64_t>(_mm_cvtsi128_si64(a)));
   return static_cast<uint32_t>(_mm_crc32_u64(r, static_cast<uint64_t>(_mm_extract_epi64(a, 1))));
 }
@@ -184,12 +198,9 @@ inline uint32_t CrcRaw(uint32_t c, const uint8_t* p, size_t n) {
 
 }  // namespace
 
-uint32_t Crc32c(const uint8_t* buf, size_t len, uint32_t seed) {
-  return ~CrcRaw(~seed, buf, len);
-}
+uint32_t Crc32c(const uint8_t* buf, size_t len, uint32_t seed) { return ~CrcRaw(~seed, buf, len); }
 
-void Crc32cPages(const uint8_t* base, size_t stride, size_t len, const uint16_t* idx,
-                 size_t count, uint32_t* out) {
+void Crc32cPages(const uint8_t* base, size_t stride, size_t len, const uint16_t* idx, size_t count, uint32_t* out) {
   size_t k = 0;
 #ifdef PP_X86
   if (HaveFold() && len % 256 == 0) {  // page sizes are powers of two >= 512
@@ -233,7 +244,11 @@ uint32_t Crc32cZeroPage(size_t len) {
   if (len == (size_t{1} << b) && b >= 9 && b <= 16) return z.crc[b];
   static const uint8_t zeros[512] = {};
   uint32_t c = 0;
-  for (size_t left = len; left; ) { size_t m = left < 512 ? left : 512; c = Crc32c(zeros, m, c); left -= m; }
+  for (size_t left = len; left;) {
+    size_t m = left < 512 ? left : 512;
+    c = Crc32c(zeros, m, c);
+    left -= m;
+  }
   return c;
 }
 

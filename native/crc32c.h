@@ -13,8 +13,7 @@ uint32_t Crc32c(const uint8_t* buf, size_t len, uint32_t seed = 0);
 // base + idx[k] * stride. With AVX-512 + VPCLMULQDQ each page is folded (four chains of
 // carry-less multiplies); with SSE4.2 only, three pages are hashed at once (three
 // independent crc32 instruction chains) to hide the instruction's 3-cycle latency.
-void Crc32cPages(const uint8_t* base, size_t stride, size_t len, const uint16_t* idx,
-                 size_t count, uint32_t* out);
+void Crc32cPages(const uint8_t* base, size_t stride, size_t len, const uint16_t* idx, size_t count, uint32_t* out);
 
 // CRC32C of `len` zero bytes, len a power of two in 512..65536 (cached constants).
 uint32_t Crc32cZeroPage(size_t len);

@@ -55,7 +55,8 @@ bool Deflate(const uint8_t* src, size_t srcLen, uint8_t* dst, size_t dstLen, int
     deflateEnd(&z);  // a half-finished stream: drop it, the next call re-inits
     s.defReady = false;
     if (rc == Z_OK || rc == Z_BUF_ERROR)
-      return Fail(e, Status::ARG, -1, -1, "deflate output does not fit in dst of %zu bytes (use deflateBound(%zu))", dstLen, srcLen);
+      return Fail(e, Status::ARG, -1, -1, "deflate output does not fit in dst of %zu bytes (use deflateBound(%zu))",
+                  dstLen, srcLen);
     return Fail(e, Status::CODEC, -1, -1, "deflate failed with zlib error %d", rc);
   }
   *written = dstLen - z.avail_out;
@@ -69,7 +70,8 @@ bool Inflate(const uint8_t* src, size_t srcLen, uint8_t* dst, size_t dstLen, Err
   z_stream& z = s.inf;
   if (!s.infReady) {
     z = z_stream{};
-    if (inflateInit2(&z, kWindowBits) != Z_OK) return Fail(e, Status::CODEC, -1, -1, "inflateInit2 failed (out of memory?)");
+    if (inflateInit2(&z, kWindowBits) != Z_OK)
+      return Fail(e, Status::CODEC, -1, -1, "inflateInit2 failed (out of memory?)");
     s.infReady = true;
   } else {
     inflateReset(&z);
@@ -90,13 +92,14 @@ bool Inflate(const uint8_t* src, size_t srcLen, uint8_t* dst, size_t dstLen, Err
     return true;
   }
   if (rc == Z_DATA_ERROR)
-    return Fail(e, Status::CODEC, static_cast<int64_t>(consumed), -1, "invalid deflate data near offset %zu: %s", consumed,
-                z.msg ? z.msg : "corrupt");
+    return Fail(e, Status::CODEC, static_cast<int64_t>(consumed), -1, "invalid deflate data near offset %zu: %s",
+                consumed, z.msg ? z.msg : "corrupt");
   if (z.avail_out == 0)
     return Fail(e, Status::CODEC, -1, -1, "deflate data decodes to more than the expected %zu bytes", dstLen);
   if (rc == Z_BUF_ERROR || rc == Z_OK)
     return Fail(e, Status::CODEC, static_cast<int64_t>(srcLen), -1,
-                "deflate data of %zu bytes is truncated: it ended after producing %zu of %zu bytes", srcLen, produced, dstLen);
+                "deflate data of %zu bytes is truncated: it ended after producing %zu of %zu bytes", srcLen, produced,
+                dstLen);
   return Fail(e, Status::CODEC, -1, -1, "inflate failed with zlib error %d", rc);
 }
 

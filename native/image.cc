@@ -40,9 +40,21 @@ constexpr size_t kFixedHeader = 32;
 constexpr size_t kHeaderLen = (kFixedHeader + kLayoutLen + 7) & ~size_t{7};
 constexpr uint64_t kMaxPfn = uint64_t{1} << 52;  // exclusive; also exact in a double
 
-inline uint16_t Load16(const uint8_t* p) { uint16_t v; memcpy(&v, p, 2); return v; }
-inline uint32_t Load32(const uint8_t* p) { uint32_t v; memcpy(&v, p, 4); return v; }
-inline uint64_t Load64(const uint8_t* p) { uint64_t v; memcpy(&v, p, 8); return v; }
+inline uint16_t Load16(const uint8_t* p) {
+  uint16_t v;
+  memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  memcpy(&v, p, 8);
+  return v;
+}
 inline void Store16(uint8_t* p, uint16_t v) { memcpy(p, &v, 2); }
 inline void Store32(uint8_t* p, uint32_t v) { memcpy(p, &v, 4); }
 inline void Store64(uint8_t* p, uint64_t v) { memcpy(p, &v, 8); }
@@ -53,11 +65,7 @@ inline size_t Align8(size_t v) { return (v + 7) & ~size_t{7}; }
 struct Layout {
   size_t payload, pfn, kind, ref, end;
   Layout(size_t H, size_t n, bool run, size_t D)
-      : payload(H),
-        pfn(H + Align8(D)),
-        kind(pfn + (run ? 8 : 8 * n)),
-        ref(kind + Align4(n)),
-        end(ref + 4 * n) {}
+      : payload(H), pfn(H + Align8(D)), kind(pfn + (run ? 8 : 8 * n)), ref(kind + Align4(n)), end(ref + 4 * n) {}
 };
 
 inline bool Overlaps(const void* a, size_t alen, const void* b, size_t blen) {
@@ -93,9 +101,7 @@ bool CheckStats(uint32_t* stats, size_t len, Error* e) {
 
 }  // namespace
 
-uint64_t ImageBound(uint64_t n, uint32_t P) {
-  return Layout(kHeaderLen, n, false, n * P).end;
-}
+uint64_t ImageBound(uint64_t n, uint32_t P) { return Layout(kHeaderLen, n, false, n * P).end; }
 
 // ---------------------------------------------------------------------------------
 // Encode. Any thread.
@@ -110,14 +116,15 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   const size_t T = j.pagesLen - (n - 1) * P;
   const uint64_t bound = ImageBound(n, static_cast<uint32_t>(P));
   if (j.outLen < bound)
-    return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, expected at least imageBound(%zu, %zu) = %llu",
-                j.outLen, n, P, (unsigned long long)bound);
+    return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, expected at least imageBound(%zu, %zu) = %llu", j.outLen, n,
+                P, (unsigned long long)bound);
   if (!CheckStats(j.stats, j.statsLen, e)) return false;
   if (j.hasPfns && j.pfnsLen < n)
     return Fail(e, Status::ARG, -1, -1, "pfns has %zu entries, expected at least %zu", j.pfnsLen, n);
   if (j.inPlace) {
     // The pages already sit where the payload goes: the image is built around them.
-    if (j.pages != j.out + kHeaderLen) return Fail(e, Status::ARG, -1, -1, "in-place encode needs pages == out + %zu", kHeaderLen);
+    if (j.pages != j.out + kHeaderLen)
+      return Fail(e, Status::ARG, -1, -1, "in-place encode needs pages == out + %zu", kHeaderLen);
   } else if (Overlaps(j.out, j.outLen, j.pages, j.pagesLen)) {
     return Fail(e, Status::ARG, -1, -1, "out and pages must not overlap");
   }
@@ -133,9 +140,13 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   for (size_t i = 0; i < n; i++) {
     double v = j.hasPfns ? j.pfns[i] : j.pfnBase + static_cast<double>(i);
     if (!(v >= 0 && v < static_cast<double>(kMaxPfn) && v == static_cast<double>(static_cast<uint64_t>(v))))
-      return Fail(e, Status::ARG, -1, static_cast<int64_t>(i), "pfn of page %zu (%s) = %.17g is not an integer in 0..2^52-1", i, j.hasPfns ? "from pfns" : "pfnBase + index", v);
+      return Fail(e, Status::ARG, -1, static_cast<int64_t>(i),
+                  "pfn of page %zu (%s) = %.17g is not an integer in 0..2^52-1", i,
+                  j.hasPfns ? "from pfns" : "pfnBase + index", v);
     Store64(reinterpret_cast<uint8_t*>(pfnList + i), static_cast<uint64_t>(v));
-    if (i && static_cast<uint64_t>(v) != static_cast<uint64_t>(j.hasPfns ? j.pfns[i - 1] : j.pfnBase + static_cast<double>(i - 1)) + 1) run = false;
+    if (i && static_cast<uint64_t>(v) !=
+                 static_cast<uint64_t>(j.hasPfns ? j.pfns[i - 1] : j.pfnBase + static_cast<double>(i - 1)) + 1)
+      run = false;
   }
   b.pfns = reinterpret_cast<const uint8_t*>(pfnList);
 
@@ -194,8 +205,8 @@ bool EncodeBatch(const EncodeJob& j, uint64_t* outLen, Error* e) {
   // Header last: D and the checksum are known only now.
   memset(out, 0, kHeaderLen);
   memcpy(out, "PPIM", 4);
-  out[4] = 1;                                     // version
-  out[5] = 0;                                     // flags
+  out[4] = 1;  // version
+  out[5] = 0;  // flags
   Store16(out + 6, static_cast<uint16_t>(kHeaderLen));
   Store32(out + 8, static_cast<uint32_t>(P));
   Store32(out + 12, static_cast<uint32_t>(n));
@@ -220,9 +231,10 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
     return Fail(e, Status::TRUNCATED, static_cast<int64_t>(len), -1,
                 "image of %zu bytes ends inside the 32-byte header at offset %zu", len, len);
   if (memcmp(im, "PPIM", 4) != 0)
-    return Fail(e, Status::MAGIC, 0, -1, "image magic %02x %02x %02x %02x at offset 0 is not PPIM (50 50 49 4d)",
-                im[0], im[1], im[2], im[3]);
-  if (im[4] != 1) return Fail(e, Status::VERSION, 4, -1, "image version %u at offset 4 is not supported, expected 1", im[4]);
+    return Fail(e, Status::MAGIC, 0, -1, "image magic %02x %02x %02x %02x at offset 0 is not PPIM (50 50 49 4d)", im[0],
+                im[1], im[2], im[3]);
+  if (im[4] != 1)
+    return Fail(e, Status::VERSION, 4, -1, "image version %u at offset 4 is not supported, expected 1", im[4]);
   if (im[5] != 0) return Fail(e, Status::FORMAT, 5, -1, "image flags 0x%02x at offset 5 must be 0", im[5]);
   const uint32_t P = Load32(im + 8), n = Load32(im + 12), T = Load32(im + 16);
   const uint32_t D = Load32(im + 20);
@@ -234,8 +246,7 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
   if (n == 0) return Fail(e, Status::FORMAT, 12, -1, "image page count 0 at offset 12, expected 1..4096");
   if (n > kMaxPages)
     return Fail(e, Status::LIMIT, 12, -1, "image page count %u at offset 12 exceeds the limit 4096", n);
-  if (T == 0 || T > P)
-    return Fail(e, Status::FORMAT, 16, -1, "image tail bytes %u at offset 16, expected 1..%u", T, P);
+  if (T == 0 || T > P) return Fail(e, Status::FORMAT, 16, -1, "image tail bytes %u at offset 16, expected 1..%u", T, P);
   if (uint64_t{D} > uint64_t{n} * P)
     return Fail(e, Status::LIMIT, 20, -1, "image payload length %u at offset 20 exceeds %u pages of %u bytes", D, n, P);
   if (L == 0 || L > 255)
@@ -243,7 +254,8 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
   if (reserved != 0) return Fail(e, Status::FORMAT, 30, -1, "image reserved field %u at offset 30 must be 0", reserved);
   const size_t wantH = (kFixedHeader + L + 7) & ~size_t{7};
   if (H != wantH)
-    return Fail(e, Status::FORMAT, 6, -1, "image header length %u at offset 6, expected %zu for a layout string of %u bytes", H, wantH, L);
+    return Fail(e, Status::FORMAT, 6, -1,
+                "image header length %u at offset 6, expected %zu for a layout string of %u bytes", H, wantH, L);
   if (len < H)
     return Fail(e, Status::TRUNCATED, static_cast<int64_t>(len), -1,
                 "image of %zu bytes ends inside the %u-byte header at offset %zu", len, H, len);
@@ -251,13 +263,18 @@ bool ParseImageHeader(const uint8_t* im, size_t len, ImageInfo* info, Error* e) 
   for (const auto& l : kLayouts)
     if (L == kLayoutLen && memcmp(im + kFixedHeader, l.text, kLayoutLen) == 0) known = &l;
   if (!known)
-    return Fail(e, Status::LAYOUT, kFixedHeader, -1, "image layout string at offset 32 (%u bytes) is not one of the 4 known layouts, e.g. \"%s\"", L, kLayouts[0].text);
+    return Fail(e, Status::LAYOUT, kFixedHeader, -1,
+                "image layout string at offset 32 (%u bytes) is not one of the 4 known layouts, e.g. \"%s\"", L,
+                kLayouts[0].text);
   const bool run = known->run;
   if (known->dense && uint64_t{D} != uint64_t{n - 1} * P + T)
-    return Fail(e, Status::FORMAT, 20, -1, "dense image payload length %u at offset 20 is not the %llu bytes of its pages", D,
+    return Fail(e, Status::FORMAT, 20, -1,
+                "dense image payload length %u at offset 20 is not the %llu bytes of its pages", D,
                 (unsigned long long)(uint64_t{n - 1} * P + T));
   for (size_t k = kFixedHeader + L; k < H; k++)
-    if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "image header padding byte 0x%02x at offset %zu must be 0", im[k], k);
+    if (im[k])
+      return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1,
+                  "image header padding byte 0x%02x at offset %zu must be 0", im[k], k);
   const Layout lay(H, n, run, D);
   info->pfnRun = run;
   info->dense = known->dense;
@@ -283,7 +300,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   const size_t P = h.pageSize, n = h.pageCount, T = h.tailBytes, D = h.payloadLength;
   const size_t full = T < P ? n - 1 : n;
   if (j.outLen < h.byteLength)
-    return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image decodes to %llu", j.outLen, (unsigned long long)h.byteLength);
+    return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image decodes to %llu", j.outLen,
+                (unsigned long long)h.byteLength);
   if (j.hasPfns && j.pfnsLen < n)
     return Fail(e, Status::ARG, -1, -1, "pfns has %zu entries, the image has %zu pages", j.pfnsLen, n);
   if (j.inPlace) {
@@ -292,7 +310,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
       return Fail(e, Status::ARG, -1, -1, "in-place decode needs image + %u == out", h.headerLength);
     if (j.hasCache) return Fail(e, Status::ARG, -1, -1, "in-place decode takes no page cache");
     if (j.outLen < j.imageLen - h.headerLength)
-      return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image needs %zu after its header", j.outLen, j.imageLen - h.headerLength);
+      return Fail(e, Status::ARG, -1, -1, "out has %zu bytes, the image needs %zu after its header", j.outLen,
+                  j.imageLen - h.headerLength);
   } else if (Overlaps(j.out, j.outLen, j.image, j.imageLen)) {
     return Fail(e, Status::ARG, -1, -1, "out must not overlap image");
   }
@@ -301,7 +320,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   Cache c;
   if (j.hasCache && !CacheOpen(j.cache, j.cacheLen, static_cast<uint32_t>(P), &c, e)) return false;
   if (h.dense && c.enabled())
-    return Fail(e, Status::FORMAT, kFixedHeader, -1, "dense image layout in a stream with a page cache (encoders make dense images only without one)");
+    return Fail(e, Status::FORMAT, kFixedHeader, -1,
+                "dense image layout in a stream with a page cache (encoders make dense images only without one)");
 
   const uint8_t* im = j.image;
   const Layout lay(h.headerLength, n, h.pfnRun, D);
@@ -312,14 +332,17 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     return Fail(e, Status::TRAILING, static_cast<int64_t>(lay.end), -1,
                 "image has %zu bytes after its end at offset %zu", j.imageLen - lay.end, lay.end);
   for (size_t k = lay.payload + D; k < lay.pfn; k++)
-    if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "payload padding byte 0x%02x at offset %zu must be 0", im[k], k);
+    if (im[k])
+      return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "payload padding byte 0x%02x at offset %zu must be 0",
+                  im[k], k);
   // Sections are copied out first: an in-place decode overwrites them.
   uint64_t pfnList[kMaxPages];
   if (h.pfnRun) {
     const uint64_t base = Load64(im + lay.pfn);
     if (base >= kMaxPfn || base + n > kMaxPfn)
-      return Fail(e, Status::FORMAT, static_cast<int64_t>(lay.pfn), -1, "pfn run %llu..%llu at offset %zu is not below 2^52",
-                  (unsigned long long)base, (unsigned long long)(base + n - 1), lay.pfn);
+      return Fail(e, Status::FORMAT, static_cast<int64_t>(lay.pfn), -1,
+                  "pfn run %llu..%llu at offset %zu is not below 2^52", (unsigned long long)base,
+                  (unsigned long long)(base + n - 1), lay.pfn);
     for (size_t i = 0; i < n; i++) Store64(reinterpret_cast<uint8_t*>(pfnList + i), base + i);
   } else {
     memcpy(pfnList, im + lay.pfn, 8 * n);
@@ -330,7 +353,9 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   memcpy(kinds, im + lay.kind, n);
   memcpy(refs, im + lay.ref, 4 * n);
   for (size_t k = lay.kind + n; k < lay.ref; k++)
-    if (im[k]) return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1, "kind section padding byte 0x%02x at offset %zu must be 0", im[k], k);
+    if (im[k])
+      return Fail(e, Status::FORMAT, static_cast<int64_t>(k), -1,
+                  "kind section padding byte 0x%02x at offset %zu must be 0", im[k], k);
   uint64_t sum = 0;
   for (size_t i = 0; i < n; i++) {
     const uint64_t pfn = Load64(pfnBytes + 8 * i);
@@ -339,32 +364,43 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
     const int64_t pi = static_cast<int64_t>(i);
     const int64_t kindAt = static_cast<int64_t>(lay.kind + i), refAt = static_cast<int64_t>(lay.ref + 4 * i);
     if (pfn >= kMaxPfn)
-      return Fail(e, Status::FORMAT, static_cast<int64_t>(lay.pfn + 8 * i), pi, "pfn %llu of page %zu at offset %zu is not below 2^52",
-                  (unsigned long long)pfn, i, lay.pfn + 8 * i);
+      return Fail(e, Status::FORMAT, static_cast<int64_t>(lay.pfn + 8 * i), pi,
+                  "pfn %llu of page %zu at offset %zu is not below 2^52", (unsigned long long)pfn, i, lay.pfn + 8 * i);
     if (kind >= kKinds)
-      return Fail(e, Status::FORMAT, kindAt, pi, "kind %u of page %zu at offset %zu is not a known kind (0..4)", kind, i, lay.kind + i);
+      return Fail(e, Status::FORMAT, kindAt, pi, "kind %u of page %zu at offset %zu is not a known kind (0..4)", kind,
+                  i, lay.kind + i);
     if (i >= full && kind != ZERO && kind != LITERAL)
-      return Fail(e, Status::FORMAT, kindAt, pi, "kind %s of the short last page %zu at offset %zu, expected ZERO or LITERAL", KindName(kind), i, lay.kind + i);
+      return Fail(e, Status::FORMAT, kindAt, pi,
+                  "kind %s of the short last page %zu at offset %zu, expected ZERO or LITERAL", KindName(kind), i,
+                  lay.kind + i);
     if (h.dense && (kind == UNCHANGED || kind == DELTA))
-      return Fail(e, Status::FORMAT, kindAt, pi, "kind %s of page %zu at offset %zu in a dense image, expected ZERO, LITERAL or DUP", KindName(kind), i, lay.kind + i);
+      return Fail(e, Status::FORMAT, kindAt, pi,
+                  "kind %s of page %zu at offset %zu in a dense image, expected ZERO, LITERAL or DUP", KindName(kind),
+                  i, lay.kind + i);
     switch (kind) {
       case DUP:
         if (ref >= i)
-          return Fail(e, Status::FORMAT, refAt, pi, "DUP ref %u of page %zu at offset %zu, expected an earlier page (< %zu)", ref, i, lay.ref + 4 * i, i);
+          return Fail(e, Status::FORMAT, refAt, pi,
+                      "DUP ref %u of page %zu at offset %zu, expected an earlier page (< %zu)", ref, i, lay.ref + 4 * i,
+                      i);
         break;
       case DELTA:
         if (ref == 0 || ref >= P)
-          return Fail(e, Status::FORMAT, refAt, pi, "DELTA length %u of page %zu at offset %zu, expected 1..%zu", ref, i, lay.ref + 4 * i, P - 1);
+          return Fail(e, Status::FORMAT, refAt, pi, "DELTA length %u of page %zu at offset %zu, expected 1..%zu", ref,
+                      i, lay.ref + 4 * i, P - 1);
         sum += ref;
         break;
       default:
         if (ref != 0)
-          return Fail(e, Status::FORMAT, refAt, pi, "ref %u of %s page %zu at offset %zu must be 0", ref, KindName(kind), i, lay.ref + 4 * i);
+          return Fail(e, Status::FORMAT, refAt, pi, "ref %u of %s page %zu at offset %zu must be 0", ref,
+                      KindName(kind), i, lay.ref + 4 * i);
         if (kind == LITERAL) sum += i < full ? P : T;
     }
   }
   if (!h.dense && sum != D)
-    return Fail(e, Status::FORMAT, 20, -1, "image payload length %zu at offset 20 does not match the %llu payload bytes its pages need", D, (unsigned long long)sum);
+    return Fail(e, Status::FORMAT, 20, -1,
+                "image payload length %zu at offset 20 does not match the %llu payload bytes its pages need", D,
+                (unsigned long long)sum);
 
   // Cache hits and delta payloads. Tags change as the batch proceeds (every full page is
   // stored in its slot), so simulate: `last` maps a slot to the last page stored there.
@@ -379,8 +415,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
       if (!c.enabled()) {
         if (kind == UNCHANGED || kind == DELTA)
           return Fail(e, Status::CACHE_MISS, static_cast<int64_t>(lay.kind + i), static_cast<int64_t>(i),
-                      "%s page %zu (pfn %llu, kind at offset %zu) needs a page cache, but none was given", KindName(kind), i,
-                      (unsigned long long)pfn, lay.kind + i);
+                      "%s page %zu (pfn %llu, kind at offset %zu) needs a page cache, but none was given",
+                      KindName(kind), i, (unsigned long long)pfn, lay.kind + i);
         q += kind == LITERAL ? P : 0;
         continue;
       }
@@ -421,7 +457,8 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   uint32_t counts[kKinds] = {};
   const uint32_t zeroCrc = Crc32cZeroPage(P);
   auto changed = [&](int64_t at, size_t i) {
-    return Fail(e, Status::FORMAT, at, static_cast<int64_t>(i), "image changed while it was being decoded (page %zu)", i);
+    return Fail(e, Status::FORMAT, at, static_cast<int64_t>(i), "image changed while it was being decoded (page %zu)",
+                i);
   };
   auto dup = [&](size_t i) {
     uint8_t* dst = out + i * P;
@@ -555,8 +592,9 @@ bool DecodeBatch(const DecodeJob& j, uint64_t* outLen, Error* e) {
   for (size_t k = 0; k < ndups; k++) crcs[dups[k] >> 16] = crcs[dups[k] & 0xFFFF];  // ref < page: already set
   const uint32_t sum2 = HashList(pfnBytes, crcs, n);
   if (sum2 != h.checksum)
-    return Fail(e, Status::CHECKSUM, 24, -1, "image checksum 0x%08x at offset 24 does not match 0x%08x computed from the decoded pages",
-                h.checksum, sum2);
+    return Fail(e, Status::CHECKSUM, 24, -1,
+                "image checksum 0x%08x at offset 24 does not match 0x%08x computed from the decoded pages", h.checksum,
+                sum2);
   for (unsigned k = 0; k < kKinds; k++) j.stats[k] = counts[k];
   j.stats[5] = static_cast<uint32_t>(D);
   j.stats[6] = static_cast<uint32_t>(h.byteLength);

@@ -20,13 +20,20 @@ uint64_t ImageBound(uint64_t pageCount, uint32_t pageSize);
 
 // Caller-owned memory for one encode. Pointers may be null when the length is 0.
 struct EncodeJob {
-  const uint8_t* pages = nullptr; size_t pagesLen = 0;
-  const double* pfns = nullptr; size_t pfnsLen = 0; bool hasPfns = false;
+  const uint8_t* pages = nullptr;
+  size_t pagesLen = 0;
+  const double* pfns = nullptr;
+  size_t pfnsLen = 0;
+  bool hasPfns = false;
   double pfnBase = 0;
   double pageSize = 0;
-  uint8_t* out = nullptr; size_t outLen = 0;
-  uint8_t* cache = nullptr; size_t cacheLen = 0; bool hasCache = false;
-  uint32_t* stats = nullptr; size_t statsLen = 0;
+  uint8_t* out = nullptr;
+  size_t outLen = 0;
+  uint8_t* cache = nullptr;
+  size_t cacheLen = 0;
+  bool hasCache = false;
+  uint32_t* stats = nullptr;
+  size_t statsLen = 0;
   // pages == out + header length: the image is built around the pages (no payload copy;
   // dense layout when few pages can be left out). No cache.
   bool inPlace = false;
@@ -36,11 +43,18 @@ struct EncodeJob {
 };
 
 struct DecodeJob {
-  const uint8_t* image = nullptr; size_t imageLen = 0;
-  uint8_t* out = nullptr; size_t outLen = 0;
-  double* pfns = nullptr; size_t pfnsLen = 0; bool hasPfns = false;
-  uint8_t* cache = nullptr; size_t cacheLen = 0; bool hasCache = false;
-  uint32_t* stats = nullptr; size_t statsLen = 0;
+  const uint8_t* image = nullptr;
+  size_t imageLen = 0;
+  uint8_t* out = nullptr;
+  size_t outLen = 0;
+  double* pfns = nullptr;
+  size_t pfnsLen = 0;
+  bool hasPfns = false;
+  uint8_t* cache = nullptr;
+  size_t cacheLen = 0;
+  bool hasCache = false;
+  uint32_t* stats = nullptr;
+  size_t statsLen = 0;
   // ZERO pages are left unwritten in `out` (the caller writes them as file holes and
   // never reads them); DUPs of a ZERO page are still written.
   bool zeroPagesAsHoles = false;

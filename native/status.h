@@ -10,17 +10,27 @@
 namespace pp {
 
 enum class Status : uint8_t {
-  OK, TRUNCATED, TRAILING, MAGIC, VERSION, LAYOUT, FORMAT, LIMIT,
-  CHECKSUM, CODEC, DELTA, CACHE_MISS, ARG,
+  OK,
+  TRUNCATED,
+  TRAILING,
+  MAGIC,
+  VERSION,
+  LAYOUT,
+  FORMAT,
+  LIMIT,
+  CHECKSUM,
+  CODEC,
+  DELTA,
+  CACHE_MISS,
+  ARG,
 };
 
 // Indexed by Status; keep in the same order as the enum.
 inline const char* StatusCode(Status s) {
   static const char* const kCodes[] = {
-    "PP_OK",            "PP_ERR_TRUNCATED", "PP_ERR_TRAILING", "PP_ERR_MAGIC",
-    "PP_ERR_VERSION",   "PP_ERR_LAYOUT",    "PP_ERR_FORMAT",   "PP_ERR_LIMIT",
-    "PP_ERR_CHECKSUM",  "PP_ERR_CODEC",     "PP_ERR_DELTA",    "PP_ERR_CACHE_MISS",
-    "PP_ERR_ARG",
+      "PP_OK",         "PP_ERR_TRUNCATED",  "PP_ERR_TRAILING", "PP_ERR_MAGIC",    "PP_ERR_VERSION",
+      "PP_ERR_LAYOUT", "PP_ERR_FORMAT",     "PP_ERR_LIMIT",    "PP_ERR_CHECKSUM", "PP_ERR_CODEC",
+      "PP_ERR_DELTA",  "PP_ERR_CACHE_MISS", "PP_ERR_ARG",
   };
   return kCodes[static_cast<unsigned>(s)];
 }
@@ -35,8 +45,8 @@ struct Error {
 
 // Fills *e and returns false, so callers can write `return Fail(e, ...);`.
 // Allocates only on the error path.
-__attribute__((format(printf, 5, 6)))
-inline bool Fail(Error* e, Status s, int64_t offset, int64_t page, const char* fmt, ...) {
+__attribute__((format(printf, 5, 6))) inline bool Fail(Error* e, Status s, int64_t offset, int64_t page,
+                                                       const char* fmt, ...) {
   char buf[256];
   va_list ap;
   va_start(ap, fmt);

@@ -19,7 +19,10 @@ export function parseStatusHeader(text: string): { names: string[]; codes: strin
   const table = /kCodes\[\]\s*=\s*\{([^}]*)\}/.exec(noComments);
   assert.ok(en, 'status.h: no `enum class Status : T { ... }`');
   assert.ok(table, 'status.h: no `kCodes[] = { ... }` table');
-  const names = en[1].split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = en[1]
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const codes = [...table[1].matchAll(/"([^"]*)"/g)].map((m) => m[1]);
   return { names, codes };
 }
@@ -66,6 +69,9 @@ describe('error codes: native/status.h against lib/errors.ts', () => {
   it('an error the addon throws carries one of the codes of the table', () => {
     const { codes } = parseStatusHeader(fs.readFileSync(STATUS_H, 'utf8'));
     const image = new Uint8Array(128).fill(0x55); // no image magic
-    assert.throws(() => addon.imageInfo(image), (err: { code?: string }) => codes.includes(String(err.code)) && Object.values(ErrorCodes).includes(err.code as never));
+    assert.throws(
+      () => addon.imageInfo(image),
+      (err: { code?: string }) => codes.includes(String(err.code)) && Object.values(ErrorCodes).includes(err.code as never),
+    );
   });
 });

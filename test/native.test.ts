@@ -19,7 +19,6 @@ function sec(image: Uint8Array) {
   return { payload: headerLength, pfn, kind, ref, end: ref + 4 * n };
 }
 
-
 /** CRC32C in plain JS (table-driven), the reference for the addon's hardware paths. */
 const CRC_TABLE = (() => {
   const t = new Uint32Array(256);
@@ -36,7 +35,11 @@ function crc32cRef(b: Uint8Array, seed = 0): number {
   return ~c >>> 0;
 }
 
-interface EncOpts { pfns?: Float64Array | null; pfnBase?: number; cache?: Uint8Array | null }
+interface EncOpts {
+  pfns?: Float64Array | null;
+  pfnBase?: number;
+  cache?: Uint8Array | null;
+}
 
 function encode(pages: Uint8Array, P: number, o: EncOpts = {}) {
   const n = Math.ceil(pages.byteLength / P);
@@ -108,7 +111,16 @@ describe('native addon', () => {
     it('the SSE4.2 and table paths agree with the JS CRC32C too (PAGEPRESS_CRC caps the path)', () => {
       // A child process per path: the path is chosen once, when the addon first hashes.
       const blob = randomBytes(140000, 5);
-      const slices = [[0, 0], [3, 1], [1, 255], [0, 256], [5, 4096], [64, 4097], [7, 65613], [0, 131072]];
+      const slices = [
+        [0, 0],
+        [3, 1],
+        [1, 255],
+        [0, 256],
+        [5, 4096],
+        [64, 4097],
+        [7, 65613],
+        [0, 131072],
+      ];
       const pageSizes = [512, 4096, 65536];
       const script = `
         const { addon } = require(${JSON.stringify(path.resolve(__dirname, '..', 'lib', 'native'))});
@@ -163,9 +175,9 @@ describe('native addon', () => {
     const P = 4096;
     it('every page kind without a cache: zero, literal, dup, short tail', () => {
       const pages = new Uint8Array(4 * P + 100);
-      pages.set(randomBytes(P, 2), P);          // 1 literal
+      pages.set(randomBytes(P, 2), P); // 1 literal
       pages.set(pages.subarray(P, 2 * P), 3 * P); // 3 dup of 1
-      pages.set(randomBytes(100, 3), 4 * P);      // short literal tail
+      pages.set(randomBytes(100, 3), 4 * P); // short literal tail
       const { image, stats } = encode(pages, P, { pfnBase: 1000 });
       assert.deepEqual(kinds(image), [PageKind.ZERO, PageKind.LITERAL, PageKind.ZERO, PageKind.DUP, PageKind.LITERAL]);
       assert.equal(rd32(image, sec(image).ref + 12), 1);
@@ -200,14 +212,15 @@ describe('native addon', () => {
     });
 
     it('unchanged and delta pages against the cache; delta too large falls back to literal', () => {
-      const encCache = newCache(64, P), decCache = newCache(64, P);
+      const encCache = newCache(64, P),
+        decCache = newCache(64, P);
       const a = randomBytes(4 * P, 7);
       const e1 = encode(a, P, { cache: encCache });
       assert.deepEqual(kinds(e1.image), [1, 1, 1, 1]);
       assert.deepEqual(decode(e1.image, { cache: decCache }).out, a);
       const b = a.slice();
-      b[P + 5] ^= 0xff;              // page 1: small delta
-      b[2 * P + P - 1] ^= 1;         // page 2: last byte changed
+      b[P + 5] ^= 0xff; // page 1: small delta
+      b[2 * P + P - 1] ^= 1; // page 2: last byte changed
       b.set(randomBytes(P, 8), 3 * P); // page 3: all new -> literal
       const e2 = encode(b, P, { cache: encCache });
       assert.deepEqual(kinds(e2.image), [PageKind.UNCHANGED, PageKind.DELTA, PageKind.DELTA, PageKind.LITERAL]);
@@ -224,8 +237,10 @@ describe('native addon', () => {
     });
 
     it('delta round trips for random change patterns (runs, gaps, page edges)', () => {
-      const P2 = 512, n = 8;
-      const encCache = newCache(n, P2), decCache = newCache(n, P2);
+      const P2 = 512,
+        n = 8;
+      const encCache = newCache(n, P2),
+        decCache = newCache(n, P2);
       const next = rngU32(77);
       let pages = randomBytes(n * P2, 76);
       decode(encode(pages, P2, { cache: encCache }).image, { cache: decCache });
@@ -248,7 +263,8 @@ describe('native addon', () => {
     });
 
     it('cache slots shared by several pfns in one batch (same pfn twice, colliding slots)', () => {
-      const encCache = newCache(3, 512), decCache = newCache(3, 512);
+      const encCache = newCache(3, 512),
+        decCache = newCache(3, 512);
       const pfns = new Float64Array([0, 3, 0, 6, 3, 1]);
       for (let round = 0; round < 4; round++) {
         const pages = randomBytes(6 * 512, 10 + (round >> 1));
@@ -270,7 +286,8 @@ describe('native addon', () => {
     });
 
     it('SharedArrayBuffer-backed arrays with a non-zero byteOffset', () => {
-      const P2 = 512, n = 5;
+      const P2 = 512,
+        n = 5;
       const src = randomBytes(n * P2, 11);
       const pages = new Uint8Array(new SharedArrayBuffer(n * P2 + 3), 3, n * P2);
       pages.set(src);
@@ -303,14 +320,54 @@ describe('native addon', () => {
       assert.deepEqual(kinds(image), [0, 1, 2, 1]);
       return image;
     }
-    const mutate = (f: (b: Uint8Array) => void) => { const b = sample(); f(b); return b; };
+    const mutate = (f: (b: Uint8Array) => void) => {
+      const b = sample();
+      f(b);
+      return b;
+    };
 
     it('each corrupted header field gives its code and offset', () => {
       const S = sec(sample());
-      expectError(() => decode(mutate((b) => { b[0] ^= 1; })), 'PP_ERR_MAGIC', 0);
-      expectError(() => decode(mutate((b) => { b[4] = 2; })), 'PP_ERR_VERSION', 4);
-      expectError(() => decode(mutate((b) => { b[5] = 1; })), 'PP_ERR_FORMAT', 5);
-      expectError(() => decode(mutate((b) => { b[6] = 88; })), 'PP_ERR_FORMAT', 6);
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[0] ^= 1;
+            }),
+          ),
+        'PP_ERR_MAGIC',
+        0,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[4] = 2;
+            }),
+          ),
+        'PP_ERR_VERSION',
+        4,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[5] = 1;
+            }),
+          ),
+        'PP_ERR_FORMAT',
+        5,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[6] = 88;
+            }),
+          ),
+        'PP_ERR_FORMAT',
+        6,
+      );
       expectError(() => decode(mutate((b) => u32(b, 8, 1000))), 'PP_ERR_FORMAT', 8);
       expectError(() => decode(mutate((b) => u32(b, 8, 256))), 'PP_ERR_LIMIT', 8);
       const e = expectError(() => decode(mutate((b) => u32(b, 12, 5000))), 'PP_ERR_LIMIT', 12);
@@ -320,14 +377,68 @@ describe('native addon', () => {
       expectError(() => decode(mutate((b) => u32(b, 16, P + 1))), 'PP_ERR_FORMAT', 16);
       expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) + 1))), 'PP_ERR_TRUNCATED'); // sections move: the image is too short
       expectError(() => decode(mutate((b) => u32(b, 20, rd32(b, 20) - 1))), 'PP_ERR_FORMAT', H + 2 * P - 1); // last payload byte is now padding
-      expectError(() => decode(mutate((b) => { b[33] = 'x'.charCodeAt(0); })), 'PP_ERR_LAYOUT', 32);
-      expectError(() => decode(mutate((b) => { b[79] = 1; })), 'PP_ERR_FORMAT', 79);
-      expectError(() => decode(mutate((b) => { b[S.kind + 1] = 9; })), 'PP_ERR_FORMAT', S.kind + 1);
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[33] = 'x'.charCodeAt(0);
+            }),
+          ),
+        'PP_ERR_LAYOUT',
+        32,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[79] = 1;
+            }),
+          ),
+        'PP_ERR_FORMAT',
+        79,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[S.kind + 1] = 9;
+            }),
+          ),
+        'PP_ERR_FORMAT',
+        S.kind + 1,
+      );
       expectError(() => decode(mutate((b) => u32(b, S.ref + 8, 2))), 'PP_ERR_FORMAT', S.ref + 8);
       expectError(() => decode(mutate((b) => u32(b, S.ref + 4, 1))), 'PP_ERR_FORMAT', S.ref + 4);
-      expectError(() => decode(mutate((b) => { b[S.pfn + 6] = 0x10; })), 'PP_ERR_FORMAT', S.pfn);
-      expectError(() => decode(mutate((b) => { b[24] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
-      expectError(() => decode(mutate((b) => { b[S.payload + 7] ^= 1; })), 'PP_ERR_CHECKSUM', 24);
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[S.pfn + 6] = 0x10;
+            }),
+          ),
+        'PP_ERR_FORMAT',
+        S.pfn,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[24] ^= 1;
+            }),
+          ),
+        'PP_ERR_CHECKSUM',
+        24,
+      );
+      expectError(
+        () =>
+          decode(
+            mutate((b) => {
+              b[S.payload + 7] ^= 1;
+            }),
+          ),
+        'PP_ERR_CHECKSUM',
+        24,
+      );
     });
 
     it('DELTA length >= P and malformed delta payloads', () => {
@@ -342,12 +453,17 @@ describe('native addon', () => {
       u32(bad, D1.ref, P);
       expectError(() => decode(bad, { cache }), 'PP_ERR_FORMAT', D1.ref);
       // Payload is [zrun=3, nzrun=1, byte]; make nzrun 0, then make zrun run off the page.
-      const dcache = () => { const c = newCache(4, P); decode(encode(randomBytes(P, 30), P, { cache: newCache(4, P) }).image, { cache: c }); return c; };
+      const dcache = () => {
+        const c = newCache(4, P);
+        decode(encode(randomBytes(P, 30), P, { cache: newCache(4, P) }).image, { cache: c });
+        return c;
+      };
       const z = image.slice();
       z[D1.payload + 1] = 0;
       expectError(() => decode(z, { cache: dcache() }), 'PP_ERR_DELTA', D1.payload);
       const far = image.slice();
-      far[D1.payload] = 0x7f; far[D1.payload + 1] = 0x7f; // a 127-byte run, but 1 byte left
+      far[D1.payload] = 0x7f;
+      far[D1.payload + 1] = 0x7f; // a 127-byte run, but 1 byte left
       expectError(() => decode(far, { cache: dcache() }), 'PP_ERR_DELTA', D1.payload + 2);
       const ul = image.slice();
       ul[D1.payload + 1] = 0x80; // nzrun ULEB128 continues past the delta's end
@@ -431,7 +547,8 @@ describe('native addon', () => {
           const len = Math.min(P, pages.length - i * P);
           const r = next() % 4;
           if (r === 0) continue; // zero
-          if (r === 1 && i > 0) pages.copyWithin(i * P, (next() % i) * P, (next() % i) * P + len); // maybe dup
+          if (r === 1 && i > 0)
+            pages.copyWithin(i * P, (next() % i) * P, (next() % i) * P + len); // maybe dup
           else pages.set(randomBytes(len, next()), i * P);
         }
         const { image } = encode(pages, P);
@@ -456,7 +573,8 @@ describe('native addon', () => {
 
     it('in-place encode (and mayBeDense): dense when few pages can be left out, compact otherwise; both decode either way', () => {
       const next = rngU32(91);
-      let dense = 0, compact = 0;
+      let dense = 0,
+        compact = 0;
       for (let round = 0; round < 40; round++) {
         const n = 1 + (next() % 48);
         const tail = next() % 3 === 0 ? 1 + (next() % (P - 1)) : 0;
@@ -474,7 +592,8 @@ describe('native addon', () => {
         const len = addon.encodeBatchSync({ pages: area.subarray(H, H + pages.length), pfns: null, pfnBase: 5, pageSize: P, out: area, cache: null, stats, inPlace: true });
         const image = area.slice(0, len);
         const info = addon.imageInfo(image);
-        if (info.dense) dense++; else compact++;
+        if (info.dense) dense++;
+        else compact++;
         // Pages elsewhere with mayBeDense (SyncBatchCodec): the same image, byte for byte.
         const apart = new Uint8Array(addon.imageBound(n, P));
         const apartLen = addon.encodeBatchSync({ pages, pfns: null, pfnBase: 5, pageSize: P, out: apart, cache: null, stats: new Uint32Array(STATS_LENGTH), mayBeDense: true });
@@ -558,19 +677,29 @@ describe('native addon', () => {
     it('imageInfo reads the header only', () => {
       const image = sample();
       const info = addon.imageInfo(image.subarray(0, H));
-      assert.deepEqual(info, { pageSize: P, pageCount: 4, tailBytes: P, payloadLength: 2 * P, checksum: rd32(image, 24), imageLength: image.length, byteLength: 4 * P, headerLength: H, pfnRun: true, dense: false });
+      assert.deepEqual(info, {
+        pageSize: P,
+        pageCount: 4,
+        tailBytes: P,
+        payloadLength: 2 * P,
+        checksum: rd32(image, 24),
+        imageLength: image.length,
+        byteLength: 4 * P,
+        headerLength: H,
+        pfnRun: true,
+        dense: false,
+      });
       expectError(() => addon.imageInfo(image.subarray(0, H - 1)), 'PP_ERR_TRUNCATED', H - 1);
     });
   });
 
   describe('async variants', () => {
-    const encodeAsync = (args: Parameters<typeof addon.encodeBatchSync>[0]) =>
-      new Promise<number>((resolve, reject) => addon.encodeBatch(args, (err, n) => (err ? reject(err) : resolve(n))));
-    const decodeAsync = (args: Parameters<typeof addon.decodeBatchSync>[0]) =>
-      new Promise<number>((resolve, reject) => addon.decodeBatch(args, (err, n) => (err ? reject(err) : resolve(n))));
+    const encodeAsync = (args: Parameters<typeof addon.encodeBatchSync>[0]) => new Promise<number>((resolve, reject) => addon.encodeBatch(args, (err, n) => (err ? reject(err) : resolve(n))));
+    const decodeAsync = (args: Parameters<typeof addon.decodeBatchSync>[0]) => new Promise<number>((resolve, reject) => addon.decodeBatch(args, (err, n) => (err ? reject(err) : resolve(n))));
 
     it('give the same results and errors as the sync ones', async () => {
-      const P = 4096, n = 64;
+      const P = 4096,
+        n = 64;
       const pages = randomBytes(n * P, 40);
       pages.fill(0, 0, P);
       const out = new Uint8Array(addon.imageBound(n, P));
@@ -584,7 +713,10 @@ describe('native addon', () => {
       assert.deepEqual(dst, pages);
       const bad = out.slice(0, len);
       bad[24] ^= 1;
-      await assert.rejects(decodeAsync({ image: bad, out: dst, pfns: null, cache: null, stats }), (err: PagepressError) => err instanceof PagepressError && err.code === 'PP_ERR_CHECKSUM' && err.offset === 24);
+      await assert.rejects(
+        decodeAsync({ image: bad, out: dst, pfns: null, cache: null, stats }),
+        (err: PagepressError) => err instanceof PagepressError && err.code === 'PP_ERR_CHECKSUM' && err.offset === 24,
+      );
       await assert.rejects(decodeAsync({ image: bad.subarray(0, 40), out: dst, pfns: null, cache: null, stats }), { code: 'PP_ERR_TRUNCATED' });
       await assert.rejects(encodeAsync({ pages, pfns: null, pfnBase: 0, pageSize: P, out: out.subarray(0, 10), cache: null, stats }), { code: 'PP_ERR_ARG' });
       // Many in flight at once.
@@ -594,10 +726,8 @@ describe('native addon', () => {
   });
 
   describe('deflate', () => {
-    const deflateAsync = (src: Uint8Array, dst: Uint8Array, level: number) =>
-      new Promise<number>((resolve, reject) => addon.deflate(src, dst, level, (err, n) => (err ? reject(err) : resolve(n))));
-    const inflateAsync = (src: Uint8Array, dst: Uint8Array) =>
-      new Promise<number>((resolve, reject) => addon.inflate(src, dst, (err, n) => (err ? reject(err) : resolve(n))));
+    const deflateAsync = (src: Uint8Array, dst: Uint8Array, level: number) => new Promise<number>((resolve, reject) => addon.deflate(src, dst, level, (err, n) => (err ? reject(err) : resolve(n))));
+    const inflateAsync = (src: Uint8Array, dst: Uint8Array) => new Promise<number>((resolve, reject) => addon.inflate(src, dst, (err, n) => (err ? reject(err) : resolve(n))));
 
     it('round trips at every level, also empty input; agrees with node:zlib', async () => {
       const zlib = await import('node:zlib');
@@ -667,7 +797,10 @@ describe('native addon', () => {
       const run = (id: number) =>
         new Promise<unknown>((resolve, reject) => {
           const w = new Worker(code, { eval: true, workerData: id });
-          w.once('message', (m) => { resolve(m); void w.terminate(); });
+          w.once('message', (m) => {
+            resolve(m);
+            void w.terminate();
+          });
           w.once('error', reject);
         });
       const results = await Promise.all([run(1), run(2)]);

@@ -93,27 +93,42 @@ if (require.main === module) {
   const a = process.argv.slice(2);
   const o: EnsureOptions = {};
   const usage = (): never => {
-    process.stderr.write('usage: node dist/bench/corpus/ensure.js [--tiny] [--guest] [--dir DIR] [--mib N] ' +
-      '[--zero-heavy-mib N] [--force]\n');
+    process.stderr.write('usage: node dist/bench/corpus/ensure.js [--tiny] [--guest] [--dir DIR] [--mib N] ' + '[--zero-heavy-mib N] [--force]\n');
     process.exit(2);
   };
   for (let i = 0; i < a.length; i++) {
     const v = (): string => (i + 1 < a.length ? a[++i] : usage());
     switch (a[i]) {
-      case '--tiny': o.tiny = true; break;
-      case '--guest': o.guest = true; break;
-      case '--force': o.force = true; break;
-      case '--dir': o.dir = v(); break;
-      case '--mib': o.mib = Number(v()); break;
-      case '--zero-heavy-mib': o.zeroHeavyMib = Number(v()); break;
-      default: usage();
+      case '--tiny':
+        o.tiny = true;
+        break;
+      case '--guest':
+        o.guest = true;
+        break;
+      case '--force':
+        o.force = true;
+        break;
+      case '--dir':
+        o.dir = v();
+        break;
+      case '--mib':
+        o.mib = Number(v());
+        break;
+      case '--zero-heavy-mib':
+        o.zeroHeavyMib = Number(v());
+        break;
+      default:
+        usage();
     }
   }
-  ensureCorpus(o).then((f) => {
-    process.stdout.write(`${f.real}\n${f.zeroHeavy}\n`);
-    for (const g of f.guest ?? []) process.stdout.write(`${[...g.raw, g.xl].join('\n')}\n`);
-  }, (e: Error) => {
-    process.stderr.write(`ensure: ${e.message}\n`);
-    process.exit(1);
-  });
+  ensureCorpus(o).then(
+    (f) => {
+      process.stdout.write(`${f.real}\n${f.zeroHeavy}\n`);
+      for (const g of f.guest ?? []) process.stdout.write(`${[...g.raw, g.xl].join('\n')}\n`);
+    },
+    (e: Error) => {
+      process.stderr.write(`ensure: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

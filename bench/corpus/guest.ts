@@ -42,10 +42,24 @@ export interface GuestWorkload {
 
 /** The default workloads. */
 export const GUEST_WORKLOADS: GuestWorkload[] = [
-  { name: 'pagecache', params: { interval: 2000 }, about: 'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s 200 log lines, 8 MiB of /data copied into a rotating set (a third of the files again shifted by 1-7 bytes, kept 4 intervals), one text edit' },
-  { name: 'heap', params: { heap_mib: 192, interval: 2000, mutate: 0.01 }, about: 'pp-heap: ~192 MiB of customer records (names, e-mails, JSON text, hash index); every 2 s 1 % of the records change, a quarter of them get a new text blob' },
+  {
+    name: 'pagecache',
+    params: { interval: 2000 },
+    about:
+      'tmpfs page cache: /data (~93 MiB of host headers, Python sources, libraries, binaries) copied exactly, every second file shifted by 1-7 bytes, edited text copies, growing logs; every 2 s 200 log lines, 8 MiB of /data copied into a rotating set (a third of the files again shifted by 1-7 bytes, kept 4 intervals), one text edit',
+  },
+  {
+    name: 'heap',
+    params: { heap_mib: 192, interval: 2000, mutate: 0.01 },
+    about: 'pp-heap: ~192 MiB of customer records (names, e-mails, JSON text, hash index); every 2 s 1 % of the records change, a quarter of them get a new text blob',
+  },
   { name: 'idle', params: {}, about: 'nearly idle: only the heartbeat runs; the initramfs (/data) sits in the page cache' },
-  { name: 'dirty', params: { dirty_mib: 256, dirty_rate: 16, dirty_mode: 'bytes' }, about: 'pp-dirty: 256 MiB of text-like pages, 16 MiB/s of them get a 16-byte stamp (small in-place updates)', optional: true },
+  {
+    name: 'dirty',
+    params: { dirty_mib: 256, dirty_rate: 16, dirty_mode: 'bytes' },
+    about: 'pp-dirty: 256 MiB of text-like pages, 16 MiB/s of them get a 16-byte stamp (small in-place updates)',
+    optional: true,
+  },
 ];
 
 /** Options of {@link buildGuestCorpus}. */
@@ -135,22 +149,28 @@ export function writeXlStream(snaps: string[], rounds: number[][], out: string):
   const fd = fs.openSync(tmp, 'w');
   let res;
   try {
-    res = generateXenStream({
-      guest: 'hvm', version: 3, layer: 'xl', pages,
-      holes: Array.from({ length: HOLE_LAST - HOLE_FIRST + 1 }, (_, i) => HOLE_FIRST + i),
-      iterations: rounds.map((r) => ({ pfns: r.filter((p) => !hole(p)) })),
-      page(pfn, iteration, page) {
-        if (iteration !== loaded) {
-          ram = Buffer.alloc(0); // drop the previous snapshot before reading the next
-          ram = fs.readFileSync(snaps[iteration]);
-          loaded = iteration;
-        }
-        page.set(ram.subarray(pfn * PAGE, (pfn + 1) * PAGE));
+    res = generateXenStream(
+      {
+        guest: 'hvm',
+        version: 3,
+        layer: 'xl',
+        pages,
+        holes: Array.from({ length: HOLE_LAST - HOLE_FIRST + 1 }, (_, i) => HOLE_FIRST + i),
+        iterations: rounds.map((r) => ({ pfns: r.filter((p) => !hole(p)) })),
+        page(pfn, iteration, page) {
+          if (iteration !== loaded) {
+            ram = Buffer.alloc(0); // drop the previous snapshot before reading the next
+            ram = fs.readFileSync(snaps[iteration]);
+            loaded = iteration;
+          }
+          page.set(ram.subarray(pfn * PAGE, (pfn + 1) * PAGE));
+        },
       },
-    }, (chunk) => {
-      let at = 0;
-      while (at < chunk.length) at += fs.writeSync(fd, chunk, at, chunk.length - at);
-    });
+      (chunk) => {
+        let at = 0;
+        while (at < chunk.length) at += fs.writeSync(fd, chunk, at, chunk.length - at);
+      },
+    );
   } finally {
     fs.closeSync(fd);
   }
@@ -197,13 +217,23 @@ async function buildWorkload(w: GuestWorkload, files: GuestCorpusFiles, o: Requi
       await vm.shutdown();
     }
     const common = {
-      workload: w.name, about: w.about, guestMiB: mib, params: w.params, cmdline: GuestVm.cmdline({ workload: w.name, params: w.params }),
-      kernel: kernel.pkg, qemu: qemuVersion, bootToReadySec: vm.readyMs !== null ? vm.readyMs / 1000 : null, initramfsDataMiB: +(initrd.dataBytes / 1048576).toFixed(1),
+      workload: w.name,
+      about: w.about,
+      guestMiB: mib,
+      params: w.params,
+      cmdline: GuestVm.cmdline({ workload: w.name, params: w.params }),
+      kernel: kernel.pkg,
+      qemu: qemuVersion,
+      bootToReadySec: vm.readyMs !== null ? vm.readyMs / 1000 : null,
+      initramfsDataMiB: +(initrd.dataBytes / 1048576).toFixed(1),
     };
     const rounds: number[][] = [];
     for (let i = 1; i < snapshots; i++) rounds.push(changedPages(snaps[i - 1], snaps[i]));
     log(`[${w.name}] changed pages per round: ${rounds.map((r) => r.length).join(', ')}`);
-    const keep: Array<[number, string]> = [[0, files.raw[0]], [snapshots - 1, files.raw[1]]];
+    const keep: Array<[number, string]> = [
+      [0, files.raw[0]],
+      [snapshots - 1, files.raw[1]],
+    ];
     for (const [i, dest] of keep) {
       if (valid(dest) && !o.force) continue;
       const st = statsOf(snaps[i]);
@@ -215,9 +245,18 @@ async function buildWorkload(w: GuestWorkload, files: GuestCorpusFiles, o: Requi
     if (!valid(files.xl) || o.force) {
       const r = writeXlStream(snaps, rounds, files.xl);
       writeJson(`${files.xl}.json`, {
-        kind: 'guest-xl-stream', ...common, layer: 'xl', guest: 'hvm', libxcVersion: 3, passes: snapshots, preCopyRounds: snapshots - 1,
-        snapshots: times, resentPages: rounds.map((x) => x.filter((p) => p < HOLE_FIRST || p > HOLE_LAST).length),
-        dataPages: r.dataPages, bytes: r.bytes, stats: statsOf(files.xl),
+        kind: 'guest-xl-stream',
+        ...common,
+        layer: 'xl',
+        guest: 'hvm',
+        libxcVersion: 3,
+        passes: snapshots,
+        preCopyRounds: snapshots - 1,
+        snapshots: times,
+        resentPages: rounds.map((x) => x.filter((p) => p < HOLE_FIRST || p > HOLE_LAST).length),
+        dataPages: r.dataPages,
+        bytes: r.bytes,
+        stats: statsOf(files.xl),
       });
       log(`[${w.name}] wrote ${files.xl} (${(r.bytes / 1e6).toFixed(1)} MB)`);
     }
@@ -254,28 +293,43 @@ if (require.main === module) {
   const a = process.argv.slice(2);
   const o: GuestCorpusOptions = {};
   const usage = (): never => {
-    process.stderr.write('usage: node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle,dirty] [--mib N] ' +
-      '[--snapshots N] [--interval-ms MS] [--force]\n');
+    process.stderr.write('usage: node dist/bench/corpus/guest.js [--dir DIR] [--workloads pagecache,heap,idle,dirty] [--mib N] ' + '[--snapshots N] [--interval-ms MS] [--force]\n');
     process.exit(2);
   };
   for (let i = 0; i < a.length; i++) {
     const v = (): string => (i + 1 < a.length ? a[++i] : usage());
     switch (a[i]) {
-      case '--dir': o.dir = v(); break;
-      case '--workloads': o.workloads = v().split(',').filter(Boolean); break;
-      case '--mib': o.mib = Number(v()); break;
-      case '--snapshots': o.snapshots = Number(v()); break;
-      case '--interval-ms': o.intervalMs = Number(v()); break;
-      case '--force': o.force = true; break;
-      default: usage();
+      case '--dir':
+        o.dir = v();
+        break;
+      case '--workloads':
+        o.workloads = v().split(',').filter(Boolean);
+        break;
+      case '--mib':
+        o.mib = Number(v());
+        break;
+      case '--snapshots':
+        o.snapshots = Number(v());
+        break;
+      case '--interval-ms':
+        o.intervalMs = Number(v());
+        break;
+      case '--force':
+        o.force = true;
+        break;
+      default:
+        usage();
     }
   }
   const t0 = Date.now();
-  buildGuestCorpus(o).then((files) => {
-    for (const f of files) process.stdout.write(`${[...f.raw, f.xl].join('\n')}\n`);
-    process.stderr.write(`guest corpus ready in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
-  }, (e: Error) => {
-    process.stderr.write(`guest corpus: ${e.message}\n`);
-    process.exit(1);
-  });
+  buildGuestCorpus(o).then(
+    (files) => {
+      for (const f of files) process.stdout.write(`${[...f.raw, f.xl].join('\n')}\n`);
+      process.stderr.write(`guest corpus ready in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
+    },
+    (e: Error) => {
+      process.stderr.write(`guest corpus: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -39,8 +39,12 @@ export function compressedSize(cmd: string, args: string[], file: string): Promi
     fs.closeSync(fd); // the child has its own copy
     let bytes = 0;
     let err = '';
-    child.stdout?.on('data', (d: Buffer) => { bytes += d.length; });
-    child.stderr?.on('data', (d: Buffer) => { err = (err + d.toString()).slice(-2000); });
+    child.stdout?.on('data', (d: Buffer) => {
+      bytes += d.length;
+    });
+    child.stderr?.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
     child.once('error', (e) => reject(new Error(`${cmd}: ${e.message}`)));
     child.once('close', (code, signal) => {
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -69,14 +73,18 @@ export function table(rows: SizeRow[]): string {
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const r of rows) {
-    lines.push(`| ${path.basename(r.file)} | ${mb(r.inputBytes)} | ${pct(r.stats.zeroFraction)} | ${pct(r.stats.duplicateNonZeroFraction)} | ` +
-      `${pct(r.stats.duplicateSameBatchFraction)} | ${mb(r.zstd1.bytes)} | ${mb(r.zstd1Long30.bytes)} | ${mb(r.pagepress.bytes)} | ` +
-      `${(r.pagepress.bytes / r.zstd1Long30.bytes).toFixed(2)}x |`);
+    lines.push(
+      `| ${path.basename(r.file)} | ${mb(r.inputBytes)} | ${pct(r.stats.zeroFraction)} | ${pct(r.stats.duplicateNonZeroFraction)} | ` +
+        `${pct(r.stats.duplicateSameBatchFraction)} | ${mb(r.zstd1.bytes)} | ${mb(r.zstd1Long30.bytes)} | ${mb(r.pagepress.bytes)} | ` +
+        `${(r.pagepress.bytes / r.zstd1Long30.bytes).toFixed(2)}x |`,
+    );
   }
   const sum = (f: (r: SizeRow) => number) => rows.reduce((n, r) => n + f(r), 0);
   if (rows.length > 1) {
-    lines.push(`| **total** | ${mb(sum((r) => r.inputBytes))} | | | | ${mb(sum((r) => r.zstd1.bytes))} | ${mb(sum((r) => r.zstd1Long30.bytes))} | ` +
-      `${mb(sum((r) => r.pagepress.bytes))} | ${(sum((r) => r.pagepress.bytes) / sum((r) => r.zstd1Long30.bytes)).toFixed(2)}x |`);
+    lines.push(
+      `| **total** | ${mb(sum((r) => r.inputBytes))} | | | | ${mb(sum((r) => r.zstd1.bytes))} | ${mb(sum((r) => r.zstd1Long30.bytes))} | ` +
+        `${mb(sum((r) => r.pagepress.bytes))} | ${(sum((r) => r.pagepress.bytes) / sum((r) => r.zstd1Long30.bytes)).toFixed(2)}x |`,
+    );
   }
   return lines.join('\n');
 }
@@ -94,8 +102,10 @@ if (require.main === module) {
     const rows: SizeRow[] = [];
     for (const f of files) {
       const r = await measure(f);
-      process.stderr.write(`${path.basename(f)}: zstd -1 ${r.zstd1.bytes} (${r.zstd1.seconds} s), --long=30 ${r.zstd1Long30.bytes} ` +
-        `(${r.zstd1Long30.seconds} s), pagepress ${r.pagepress.bytes} (${r.pagepress.seconds} s)\n`);
+      process.stderr.write(
+        `${path.basename(f)}: zstd -1 ${r.zstd1.bytes} (${r.zstd1.seconds} s), --long=30 ${r.zstd1Long30.bytes} ` +
+          `(${r.zstd1Long30.seconds} s), pagepress ${r.pagepress.bytes} (${r.pagepress.seconds} s)\n`,
+      );
       rows.push(r);
     }
     if (jsonOut) fs.writeFileSync(jsonOut, `${JSON.stringify(rows, null, 2)}\n`);

@@ -158,10 +158,23 @@ interface ProcPlan {
 function scanProcess(pid: number, seenPfn: Set<number>, state: { pfnVisible: boolean; zeroPfn: number }): ProcPlan {
   const cmdline = readProcText(pid, 'cmdline').split('\0').filter(Boolean).join(' ');
   const stats: ProcessStats = {
-    pid, name: readProcText(pid, 'comm').trim(), cmdline: cmdline.slice(0, 300),
-    mappings: 0, readableMappings: 0, virtualPages: 0, presentPages: 0, sharedPfnPages: 0,
-    zeroPfnPages: 0, thinnedPages: 0, readFailedPages: 0, pages: 0, anonPages: 0, filePages: 0,
-    specialPages: 0, zeroPages: 0, mib: 0,
+    pid,
+    name: readProcText(pid, 'comm').trim(),
+    cmdline: cmdline.slice(0, 300),
+    mappings: 0,
+    readableMappings: 0,
+    virtualPages: 0,
+    presentPages: 0,
+    sharedPfnPages: 0,
+    zeroPfnPages: 0,
+    thinnedPages: 0,
+    readFailedPages: 0,
+    pages: 0,
+    anonPages: 0,
+    filePages: 0,
+    specialPages: 0,
+    zeroPages: 0,
+    mib: 0,
   };
   const mapsText = readProcText(pid, 'maps');
   if (!mapsText) throw new Error(`cannot read /proc/${pid}/maps (no such process or no permission)`);
@@ -182,7 +195,7 @@ function scanProcess(pid: number, seenPfn: Set<number>, state: { pfnVisible: boo
         if (runStart >= 0) runs.push({ addr: m.start + runStart * PAGE, pages: endIdx - runStart, kind: m.kind });
         runStart = -1;
       };
-      for (let done = 0; done < total; ) {
+      for (let done = 0; done < total;) {
         const n = Math.min(PAGEMAP_CHUNK, total - done);
         let got: number;
         try {
@@ -196,7 +209,10 @@ function scanProcess(pid: number, seenPfn: Set<number>, state: { pfnVisible: boo
           const lo = buf.readUInt32LE(i * 8);
           const hi = buf.readUInt32LE(i * 8 + 4);
           const idx = done + i;
-          if ((hi & 0x80000000) === 0) { close(idx); continue; }
+          if ((hi & 0x80000000) === 0) {
+            close(idx);
+            continue;
+          }
           stats.presentPages++;
           const pfn = (hi & 0x7fffff) * 0x100000000 + lo;
           if (pfn !== 0) {
@@ -210,7 +226,10 @@ function scanProcess(pid: number, seenPfn: Set<number>, state: { pfnVisible: boo
             seenPfn.add(pfn);
           }
           if (runStart < 0) runStart = idx;
-          else if (idx - runStart >= MEM_RUN) { close(idx); runStart = idx; }
+          else if (idx - runStart >= MEM_RUN) {
+            close(idx);
+            runStart = idx;
+          }
         }
         done += entries;
       }
@@ -227,7 +246,7 @@ function findZeroPfn(): number {
   // A new ArrayBuffer that is only read maps the zero page if the allocator got fresh mmap memory;
   // not guaranteed, so the result is only used for statistics.
   try {
-    const a = new Float64Array(16 * 1024 * 1024 / 8); // 16 MiB: large enough for its own mmap
+    const a = new Float64Array((16 * 1024 * 1024) / 8); // 16 MiB: large enough for its own mmap
     let s = 0;
     for (let i = 0; i < a.length; i += 512) s += a[i];
     const maps = parseMaps(fs.readFileSync('/proc/self/maps', 'utf8'));
@@ -246,8 +265,13 @@ function findZeroPfn(): number {
           counts.set(pfn, (counts.get(pfn) ?? 0) + 1);
         }
       }
-      let best = -1, bestN = 8;
-      for (const [pfn, n] of counts) if (n > bestN && pfn !== 0) { best = pfn; bestN = n; }
+      let best = -1,
+        bestN = 8;
+      for (const [pfn, n] of counts)
+        if (n > bestN && pfn !== 0) {
+          best = pfn;
+          bestN = n;
+        }
       return best;
     } finally {
       fs.closeSync(fd);
@@ -330,7 +354,10 @@ function copyProcess(plan: ProcPlan, outFd: number, totals: Totals): void {
             stats.zeroPages++;
             totals.zero++;
           }
-          const h = crypto.createHash('sha1').update(buf.subarray(off, off + PAGE)).digest('base64');
+          const h = crypto
+            .createHash('sha1')
+            .update(buf.subarray(off, off + PAGE))
+            .digest('base64');
           if (totals.hashes.has(h)) {
             if (!isZeroPage(buf, off)) totals.dupNonZero++;
           } else {
@@ -347,7 +374,7 @@ function copyProcess(plan: ProcPlan, outFd: number, totals: Totals): void {
   } finally {
     fs.closeSync(fd);
   }
-  stats.mib = +(stats.pages * PAGE / 1048576).toFixed(2);
+  stats.mib = +((stats.pages * PAGE) / 1048576).toFixed(2);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -360,14 +387,10 @@ export interface WorkloadSpec {
 }
 
 export const WORKLOADS: WorkloadSpec[] = [
-  { name: 'node', command: process.execPath,
-    args: (d, _r, s) => [path.join(d, 'node-heap.js'), '--scale', String(s)] },
-  { name: 'python', command: 'python3',
-    args: (d, _r, s) => [path.join(d, 'py-heap.py'), '--scale', String(s)] },
-  { name: 'tsc', command: process.execPath,
-    args: (d, r, s) => [path.join(d, 'tsc-check.js'), '--root', r, '--scale', String(s)] },
-  { name: 'bash', command: 'bash',
-    args: (d, _r, s) => [path.join(d, 'bash-array.sh'), '--scale', String(s)] },
+  { name: 'node', command: process.execPath, args: (d, _r, s) => [path.join(d, 'node-heap.js'), '--scale', String(s)] },
+  { name: 'python', command: 'python3', args: (d, _r, s) => [path.join(d, 'py-heap.py'), '--scale', String(s)] },
+  { name: 'tsc', command: process.execPath, args: (d, r, s) => [path.join(d, 'tsc-check.js'), '--root', r, '--scale', String(s)] },
+  { name: 'bash', command: 'bash', args: (d, _r, s) => [path.join(d, 'bash-array.sh'), '--scale', String(s)] },
 ];
 
 /** The repository root (directory with package.json) above this file, in src or dist. */
@@ -411,7 +434,9 @@ export function killChild(child: ChildProcess): void {
     if (child.exitCode === null && child.signalCode === null) {
       try {
         process.kill(child.pid, 'SIGKILL');
-      } catch { /* already gone */ }
+      } catch {
+        /* already gone */
+      }
     }
   }
 }
@@ -420,8 +445,7 @@ function killAllLive(): void {
   for (const c of [...live]) killChild(c);
 }
 
-export async function startWorkloads(names: string[], scale: number, log: (m: string) => void,
-  timeoutMs = 600_000): Promise<Running[]> {
+export async function startWorkloads(names: string[], scale: number, log: (m: string) => void, timeoutMs = 600_000): Promise<Running[]> {
   const dir = workloadDir();
   const root = repoRoot();
   const specs = names.map((n) => {
@@ -430,33 +454,41 @@ export async function startWorkloads(names: string[], scale: number, log: (m: st
     return s;
   });
   const started: Running[] = [];
-  const waits = specs.map((spec) => new Promise<Running>((resolve, reject) => {
-    const child = spawn(spec.command, spec.args(dir, root, scale), {
-      stdio: ['ignore', 'pipe', 'inherit'], detached: true, cwd: root,
-      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
-    });
-    live.add(child);
-    const run: Running = { name: spec.name, child, ready: '' };
-    started.push(run);
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`workload ${spec.name} not ready after ${timeoutMs / 1000}s`)), timeoutMs);
-    child.on('error', (e) => { clearTimeout(timer); reject(new Error(`workload ${spec.name}: ${e.message}`)); });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`workload ${spec.name} exited early (code ${code}, signal ${sig})`));
-    });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (d: string) => {
-      out += d;
-      const line = out.split('\n').find((l) => l.startsWith('READY'));
-      if (line && !run.ready) {
-        run.ready = line;
-        clearTimeout(timer);
-        log(`  ${spec.name} (pid ${child.pid}): ${line}`);
-        resolve(run);
-      }
-    });
-  }));
+  const waits = specs.map(
+    (spec) =>
+      new Promise<Running>((resolve, reject) => {
+        const child = spawn(spec.command, spec.args(dir, root, scale), {
+          stdio: ['ignore', 'pipe', 'inherit'],
+          detached: true,
+          cwd: root,
+          env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+        });
+        live.add(child);
+        const run: Running = { name: spec.name, child, ready: '' };
+        started.push(run);
+        let out = '';
+        const timer = setTimeout(() => reject(new Error(`workload ${spec.name} not ready after ${timeoutMs / 1000}s`)), timeoutMs);
+        child.on('error', (e) => {
+          clearTimeout(timer);
+          reject(new Error(`workload ${spec.name}: ${e.message}`));
+        });
+        child.on('exit', (code, sig) => {
+          clearTimeout(timer);
+          reject(new Error(`workload ${spec.name} exited early (code ${code}, signal ${sig})`));
+        });
+        child.stdout.setEncoding('utf8');
+        child.stdout.on('data', (d: string) => {
+          out += d;
+          const line = out.split('\n').find((l) => l.startsWith('READY'));
+          if (line && !run.ready) {
+            run.ready = line;
+            clearTimeout(timer);
+            log(`  ${spec.name} (pid ${child.pid}): ${line}`);
+            resolve(run);
+          }
+        });
+      }),
+  );
   try {
     return await Promise.all(waits);
   } catch (e) {
@@ -508,23 +540,33 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotSidecar> 
     const totals: Totals = { zero: 0, dupNonZero: 0, hashes: new Set() };
     let thinRatio = 1;
     try {
-      if (freeze) for (const p of pids) { stopAndWait(p.pid); frozen.push(p.pid); }
+      if (freeze)
+        for (const p of pids) {
+          stopAndWait(p.pid);
+          frozen.push(p.pid);
+        }
       for (const p of pids) {
         const plan = scanProcess(p.pid, seen, state);
         plan.stats.workload = p.workload;
         plans.push(plan);
       }
-      thinRatio = thin(plans, Math.floor(maxMib * 1048576 / PAGE));
+      thinRatio = thin(plans, Math.floor((maxMib * 1048576) / PAGE));
       for (const plan of plans) {
         copyProcess(plan, outFd, totals);
         const s = plan.stats;
-        log(`  pid ${s.pid} ${s.workload ?? s.name}: present ${s.presentPages}, shared-pfn ${s.sharedPfnPages}, ` +
-          `thinned ${s.thinnedPages}, failed ${s.readFailedPages}, written ${s.pages} (${s.mib} MiB, ${s.zeroPages} zero)`);
+        log(
+          `  pid ${s.pid} ${s.workload ?? s.name}: present ${s.presentPages}, shared-pfn ${s.sharedPfnPages}, ` +
+            `thinned ${s.thinnedPages}, failed ${s.readFailedPages}, written ${s.pages} (${s.mib} MiB, ${s.zeroPages} zero)`,
+        );
       }
     } finally {
       fs.closeSync(outFd);
       for (const pid of frozen) {
-        try { process.kill(pid, 'SIGCONT'); } catch { /* gone */ }
+        try {
+          process.kill(pid, 'SIGCONT');
+        } catch {
+          /* gone */
+        }
       }
     }
     fs.renameSync(tmp, opts.out);
@@ -536,7 +578,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotSidecar> 
       file: path.basename(opts.out),
       pageSize: PAGE,
       pages,
-      mib: +(pages * PAGE / 1048576).toFixed(2),
+      mib: +((pages * PAGE) / 1048576).toFixed(2),
       maxMib,
       thinRatio: +thinRatio.toFixed(4),
       pfnVisible: state.pfnVisible,
@@ -566,8 +608,8 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotSidecar> 
 
 function usage(): never {
   process.stderr.write(
-    'usage: node dist/bench/corpus/snapshot.js --out FILE [--pids 1,2,3 | --spawn] [--max-mib N]\n' +
-    '         [--workloads node,python,tsc,bash] [--scale X] [--freeze] [--quiet]\n');
+    'usage: node dist/bench/corpus/snapshot.js --out FILE [--pids 1,2,3 | --spawn] [--max-mib N]\n' + '         [--workloads node,python,tsc,bash] [--scale X] [--freeze] [--quiet]\n',
+  );
   process.exit(2);
 }
 
@@ -581,19 +623,39 @@ export function parseArgs(argv: string[]): SnapshotOptions {
       return argv[++i];
     };
     switch (a) {
-      case '--out': o.out = val(); break;
-      case '--pids': o.pids = val().split(',').filter(Boolean).map((s) => {
-        const n = Number(s);
-        if (!Number.isInteger(n) || n <= 0) usage();
-        return n;
-      }); break;
-      case '--spawn': o.spawn = true; break;
-      case '--max-mib': o.maxMib = Number(val()); break;
-      case '--workloads': o.workloads = val().split(',').filter(Boolean); break;
-      case '--scale': o.scale = Number(val()); break;
-      case '--freeze': o.freeze = true; break;
-      case '--quiet': quiet = true; break;
-      default: usage();
+      case '--out':
+        o.out = val();
+        break;
+      case '--pids':
+        o.pids = val()
+          .split(',')
+          .filter(Boolean)
+          .map((s) => {
+            const n = Number(s);
+            if (!Number.isInteger(n) || n <= 0) usage();
+            return n;
+          });
+        break;
+      case '--spawn':
+        o.spawn = true;
+        break;
+      case '--max-mib':
+        o.maxMib = Number(val());
+        break;
+      case '--workloads':
+        o.workloads = val().split(',').filter(Boolean);
+        break;
+      case '--scale':
+        o.scale = Number(val());
+        break;
+      case '--freeze':
+        o.freeze = true;
+        break;
+      case '--quiet':
+        quiet = true;
+        break;
+      default:
+        usage();
     }
   }
   if (!o.out || (!o.spawn && !o.pids) || (o.spawn && o.pids)) usage();
@@ -611,13 +673,18 @@ if (require.main === module) {
       process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
     });
   }
-  snapshot(opts).then((s) => {
-    process.stdout.write(`${opts.out}: ${s.pages} pages (${s.mib} MiB), zero ${(s.zeroFraction * 100).toFixed(2)}%, ` +
-      `duplicate ${(s.duplicateFraction * 100).toFixed(2)}%, anon ${s.anonPages}, file ${s.filePages}, ` +
-      `${s.seconds}s\n`);
-  }, (e: Error) => {
-    killAllLive();
-    process.stderr.write(`snapshot: ${e.message}\n`);
-    process.exit(1);
-  });
+  snapshot(opts).then(
+    (s) => {
+      process.stdout.write(
+        `${opts.out}: ${s.pages} pages (${s.mib} MiB), zero ${(s.zeroFraction * 100).toFixed(2)}%, ` +
+          `duplicate ${(s.duplicateFraction * 100).toFixed(2)}%, anon ${s.anonPages}, file ${s.filePages}, ` +
+          `${s.seconds}s\n`,
+      );
+    },
+    (e: Error) => {
+      killAllLive();
+      process.stderr.write(`snapshot: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -78,9 +78,17 @@ export class PageCounter {
     const f = (n: number, d = this.pages): number => (d ? +(n / d).toFixed(5) : 0);
     const distinct = this.lastBatch.size + (this.zeroPages > 0 ? 1 : 0);
     return {
-      file, kind, pages: this.pages, batches: this.batches, zeroPages: this.zeroPages, zeroFraction: f(this.zeroPages),
-      duplicateNonZeroPages: this.dup, duplicateNonZeroFraction: f(this.dup), duplicateSameBatch: this.dupSameBatch,
-      duplicateEarlierBatch: this.dup - this.dupSameBatch, duplicateSameBatchFraction: f(this.dupSameBatch, this.dup),
+      file,
+      kind,
+      pages: this.pages,
+      batches: this.batches,
+      zeroPages: this.zeroPages,
+      zeroFraction: f(this.zeroPages),
+      duplicateNonZeroPages: this.dup,
+      duplicateNonZeroFraction: f(this.dup),
+      duplicateSameBatch: this.dupSameBatch,
+      duplicateEarlierBatch: this.dup - this.dupSameBatch,
+      duplicateSameBatchFraction: f(this.dupSameBatch, this.dup),
       duplicateFraction: f(this.pages - distinct),
     };
   }
@@ -105,8 +113,12 @@ function xenStats(file: string, fd: number): PageStats {
   const page = Buffer.alloc(PAGE);
   let fill = 0;
   const reader = new XenReader({
-    verbatim() { /* headers and records: not pages */ },
-    pageRecord() { c.nextBatch(); },
+    verbatim() {
+      /* headers and records: not pages */
+    },
+    pageRecord() {
+      c.nextBatch();
+    },
     pageBytes(bytes) {
       let at = 0;
       while (at < bytes.length) {
@@ -114,10 +126,15 @@ function xenStats(file: string, fd: number): PageStats {
         page.set(bytes.subarray(at, at + n), fill);
         fill += n;
         at += n;
-        if (fill === PAGE) { c.add(page); fill = 0; }
+        if (fill === PAGE) {
+          c.add(page);
+          fill = 0;
+        }
       }
     },
-    flushPoint() { /* not needed here */ },
+    flushPoint() {
+      /* not needed here */
+    },
   });
   const buf = Buffer.alloc(8 * 1024 * 1024);
   for (;;) {
@@ -144,10 +161,12 @@ export function pageStats(file: string): PageStats {
 /** One line of text for a {@link PageStats}. */
 export function formatStats(s: PageStats): string {
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-  return `${s.file}: ${s.kind}, ${s.pages} pages (${(s.pages * PAGE / 1048576).toFixed(1)} MiB) in ${s.batches} batches, ` +
+  return (
+    `${s.file}: ${s.kind}, ${s.pages} pages (${((s.pages * PAGE) / 1048576).toFixed(1)} MiB) in ${s.batches} batches, ` +
     `zero ${s.zeroPages} (${pct(s.zeroFraction)}), duplicate non-zero ${s.duplicateNonZeroPages} ` +
     `(${pct(s.duplicateNonZeroFraction)}; same batch ${s.duplicateSameBatch} = ${pct(s.duplicateSameBatchFraction)} of them, ` +
-    `earlier batches ${s.duplicateEarlierBatch}), all duplicates ${pct(s.duplicateFraction)}`;
+    `earlier batches ${s.duplicateEarlierBatch}), all duplicates ${pct(s.duplicateFraction)}`
+  );
 }
 
 if (require.main === module) {

@@ -59,29 +59,35 @@ export function buildXenStream(corpus: string, out: string, opts: { mib: number;
   const fd = fs.openSync(out, 'w');
   let bytes = 0;
   try {
-    generateXenStream({
-      guest: 'hvm', version: 3, layer: 'xl', pages: guestPages,
-      holes: Array.from({ length: 0x20 }, (_, i) => 0xa0 + i),
-      iterations,
-      page(pfn, iteration, page) {
-        const c = pfn % corpusPages;
-        page.set(source.subarray(c * PAGE, (c + 1) * PAGE));
-        for (let it = 1; it <= iteration; it++) {
-          if (!picked[it - 1].has(pfn)) continue;
-          const r = rng(pfn * 7919 + it);
-          const edits = 1 + Math.floor(r() * 6);
-          for (let e = 0; e < edits; e++) {
-            const len = 1 + Math.floor(r() * 64);
-            const at = Math.floor(r() * (PAGE - len));
-            for (let k = 0; k < len; k++) page[at + k] = Math.floor(r() * 256);
+    generateXenStream(
+      {
+        guest: 'hvm',
+        version: 3,
+        layer: 'xl',
+        pages: guestPages,
+        holes: Array.from({ length: 0x20 }, (_, i) => 0xa0 + i),
+        iterations,
+        page(pfn, iteration, page) {
+          const c = pfn % corpusPages;
+          page.set(source.subarray(c * PAGE, (c + 1) * PAGE));
+          for (let it = 1; it <= iteration; it++) {
+            if (!picked[it - 1].has(pfn)) continue;
+            const r = rng(pfn * 7919 + it);
+            const edits = 1 + Math.floor(r() * 6);
+            for (let e = 0; e < edits; e++) {
+              const len = 1 + Math.floor(r() * 64);
+              const at = Math.floor(r() * (PAGE - len));
+              for (let k = 0; k < len; k++) page[at + k] = Math.floor(r() * 256);
+            }
           }
-        }
+        },
       },
-    }, (chunk) => {
-      let at = 0;
-      while (at < chunk.length) at += fs.writeSync(fd, chunk, at, chunk.length - at);
-      bytes += chunk.length;
-    });
+      (chunk) => {
+        let at = 0;
+        while (at < chunk.length) at += fs.writeSync(fd, chunk, at, chunk.length - at);
+        bytes += chunk.length;
+      },
+    );
   } finally {
     fs.closeSync(fd);
   }

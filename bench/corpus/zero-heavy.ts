@@ -48,7 +48,10 @@ export interface ZeroHeavySidecar {
 // Deterministic PRNG: sfc32 seeded from a string hash (cyrb128).
 
 function cyrb128(str: string): [number, number, number, number] {
-  let h1 = 1779033703, h2 = 3144134277, h3 = 1013904242, h4 = 2773480762;
+  let h1 = 1779033703,
+    h2 = 3144134277,
+    h3 = 1013904242,
+    h4 = 2773480762;
   for (let i = 0; i < str.length; i++) {
     const k = str.charCodeAt(i);
     h1 = h2 ^ Math.imul(h1 ^ k, 597399067);
@@ -66,7 +69,10 @@ function cyrb128(str: string): [number, number, number, number] {
 export function makeRng(seed: string): () => number {
   let [a, b, c, d] = cyrb128(seed);
   const next = (): number => {
-    a >>>= 0; b >>>= 0; c >>>= 0; d >>>= 0;
+    a >>>= 0;
+    b >>>= 0;
+    c >>>= 0;
+    d >>>= 0;
     let t = (a + b) | 0;
     a = b ^ (b >>> 9);
     b = (c + (c << 3)) | 0;
@@ -100,7 +106,13 @@ function runsSummingTo(rng: () => number, count: number, total: number, median: 
   // Hand out the rounding remainder (or take back the excess) a page at a time, at random.
   while (diff !== 0) {
     const i = Math.floor(rng() * count);
-    if (diff > 0) { runs[i]++; diff--; } else if (runs[i] > 1) { runs[i]--; diff++; }
+    if (diff > 0) {
+      runs[i]++;
+      diff--;
+    } else if (runs[i] > 1) {
+      runs[i]--;
+      diff++;
+    }
   }
   return runs;
 }
@@ -131,7 +143,7 @@ function nonZeroPages(file: string): Uint32Array {
   let n = 0;
   const buf = Buffer.alloc(1024 * PAGE);
   try {
-    for (let p = 0; p < pages; ) {
+    for (let p = 0; p < pages;) {
       const want = Math.min(1024, pages - p);
       const got = Math.floor(fs.readSync(fd, buf, 0, want * PAGE, p * PAGE) / PAGE);
       if (got === 0) break;
@@ -151,7 +163,7 @@ export function buildZeroHeavy(o: ZeroHeavyOptions): ZeroHeavySidecar {
   if (!(zf >= 0 && zf < 1)) throw new Error('--zero-fraction must be in [0, 1)');
   if (!(o.sizeMib > 0)) throw new Error('--size-mib must be > 0');
   const rng = makeRng(`${seed}/${o.sizeMib}/${zf}`);
-  const pages = Math.floor(o.sizeMib * 1048576 / PAGE);
+  const pages = Math.floor((o.sizeMib * 1048576) / PAGE);
   const zeroTotal = Math.round(pages * zf);
   const dataTotal = pages - zeroTotal;
 
@@ -160,7 +172,7 @@ export function buildZeroHeavy(o: ZeroHeavyOptions): ZeroHeavySidecar {
 
   // Data runs: median 8 pages (32 KiB), up to 4096 pages; generated until the data total.
   const dataRuns: number[] = [];
-  for (let left = dataTotal; left > 0; ) {
+  for (let left = dataTotal; left > 0;) {
     const r = Math.min(left, logNormal(rng, 8, 1.4, 4096));
     dataRuns.push(r);
     left -= r;
@@ -221,7 +233,7 @@ export function buildZeroHeavy(o: ZeroHeavyOptions): ZeroHeavySidecar {
     seed,
     pageSize: PAGE,
     pages,
-    mib: +(pages * PAGE / 1048576).toFixed(2),
+    mib: +((pages * PAGE) / 1048576).toFixed(2),
     zeroPages: zeroTotal,
     zeroFraction: +(zeroTotal / pages).toFixed(5),
     dataPages: dataTotal,
@@ -236,8 +248,7 @@ export function buildZeroHeavy(o: ZeroHeavyOptions): ZeroHeavySidecar {
 }
 
 function usage(): never {
-  process.stderr.write('usage: node dist/bench/corpus/zero-heavy.js --from CORPUS --out FILE --size-mib N ' +
-    '[--zero-fraction 0.85] [--seed S]\n');
+  process.stderr.write('usage: node dist/bench/corpus/zero-heavy.js --from CORPUS --out FILE --size-mib N ' + '[--zero-fraction 0.85] [--seed S]\n');
   process.exit(2);
 }
 
@@ -247,19 +258,31 @@ if (require.main === module) {
   for (let i = 0; i < a.length; i++) {
     const v = (): string => (i + 1 < a.length ? a[++i] : usage());
     switch (a[i]) {
-      case '--from': o.from = v(); break;
-      case '--out': o.out = v(); break;
-      case '--size-mib': o.sizeMib = Number(v()); break;
-      case '--zero-fraction': o.zeroFraction = Number(v()); break;
-      case '--seed': o.seed = v(); break;
-      default: usage();
+      case '--from':
+        o.from = v();
+        break;
+      case '--out':
+        o.out = v();
+        break;
+      case '--size-mib':
+        o.sizeMib = Number(v());
+        break;
+      case '--zero-fraction':
+        o.zeroFraction = Number(v());
+        break;
+      case '--seed':
+        o.seed = v();
+        break;
+      default:
+        usage();
     }
   }
   if (!o.from || !o.out || !(o.sizeMib > 0)) usage();
   try {
     const s = buildZeroHeavy(o);
-    process.stdout.write(`${o.out}: ${s.pages} pages (${s.mib} MiB), zero ${(s.zeroFraction * 100).toFixed(2)}% ` +
-      `in ${s.zeroRuns} runs, data ${s.dataPages} pages in ${s.dataRuns} runs, ${s.seconds}s\n`);
+    process.stdout.write(
+      `${o.out}: ${s.pages} pages (${s.mib} MiB), zero ${(s.zeroFraction * 100).toFixed(2)}% ` + `in ${s.zeroRuns} runs, data ${s.dataPages} pages in ${s.dataRuns} runs, ${s.seconds}s\n`,
+    );
   } catch (e) {
     process.stderr.write(`zero-heavy: ${(e as Error).message}\n`);
     process.exit(1);

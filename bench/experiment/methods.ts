@@ -43,7 +43,7 @@ export const METHODS: Readonly<Record<MethodName, Method>> = {
     name: 'raw',
     label: 'raw (Xen 4.4)',
     what: "Xen 4.4's own pre-copy: pages sent as they are, the study's Xen stop rule.",
-    how: "codec `none`, cacheSlots 0 (no UNCHANGED/DELTA), 1024-page batches, policy `xen-4.4` (< 50 pages, 29 iterations or 3x memory).",
+    how: 'codec `none`, cacheSlots 0 (no UNCHANGED/DELTA), 1024-page batches, policy `xen-4.4` (< 50 pages, 29 iterations or 3x memory).',
     options: (_pages, c) => ({ codec: 'none', cacheSlots: 0, batchPages: 1024, policy: 'xen-4.4', verify: c.verify, threads: c.threads }),
   },
   'non-adaptive': {
@@ -55,7 +55,7 @@ export const METHODS: Readonly<Record<MethodName, Method>> = {
   },
   seed: {
     name: 'seed',
-    label: "seed (batch + deflate)",
+    label: 'seed (batch + deflate)',
     what: "The study's method: serialize the 1024-page batch, then deflate it.",
     how: 'codec `deflate`, 1024-page batches (one deflate stream per batch), cacheSlots 0, policy `xen-4.4`.',
     options: (_pages, c) => ({ codec: 'deflate', level: c.deflateLevel, cacheSlots: 0, batchPages: 1024, policy: 'xen-4.4', verify: c.verify, threads: c.threads }),
@@ -64,7 +64,7 @@ export const METHODS: Readonly<Record<MethodName, Method>> = {
     name: 'pagepress',
     label: 'pagepress (best)',
     what: 'pagepress at its best: classification, pfn-keyed page cache (deltas of re-sent pages), auto codec, adaptive stop policy.',
-    how: 'codec `auto`, 1024-page batches, cacheSlots = guest pages (every re-sent page can be UNCHANGED/DELTA), policy `adaptive` with the downtime target shown above (the experiment aims at the study\'s tens of ms, not the engine\'s 300 ms default).',
+    how: "codec `auto`, 1024-page batches, cacheSlots = guest pages (every re-sent page can be UNCHANGED/DELTA), policy `adaptive` with the downtime target shown above (the experiment aims at the study's tens of ms, not the engine's 300 ms default).",
     options: (pages, c) => ({ codec: 'auto', cacheSlots: pages, batchPages: 1024, policy: 'adaptive', downtimeTargetMs: c.downtimeTargetMs, verify: c.verify, threads: c.threads }),
   },
 };

@@ -22,10 +22,12 @@ const colorScale = { domain: METHOD_ORDER.map(methodLabel), range: COLORS };
 
 /** A metric by guest size, one line per method, min-max bars, one panel per link rate. */
 export function metricSpec(rep: ExperimentReport, title: string, yTitle: string, pick: (p: Point) => { median: number; min: number; max: number }, scale = 1, logY = false): Record<string, unknown> {
-  const values = rep.points.filter((p) => p.n > 0).map((p) => {
-    const s = pick(p);
-    return { size: sizeGiB(p), rate: p.rate, method: methodLabel(p.method), median: s.median / scale, min: s.min / scale, max: s.max / scale };
-  });
+  const values = rep.points
+    .filter((p) => p.n > 0)
+    .map((p) => {
+      const s = pick(p);
+      return { size: sizeGiB(p), rate: p.rate, method: methodLabel(p.method), median: s.median / scale, min: s.min / scale, max: s.max / scale };
+    });
   const x = { field: 'size', type: 'quantitative', title: 'guest size (GiB)', scale: { zero: false } };
   const yScale = logY ? { type: 'log' } : { zero: true };
   return {
@@ -38,7 +40,10 @@ export function metricSpec(rep: ExperimentReport, title: string, yTitle: string,
       width: 320,
       height: 240,
       layer: [
-        { mark: { type: 'line', point: true }, encoding: { x, y: { field: 'median', type: 'quantitative', title: yTitle, scale: yScale }, color: { field: 'method', type: 'nominal', scale: colorScale, title: 'method' } } },
+        {
+          mark: { type: 'line', point: true },
+          encoding: { x, y: { field: 'median', type: 'quantitative', title: yTitle, scale: yScale }, color: { field: 'method', type: 'nominal', scale: colorScale, title: 'method' } },
+        },
         { mark: { type: 'rule' }, encoding: { x, y: { field: 'min', type: 'quantitative', scale: yScale }, y2: { field: 'max' }, color: { field: 'method', type: 'nominal', scale: colorScale } } },
       ],
     },
@@ -51,7 +56,14 @@ export function iterationSpec(rep: ExperimentReport, rate: string): Record<strin
   const values: Array<Record<string, unknown>> = [];
   for (const p of rep.points.filter((q) => q.rate === rate && q.n > 0)) {
     p.iterationPages.forEach((pages, i) => {
-      values.push({ size: `${sizeGiB(p)} GiB`, order: p.sizeBytes, method: methodLabel(p.method), iteration: i, pages: Math.max(pages, 0.5), final: i === p.iterationPages.length - 1 ? 'final (paused)' : 'live' });
+      values.push({
+        size: `${sizeGiB(p)} GiB`,
+        order: p.sizeBytes,
+        method: methodLabel(p.method),
+        iteration: i,
+        pages: Math.max(pages, 0.5),
+        final: i === p.iterationPages.length - 1 ? 'final (paused)' : 'live',
+      });
     });
   }
   return {

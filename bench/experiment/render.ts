@@ -67,7 +67,17 @@ export function pointsTable(rep: ExperimentReport): string {
       for (const m of methods(rep)) {
         const p = get(rep, size, rate, m);
         if (!p) continue;
-        rows.push([sizeLabel(size), rate, m, fmtS(p.totalMs), fmtMs(p.downtimeMs), fmtMiB(p.wireBytes), fmtMs(p.liveIterations, 0), fmtMs(p.dirtyPages, 0), `${p.n}${p.failed ? ` (+${p.failed} failed)` : ''}`]);
+        rows.push([
+          sizeLabel(size),
+          rate,
+          m,
+          fmtS(p.totalMs),
+          fmtMs(p.downtimeMs),
+          fmtMiB(p.wireBytes),
+          fmtMs(p.liveIterations, 0),
+          fmtMs(p.dirtyPages, 0),
+          `${p.n}${p.failed ? ` (+${p.failed} failed)` : ''}`,
+        ]);
       }
     }
   }
@@ -79,11 +89,21 @@ function table41(rep: ExperimentReport, rate: string): string {
   const sizes = rep.config.sizes;
   const headers = ['downtime (ms)', ...sizes.map(sizeLabel)];
   const rows: string[][] = [];
-  const pub = (arr: readonly number[]): string[] => sizes.map((s) => { const i = seedIndex(s); return i >= 0 ? String(arr[i]) : '—'; });
+  const pub = (arr: readonly number[]): string[] =>
+    sizes.map((s) => {
+      const i = seedIndex(s);
+      return i >= 0 ? String(arr[i]) : '—';
+    });
   rows.push(['study: proposed approach (serialize + compress)', ...pub(SEED_PUBLISHED.downtimeSeedMs)]);
   rows.push(['study: non-adaptive approach', ...pub(SEED_PUBLISHED.downtimeNonAdaptiveMs)]);
   for (const m of methods(rep)) {
-    rows.push([`ours: ${METHODS[m].label}`, ...sizes.map((s) => { const p = get(rep, s, rate, m); return p ? fmtMs(p.downtimeMs) : '—'; })]);
+    rows.push([
+      `ours: ${METHODS[m].label}`,
+      ...sizes.map((s) => {
+        const p = get(rep, s, rate, m);
+        return p ? fmtMs(p.downtimeMs) : '—';
+      }),
+    ]);
   }
   return tableText({ title: '', headers, rows });
 }
@@ -92,18 +112,48 @@ function figure42(rep: ExperimentReport, rate: string): string {
   const sizes = rep.config.sizes;
   const headers = ['pages dirtied (re-sent after the first pass)', ...sizes.map(sizeLabel)];
   const rows: string[][] = [];
-  rows.push(['study: serialize + compress (Figure 4.2)', ...sizes.map((s) => { const i = seedIndex(s); return i >= 0 ? `~${SEED_PUBLISHED.dirtyPages[i] / 1000}K` : '—'; })]);
+  rows.push([
+    'study: serialize + compress (Figure 4.2)',
+    ...sizes.map((s) => {
+      const i = seedIndex(s);
+      return i >= 0 ? `~${SEED_PUBLISHED.dirtyPages[i] / 1000}K` : '—';
+    }),
+  ]);
   for (const m of methods(rep)) {
-    rows.push([`ours: ${METHODS[m].label}`, ...sizes.map((s) => { const p = get(rep, s, rate, m); return p ? fmtMs(p.dirtyPages, 0) : '—'; })]);
+    rows.push([
+      `ours: ${METHODS[m].label}`,
+      ...sizes.map((s) => {
+        const p = get(rep, s, rate, m);
+        return p ? fmtMs(p.dirtyPages, 0) : '—';
+      }),
+    ]);
   }
-  rows.push(['ours: pages per iteration, seed method (median run)', ...sizes.map((s) => { const p = get(rep, s, rate, 'seed'); return p ? p.iterationPages.join(' / ') : '—'; })]);
-  rows.push(['ours: pages per iteration, pagepress (median run)', ...sizes.map((s) => { const p = get(rep, s, rate, 'pagepress'); return p ? p.iterationPages.join(' / ') : '—'; })]);
+  rows.push([
+    'ours: pages per iteration, seed method (median run)',
+    ...sizes.map((s) => {
+      const p = get(rep, s, rate, 'seed');
+      return p ? p.iterationPages.join(' / ') : '—';
+    }),
+  ]);
+  rows.push([
+    'ours: pages per iteration, pagepress (median run)',
+    ...sizes.map((s) => {
+      const p = get(rep, s, rate, 'pagepress');
+      return p ? p.iterationPages.join(' / ') : '—';
+    }),
+  ]);
   return tableText({ title: '', headers, rows });
 }
 
 function metricTable(rep: ExperimentReport, rate: string, what: string, f: (p: Point) => string): string {
   const sizes = rep.config.sizes;
-  const rows = methods(rep).map((m) => [METHODS[m].label, ...sizes.map((s) => { const p = get(rep, s, rate, m); return p ? f(p) : '—'; })]);
+  const rows = methods(rep).map((m) => [
+    METHODS[m].label,
+    ...sizes.map((s) => {
+      const p = get(rep, s, rate, m);
+      return p ? f(p) : '—';
+    }),
+  ]);
   return tableText({ title: '', headers: [what, ...sizes.map(sizeLabel)], rows });
 }
 
@@ -118,29 +168,38 @@ export function renderDoc(rep: ExperimentReport, resultsFile: string): string {
   o.push('');
   if (quickBanner) {
     const label = rep.config.sizes.every((b) => b < 0.5 * GiB) ? 'QUICK' : 'PARTIAL';
-    o.push(`> **${label} RESULT — not the whole experiment.** This page was rendered from a reduced run (` +
-      `${rep.config.sizes.map(sizeLabel).join(', ')} guests, ${rep.config.rates.join(', ')}, ${rep.config.reps} repetition(s)), ` +
-      'so that the pipeline, the tables and the plots exist. The study\'s guest sizes and its 100 Mbit/s link need the full run, ' +
-      `\`npm run experiment\` (estimated ~${Math.round(estimateFull(rep) / 60)} min on this machine), which overwrites this page.`);
+    o.push(
+      `> **${label} RESULT — not the whole experiment.** This page was rendered from a reduced run (` +
+        `${rep.config.sizes.map(sizeLabel).join(', ')} guests, ${rep.config.rates.join(', ')}, ${rep.config.reps} repetition(s)), ` +
+        "so that the pipeline, the tables and the plots exist. The study's guest sizes and its 100 Mbit/s link need the full run, " +
+        `\`npm run experiment\` (estimated ~${Math.round(estimateFull(rep) / 60)} min on this machine), which overwrites this page.`,
+    );
     o.push('');
   }
   if (full && rep.config.reps < 3) {
-    o.push(`> Every size of the study at 100 Mbit/s, all four methods, in one run, with ${rep.config.reps} repetitions per point (the default is 3): medians and min–max are over ${rep.config.reps} runs.`);
+    o.push(
+      `> Every size of the study at 100 Mbit/s, all four methods, in one run, with ${rep.config.reps} repetitions per point (the default is 3): medians and min–max are over ${rep.config.reps} runs.`,
+    );
     o.push('');
   }
-  o.push('Generated by `npm run experiment` (bench/experiment/seed.ts, rendered by bench/experiment/render.ts) — do not edit by hand. ' +
-    `Raw numbers: [${resultsFile}](../${resultsFile}).`);
+  o.push('Generated by `npm run experiment` (bench/experiment/seed.ts, rendered by bench/experiment/render.ts) — do not edit by hand. ' + `Raw numbers: [${resultsFile}](../${resultsFile}).`);
   o.push('');
   o.push(`The study: *${SEED_PUBLISHED.title}* (${SEED_PUBLISHED.setup}). Its published numbers are copied into bench/experiment/render.ts as data.`);
   o.push('');
   o.push(`- **Date:** ${rep.date} (${Math.round(rep.seconds)} s for the run)`);
   o.push(`- **Command:** \`${rep.command}\``);
-  o.push(`- **Machine:** ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}; pagepress commit ${m.gitCommit}` +
-    `${m.gitDirty && m.gitDirty.length ? ` (working tree had other changes: ${m.gitDirty.length} files)` : ''}; load average ${rep.load.before.join(' ')} before, ${rep.load.after.join(' ')} after`);
-  o.push(`- **Guest:** SimulatedGuest, workload \`${rep.config.workload}\` at ${rep.config.dirtyRate} page writes/s, pages from ${rep.config.source ? `\`${rep.config.source}\` (the real-memory corpus, repeated to fill larger guests)` : 'generated memory-like contents'}; the writer runs 0.5 s before each migration starts`);
+  o.push(
+    `- **Machine:** ${m.cpu}, ${m.cores} cores, ${m.ramGiB} GiB RAM, ${m.os}, Linux ${m.kernel}, Node ${m.node}; pagepress commit ${m.gitCommit}` +
+      `${m.gitDirty && m.gitDirty.length ? ` (working tree had other changes: ${m.gitDirty.length} files)` : ''}; load average ${rep.load.before.join(' ')} before, ${rep.load.after.join(' ')} after`,
+  );
+  o.push(
+    `- **Guest:** SimulatedGuest, workload \`${rep.config.workload}\` at ${rep.config.dirtyRate} page writes/s, pages from ${rep.config.source ? `\`${rep.config.source}\` (the real-memory corpus, repeated to fill larger guests)` : 'generated memory-like contents'}; the writer runs 0.5 s before each migration starts`,
+  );
   o.push(`- **Links (which path ran):**`);
   for (const [rate, d] of Object.entries(rep.links)) o.push(`  - ${rate}: ${d}`);
-  o.push(`- **Same for every method:** sender and receiver ${rep.config.common.threads} codec threads; receiver in its own process on the link's far side; COMMIT verify \`${rep.config.common.verify}\`; deflate level ${rep.config.common.deflateLevel}; pagepress downtime target ${rep.config.common.downtimeTargetMs ?? 300} ms; ${rep.config.reps} repetition(s) per point, median and (min–max)`);
+  o.push(
+    `- **Same for every method:** sender and receiver ${rep.config.common.threads} codec threads; receiver in its own process on the link's far side; COMMIT verify \`${rep.config.common.verify}\`; deflate level ${rep.config.common.deflateLevel}; pagepress downtime target ${rep.config.common.downtimeTargetMs ?? 300} ms; ${rep.config.reps} repetition(s) per point, median and (min–max)`,
+  );
   o.push('');
   o.push('## Methods');
   o.push('');
@@ -150,7 +209,7 @@ export function renderDoc(rep: ExperimentReport, resultsFile: string): string {
   for (const rate of rep.config.rates) {
     o.push(`## At ${rate}`);
     o.push('');
-    o.push(`### Downtime, laid out like the study's Table 4.1 (${rate}${rate === '100M' ? ', the study\'s link' : '; the study\'s numbers are at 100 Mbit/s'})`);
+    o.push(`### Downtime, laid out like the study's Table 4.1 (${rate}${rate === '100M' ? ", the study's link" : "; the study's numbers are at 100 Mbit/s"})`);
     o.push('');
     o.push(table41(rep, rate));
     o.push('');
@@ -191,9 +250,11 @@ export function renderDoc(rep: ExperimentReport, resultsFile: string): string {
   o.push('');
   o.push(`${rep.criteria.filter((c) => c.pass).length} of ${rep.criteria.length} pass.`);
   o.push('');
-  for (const n of rep.notes) { o.push(`- ${n}`); }
+  for (const n of rep.notes) {
+    o.push(`- ${n}`);
+  }
   if (rep.notes.length) o.push('');
-  o.push('## Where our numbers differ from the seed\'s and why');
+  o.push("## Where our numbers differ from the seed's and why");
   o.push('');
   o.push(...DIFFERENCES);
   o.push('');
@@ -205,39 +266,39 @@ const DIFFERENCES = [
   '- **Simulated guest, not a Xen guest.** Our guest is a SimulatedGuest: its memory is a buffer filled with pages of a real-memory snapshot (or ' +
     'generated memory-like pages), written by a thread that follows a named workload at a fixed rate in page writes per second. The study migrated ' +
     'real CentOS/Fedora guests whose dirty rate it did not state. The dirty pages therefore depend on *our* workload and on how long each pass takes; ' +
-    'the study\'s 10K–17K dirty pages are one configuration of theirs, ours are whatever the chosen workload dirties during each method\'s passes ' +
+    "the study's 10K–17K dirty pages are one configuration of theirs, ours are whatever the chosen workload dirties during each method's passes " +
     '(slower methods give the guest more time to dirty pages). Larger guests repeat the 480 MiB snapshot, which no real guest does.',
   '- **What "downtime" includes.** Ours is measured on the sender from the call to pause the guest to the receiver\'s RESUMED message: pausing the ' +
     'writer, encoding and sending the final dirty set, the COMMIT checksum exchange (one round trip), GO and RESUMED (one more round trip), ' +
-    'plus the receiver finishing its decoding (docs/MIGRATION.md, Metrics). Xen 4.4\'s figure covers the suspend, the last copy and the ' +
-    'domain\'s restore; no checksum round trips. With verify `sent` no re-read of the paused guest is in it (with `paused` it would add ~0.3 ms per MiB).',
-  '- **Stop rules differ in one detail.** Our `xen-4.4` policy uses Xen 4.4\'s thresholds (< 50 pages, 29 iterations, 3x memory), but the round it ' +
+    "plus the receiver finishing its decoding (docs/MIGRATION.md, Metrics). Xen 4.4's figure covers the suspend, the last copy and the " +
+    "domain's restore; no checksum round trips. With verify `sent` no re-read of the paused guest is in it (with `paused` it would add ~0.3 ms per MiB).",
+  "- **Stop rules differ in one detail.** Our `xen-4.4` policy uses Xen 4.4's thresholds (< 50 pages, 29 iterations, 3x memory), but the round it " +
     'stops on is sent paused, where Xen sends it live and then suspends (docs/MIGRATION.md, Stop policies).',
-  '- **Compression emulation.** The study used miniz (deflate) and tpl serialization; we use the engine\'s deflate (zlib raw deflate, level ' +
+  "- **Compression emulation.** The study used miniz (deflate) and tpl serialization; we use the engine's deflate (zlib raw deflate, level " +
     'shown above; the study does not state a level, miniz defaults to 6). "Non-adaptive" is emulated with one-page batches, so each page is its own ' +
-    'deflate stream plus a 24-byte frame header and a 12-byte BATCH header; that per-page framing is ours, not the study\'s. Our engine always ' +
+    "deflate stream plus a 24-byte frame header and a 12-byte BATCH header; that per-page framing is ours, not the study's. Our engine always " +
     'classifies pages: zero pages are sent as a kind byte in every method, including `raw`, and identical pages within a batch go as DUP references ' +
     '(not in `non-adaptive`, whose batches hold one page). The engine cannot turn that off, so our `raw` and `seed` are a little better than ' +
-    'Xen 4.4\'s on zero pages (the snapshot has 0.25 % zero pages).',
+    "Xen 4.4's on zero pages (the snapshot has 0.25 % zero pages).",
   '- **The link.** A 100 Mbit/s link here is a tbf qdisc on a veth pair between network namespaces, or a userspace token bucket (the line above ' +
     'says which ran), plus 0.5 ms of one-way delay added in userspace; the study used a physical LAN it calls uneven ("the dip ... at 1.5GB ... ' +
     'because of uneven network bandwidth"). Our link is steady.',
-  '- **One 2-core machine.** Sender, receiver, the guest\'s writer thread, the link proxy and both sides\' codec threads share 2 cores; the study had ' +
+  "- **One 2-core machine.** Sender, receiver, the guest's writer thread, the link proxy and both sides' codec threads share 2 cores; the study had " +
     'two hosts. At 1 Gbit/s the CPU, not the link, can be the limit for the compressing methods.',
   '- **Nothing of the live iterations is still in flight at the pause.** Before it takes the dirty set and asks the policy, the sender waits ' +
-    'for the receiver\'s ITERATION_ACK (the iteration decoded and in the receiver\'s memory), so the socket buffers, the delay proxy and tbf are ' +
+    "for the receiver's ITERATION_ACK (the iteration decoded and in the receiver's memory), so the socket buffers, the delay proxy and tbf are " +
     'empty when the guest is paused; the wait is reported as `drainBeforePauseMs`, outside the downtime. The downtime is then the final copy ' +
     'itself (its size over the link rate, and the receiver decoding it) plus the two round trips above. Xen 4.4 suspends as soon as its last ' +
     'live round is written to the socket, so whatever its buffers still hold is drained inside its downtime; our `raw`, `non-adaptive` and `seed` downtimes ' +
-    'at 100 Mbit/s come from the size of their final sets (Xen 4.4\'s rule stops at its 29-iteration or 3x cap with thousands of pages still ' +
+    "at 100 Mbit/s come from the size of their final sets (Xen 4.4's rule stops at its 29-iteration or 3x cap with thousands of pages still " +
     'dirty: `finalPages` in the results JSON), not from a backlog.',
   '- **At 1 Gbit/s pagepress trades a few ms of downtime for time.** Its `adaptive` policy stops as soon as the predicted final copy fits ' +
-    'the downtime target (50 ms here), after 2 live iterations with hundreds to a couple of thousand pages still dirty; Xen 4.4\'s rule, which ' +
+    "the downtime target (50 ms here), after 2 live iterations with hundreds to a couple of thousand pages still dirty; Xen 4.4's rule, which " +
     '`raw` and `seed` follow, iterates until fewer than 50 pages are dirty, which a fast link reaches in 8 to 11 iterations. So at 1 Gbit/s ' +
     'pagepress has the shortest total time but not the shortest downtime (both under the target); a lower `--downtime-target` moves it ' +
     'the other way. On this shared 2-core machine the encoder, not the link, can be the bottleneck at 1 Gbit/s, and `auto` then picks lz4 ' +
-    'for the batches it sends while the socket keeps up, which is the likely reason its bytes exceed `seed`\'s deflate there (runs record ' +
-    'their frames per codec from commit eb2d34f on; this page\'s runs predate it).',
+    "for the batches it sends while the socket keeps up, which is the likely reason its bytes exceed `seed`'s deflate there (runs record " +
+    "their frames per codec from commit eb2d34f on; this page's runs predate it).",
   '- **What we can compare.** The study reports downtime and dirty pages only, on a link where its own numbers sit within 3 ms of each other; ' +
     'no total time or bytes. Our totals and bytes have no published counterpart.',
 ];
@@ -274,5 +335,13 @@ if (require.main === module) {
   }
   const rep = JSON.parse(fs.readFileSync(file, 'utf8')) as ExperimentReport;
   const relFile = path.relative(repoRoot(), path.resolve(file));
-  renderAll(rep, relFile).then((fs2) => { for (const f of fs2) process.stdout.write(`wrote ${f}\n`); }, (e: Error) => { process.stderr.write(`${e.stack}\n`); process.exit(1); });
+  renderAll(rep, relFile).then(
+    (fs2) => {
+      for (const f of fs2) process.stdout.write(`wrote ${f}\n`);
+    },
+    (e: Error) => {
+      process.stderr.write(`${e.stack}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -49,7 +49,11 @@ async function main(): Promise<void> {
   try {
     await new Promise((r) => setTimeout(r, 1500));
     const args = ['migrate', 'send', '--guest', guest, '--to', `127.0.0.1:${port}`, '--json', ...(a.cacheSlots ? ['--cache-slots', a.cacheSlots] : [])];
-    const sender = cp.spawn(process.execPath, [path.join(__dirname, '..', 'rss-wrap.js'), ...args], { cwd: repoRoot(), stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, PAGEPRESS_RSS_OUT: rssOut } });
+    const sender = cp.spawn(process.execPath, [path.join(__dirname, '..', 'rss-wrap.js'), ...args], {
+      cwd: repoRoot(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, PAGEPRESS_RSS_OUT: rssOut },
+    });
     let out = '';
     sender.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const senderExit = exited(sender);
@@ -61,13 +65,22 @@ async function main(): Promise<void> {
     const guestBytes = report.pageCount * report.pageSize;
     const engine = hwm - guestBytes;
     const result = {
-      kind: 'pagepress-migrate-rss', date: new Date().toISOString(), guest, cacheSlots: report.cacheSlots,
-      senderPeakRssMiB: Math.round(hwm / MiB), guestMiB: guestBytes / MiB, engineMiB: Math.round(engine / MiB),
-      totalMs: Math.round(report.totalMs), downtimeMs: Math.round(report.downtimeMs * 10) / 10, sentMiB: Math.round(report.bytes.sent / MiB),
+      kind: 'pagepress-migrate-rss',
+      date: new Date().toISOString(),
+      guest,
+      cacheSlots: report.cacheSlots,
+      senderPeakRssMiB: Math.round(hwm / MiB),
+      guestMiB: guestBytes / MiB,
+      engineMiB: Math.round(engine / MiB),
+      totalMs: Math.round(report.totalMs),
+      downtimeMs: Math.round(report.downtimeMs * 10) / 10,
+      sentMiB: Math.round(report.bytes.sent / MiB),
     };
     const ok = engine < 300 * MiB;
     process.stdout.write(`${JSON.stringify(result)}\n`);
-    process.stdout.write(`sender peak RSS ${result.senderPeakRssMiB} MiB = guest ${result.guestMiB} MiB + engine ${result.engineMiB} MiB (cache ${report.cacheSlots} slots): ${ok ? 'PASS' : 'FAIL'} (engine < 300 MiB)\n`);
+    process.stdout.write(
+      `sender peak RSS ${result.senderPeakRssMiB} MiB = guest ${result.guestMiB} MiB + engine ${result.engineMiB} MiB (cache ${report.cacheSlots} slots): ${ok ? 'PASS' : 'FAIL'} (engine < 300 MiB)\n`,
+    );
     const file = path.join(repoRoot(), 'bench', 'results', `migrate-rss-${result.date.replace(/[:.]/g, '-')}.json`);
     fs.writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
     process.stdout.write(`results: ${path.relative(repoRoot(), file)}\n`);
@@ -78,8 +91,11 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(() => process.exit(0), (e: Error) => {
-    process.stderr.write(`migrate-rss: ${e.message}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (e: Error) => {
+      process.stderr.write(`migrate-rss: ${e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -62,7 +62,11 @@ export interface RunRecord {
   guestSetupS: number;
 }
 
-export interface Spread { median: number; min: number; max: number }
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+}
 
 /** Median and min-max over the repetitions of one point. */
 export interface Point {
@@ -172,23 +176,77 @@ function parseArgs(argv: string[]): Args {
     const v = (): string => (i + 1 < argv.length ? argv[++i] : die(`${k} needs a value`));
     set[k] = true;
     switch (k) {
-      case '--quick': a.quick = true; break;
-      case '--sizes': a.sizes = v().split(',').filter(Boolean).map(parseSizeArg); break;
-      case '--rates': a.rates = v().split(',').filter(Boolean).map((r) => (r.toUpperCase() in RATES ? r.toUpperCase() : die(`unknown rate ${r}`))); break;
-      case '--reps': a.reps = Number(v()); if (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 50) die('--reps must be 1..50'); break;
-      case '--methods': a.methods = v().split(',').map((m) => ((METHOD_NAMES as readonly string[]).includes(m) ? (m as MethodName) : die(`unknown method ${m}`))); break;
-      case '--workload': { const w = v(); if (!isWorkloadName(w)) die(`unknown workload ${w}`); a.workload = w; break; }
-      case '--dirty-rate': a.dirtyRate = Number(v()); if (!(a.dirtyRate >= 0)) die('bad --dirty-rate'); break;
-      case '--source': a.source = path.resolve(v()); break;
-      case '--link': { const l = v(); if (l !== 'kernel' && l !== 'userspace') die('--link kernel|userspace'); a.link = l; break; }
-      case '--deflate-level': a.deflateLevel = Number(v()); if (!Number.isInteger(a.deflateLevel) || a.deflateLevel < 1 || a.deflateLevel > 9) die('--deflate-level 1..9'); break;
-      case '--verify': { const m = v(); if (m !== 'sent' && m !== 'paused') die('--verify sent|paused'); a.verify = m; break; }
-      case '--downtime-target': a.downtimeTargetMs = Number(v()); if (!(a.downtimeTargetMs > 0)) die('bad --downtime-target'); break;
-      case '--out': a.out = path.resolve(v()); break;
-      case '--merge': a.merge = path.resolve(v()); if (!fs.existsSync(a.merge)) die(`--merge: no such file ${a.merge}`); break;
-      case '--no-docs': a.docs = false; break;
-      case '-h': case '--help': process.stdout.write(`${USAGE}\n`); process.exit(0); break;
-      default: die(`unknown argument ${k}`);
+      case '--quick':
+        a.quick = true;
+        break;
+      case '--sizes':
+        a.sizes = v().split(',').filter(Boolean).map(parseSizeArg);
+        break;
+      case '--rates':
+        a.rates = v()
+          .split(',')
+          .filter(Boolean)
+          .map((r) => (r.toUpperCase() in RATES ? r.toUpperCase() : die(`unknown rate ${r}`)));
+        break;
+      case '--reps':
+        a.reps = Number(v());
+        if (!Number.isInteger(a.reps) || a.reps < 1 || a.reps > 50) die('--reps must be 1..50');
+        break;
+      case '--methods':
+        a.methods = v()
+          .split(',')
+          .map((m) => ((METHOD_NAMES as readonly string[]).includes(m) ? (m as MethodName) : die(`unknown method ${m}`)));
+        break;
+      case '--workload': {
+        const w = v();
+        if (!isWorkloadName(w)) die(`unknown workload ${w}`);
+        a.workload = w;
+        break;
+      }
+      case '--dirty-rate':
+        a.dirtyRate = Number(v());
+        if (!(a.dirtyRate >= 0)) die('bad --dirty-rate');
+        break;
+      case '--source':
+        a.source = path.resolve(v());
+        break;
+      case '--link': {
+        const l = v();
+        if (l !== 'kernel' && l !== 'userspace') die('--link kernel|userspace');
+        a.link = l;
+        break;
+      }
+      case '--deflate-level':
+        a.deflateLevel = Number(v());
+        if (!Number.isInteger(a.deflateLevel) || a.deflateLevel < 1 || a.deflateLevel > 9) die('--deflate-level 1..9');
+        break;
+      case '--verify': {
+        const m = v();
+        if (m !== 'sent' && m !== 'paused') die('--verify sent|paused');
+        a.verify = m;
+        break;
+      }
+      case '--downtime-target':
+        a.downtimeTargetMs = Number(v());
+        if (!(a.downtimeTargetMs > 0)) die('bad --downtime-target');
+        break;
+      case '--out':
+        a.out = path.resolve(v());
+        break;
+      case '--merge':
+        a.merge = path.resolve(v());
+        if (!fs.existsSync(a.merge)) die(`--merge: no such file ${a.merge}`);
+        break;
+      case '--no-docs':
+        a.docs = false;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(`${USAGE}\n`);
+        process.exit(0);
+        break;
+      default:
+        die(`unknown argument ${k}`);
     }
   }
   return {
@@ -255,7 +313,10 @@ async function receiverChild(cfgText: string): Promise<void> {
   }
 }
 
-export interface Child { proc: cp.ChildProcess; done: Promise<{ ok: boolean; msg: string }> }
+export interface Child {
+  proc: cp.ChildProcess;
+  done: Promise<{ ok: boolean; msg: string }>;
+}
 
 /** Starts a receiver process (seed.js --receiver-child) on the far side of `link`; resolves once it listens. */
 export function startReceiver(link: Link, threads: number): Promise<Child> {
@@ -270,13 +331,26 @@ export function startReceiver(link: Link, threads: number): Promise<Child> {
     const rl = readline.createInterface({ input: proc.stdout });
     rl.on('line', (line) => {
       let ev: { event?: string; message?: string };
-      try { ev = JSON.parse(line) as typeof ev; } catch { return; }
-      if (ev.event === 'listening' && !listening) { listening = true; resolve({ proc, done }); }
-      else if (ev.event === 'done') result = { ok: true, msg: 'done' };
+      try {
+        ev = JSON.parse(line) as typeof ev;
+      } catch {
+        return;
+      }
+      if (ev.event === 'listening' && !listening) {
+        listening = true;
+        resolve({ proc, done });
+      } else if (ev.event === 'done') result = { ok: true, msg: 'done' };
       else if (ev.event === 'error') result = { ok: false, msg: `receiver: ${ev.message}` };
     });
-    proc.on('exit', (code) => { if (!listening) reject(new Error(`receiver exited ${code} before listening`)); });
-    setTimeout(() => { if (!listening) { proc.kill('SIGKILL'); reject(new Error('receiver did not listen within 20 s')); } }, 20_000).unref();
+    proc.on('exit', (code) => {
+      if (!listening) reject(new Error(`receiver exited ${code} before listening`));
+    });
+    setTimeout(() => {
+      if (!listening) {
+        proc.kill('SIGKILL');
+        reject(new Error('receiver did not listen within 20 s'));
+      }
+    }, 20_000).unref();
   });
 }
 
@@ -300,7 +374,11 @@ export function summarize(runs: RunRecord[]): Point[] {
     const byTotal = [...ok].sort((x, y) => x.totalMs - y.totalMs);
     const mid = byTotal[(byTotal.length - 1) >> 1];
     pts.push({
-      sizeBytes: rs[0].sizeBytes, rate: rs[0].rate, method: rs[0].method, n: ok.length, failed: rs.length - ok.length,
+      sizeBytes: rs[0].sizeBytes,
+      rate: rs[0].rate,
+      method: rs[0].method,
+      n: ok.length,
+      failed: rs.length - ok.length,
       totalMs: spread(ok.map((r) => r.totalMs)),
       downtimeMs: spread(ok.map((r) => r.downtimeMs)),
       wireBytes: spread(ok.map((r) => r.wireBytes)),
@@ -308,7 +386,7 @@ export function summarize(runs: RunRecord[]): Point[] {
       dirtyPages: spread(ok.map((r) => r.dirtyPages)),
       finalPages: spread(ok.map((r) => r.finalPages)),
       iterationPages: mid?.iterationPages ?? [],
-      stopReason: mid?.stopReason ?? (rs[0].error ?? ''),
+      stopReason: mid?.stopReason ?? rs[0].error ?? '',
     });
   }
   return pts;
@@ -326,13 +404,29 @@ export function criteriaFor(points: Point[], rate: string): Criterion[] {
       const o = get(s, other);
       if (!o) continue;
       const tag = `${sizeLabel(s).replace(' ', '')}@${rate}`;
-      out.push(criterion(`total<${other} ${tag}`, `pagepress median total time vs ${other}, ${sizeLabel(s)} at ${rate}`,
-        pp.totalMs.median, '<', Math.round(o.totalMs.median), 'ms', `${(pp.totalMs.median / 1000).toFixed(2)} s vs ${(o.totalMs.median / 1000).toFixed(2)} s`));
-      out.push(criterion(`downtime<${other} ${tag}`, `pagepress median downtime vs ${other}, ${sizeLabel(s)} at ${rate}`,
-        pp.downtimeMs.median, '<', Math.round(o.downtimeMs.median * 10) / 10, 'ms'));
+      out.push(
+        criterion(
+          `total<${other} ${tag}`,
+          `pagepress median total time vs ${other}, ${sizeLabel(s)} at ${rate}`,
+          pp.totalMs.median,
+          '<',
+          Math.round(o.totalMs.median),
+          'ms',
+          `${(pp.totalMs.median / 1000).toFixed(2)} s vs ${(o.totalMs.median / 1000).toFixed(2)} s`,
+        ),
+      );
+      out.push(criterion(`downtime<${other} ${tag}`, `pagepress median downtime vs ${other}, ${sizeLabel(s)} at ${rate}`, pp.downtimeMs.median, '<', Math.round(o.downtimeMs.median * 10) / 10, 'ms'));
       if (other === 'raw') {
-        out.push(criterion(`total<=raw/2 ${tag}`, `raw median total time / pagepress median total time, ${sizeLabel(s)} at ${rate} (pagepress at most half of raw)`,
-          o.totalMs.median / pp.totalMs.median, '>=', 2, 'x'));
+        out.push(
+          criterion(
+            `total<=raw/2 ${tag}`,
+            `raw median total time / pagepress median total time, ${sizeLabel(s)} at ${rate} (pagepress at most half of raw)`,
+            o.totalMs.median / pp.totalMs.median,
+            '>=',
+            2,
+            'x',
+          ),
+        );
       }
     }
   }
@@ -348,8 +442,24 @@ async function runOne(a: Args, common: CommonSettings, size: number, rate: strin
   const spec: LinkSpec = { rateBitsPerSec: RATES[rate], latencyMs: 0.5 };
   const pages = size / PAGE;
   const base: RunRecord = {
-    sizeBytes: size, rate, method, rep, ok: false, link: '', linkKind: 'userspace', totalMs: NaN, downtimeMs: NaN, wireBytes: NaN, rawBytes: NaN,
-    liveIterations: NaN, iterationPages: [], dirtyPages: NaN, finalPages: NaN, stopReason: '', ratio: NaN, guestSetupS: NaN,
+    sizeBytes: size,
+    rate,
+    method,
+    rep,
+    ok: false,
+    link: '',
+    linkKind: 'userspace',
+    totalMs: NaN,
+    downtimeMs: NaN,
+    wireBytes: NaN,
+    rawBytes: NaN,
+    liveIterations: NaN,
+    iterationPages: [],
+    dirtyPages: NaN,
+    finalPages: NaN,
+    stopReason: '',
+    ratio: NaN,
+    guestSetupS: NaN,
   };
   const t0 = performance.now();
   const guest = await SimulatedGuest.create({ pages, workload: a.workload, dirtyRate: a.dirtyRate, seed: 1 + rep, source: source ?? undefined, paused: true });
@@ -366,23 +476,35 @@ async function runOne(a: Args, common: CommonSettings, size: number, rate: strin
     // Let the workload run a moment before the migration starts, as a running guest would.
     await new Promise((r) => setTimeout(r, 500));
     const rep0 = await migrate(guest, {
-      host: link.connect.host, port: link.connect.port, ...METHODS[method].options(pages, common),
+      host: link.connect.host,
+      port: link.connect.port,
+      ...METHODS[method].options(pages, common),
       // insecure: plain TCP on purpose; link.connect is the delay proxy on 127.0.0.1 or, with no
       // latency, the namespace's veth address (not loopback, but on this machine).
       insecure: true,
-      idleTimeoutMs: 180_000, link: link.describe(), meta: { experiment: 'seed', method },
+      idleTimeoutMs: 180_000,
+      link: link.describe(),
+      meta: { experiment: 'seed', method },
     });
     const rc = await child.done;
     if (!rc.ok) throw new Error(rc.msg);
     const its = rep0.iterations;
     return {
-      ...base, ok: true,
-      totalMs: rep0.totalMs, downtimeMs: rep0.downtimeMs, downtime: rep0.downtime,
-      wireBytes: rep0.bytes.sent + rep0.bytes.received, rawBytes: rep0.bytes.raw,
-      liveIterations: rep0.liveIterations, iterationPages: its.map((i) => i.pages),
+      ...base,
+      ok: true,
+      totalMs: rep0.totalMs,
+      downtimeMs: rep0.downtimeMs,
+      downtime: rep0.downtime,
+      wireBytes: rep0.bytes.sent + rep0.bytes.received,
+      rawBytes: rep0.bytes.raw,
+      liveIterations: rep0.liveIterations,
+      iterationPages: its.map((i) => i.pages),
       dirtyPages: its.slice(1).reduce((s, i) => s + i.pages, 0),
       finalPages: its.filter((i) => i.final).reduce((s, i) => s + i.pages, 0),
-      stopReason: rep0.stopReason, kinds: rep0.kinds, codecs: rep0.codecs, ratio: rep0.ratio,
+      stopReason: rep0.stopReason,
+      kinds: rep0.kinds,
+      codecs: rep0.codecs,
+      ratio: rep0.ratio,
       guestWrites: Number((guest.describe() as { writes?: number }).writes ?? NaN),
     };
   } catch (err) {
@@ -420,10 +542,12 @@ async function main(): Promise<void> {
           const r = await runOne(a, common, size, rate, method, rep, source, links);
           runs.push(r);
           const el = (performance.now() - t0) / 1000;
-          process.stdout.write(r.ok
-            ? `[${k}/${total} ${Math.round(el)} s] ${sizeLabel(size)} ${rate} ${method} #${rep + 1}: total ${(r.totalMs / 1000).toFixed(2)} s, downtime ${r.downtimeMs.toFixed(1)} ms, ` +
-              `${(r.wireBytes / MiB).toFixed(1)} MiB on the wire, ${r.liveIterations} live iterations, ${r.dirtyPages} pages re-sent, final ${r.finalPages} (${r.stopReason})\n`
-            : `[${k}/${total} ${Math.round(el)} s] ${sizeLabel(size)} ${rate} ${method} #${rep + 1}: FAILED: ${r.error}\n`);
+          process.stdout.write(
+            r.ok
+              ? `[${k}/${total} ${Math.round(el)} s] ${sizeLabel(size)} ${rate} ${method} #${rep + 1}: total ${(r.totalMs / 1000).toFixed(2)} s, downtime ${r.downtimeMs.toFixed(1)} ms, ` +
+                  `${(r.wireBytes / MiB).toFixed(1)} MiB on the wire, ${r.liveIterations} live iterations, ${r.dirtyPages} pages re-sent, final ${r.finalPages} (${r.stopReason})\n`
+              : `[${k}/${total} ${Math.round(el)} s] ${sizeLabel(size)} ${rate} ${method} #${rep + 1}: FAILED: ${r.error}\n`,
+          );
         }
       }
     }
@@ -448,15 +572,39 @@ async function main(): Promise<void> {
   if (a.quick) notes.push('Quick run: small guests, 1 Gbit/s, 1 repetition. Not the experiment; the full run is `npm run experiment`.');
   if (merged) {
     const mr = merged.config.rates.filter((r) => !a.rates.includes(r));
-    notes.push(`Two runs on this page: the ${mr.join(', ')} points come from \`${merged.command}\` (${merged.date}, pagepress commit ${merged.machine.gitCommit}, ${merged.config.reps} repetition(s), results ${rel(a.merge!)}); ` +
-      `the ${a.rates.join(', ')} points from the run named above (${a.reps} repetition(s)). Every comparison between methods is within one run.`);
+    notes.push(
+      `Two runs on this page: the ${mr.join(', ')} points come from \`${merged.command}\` (${merged.date}, pagepress commit ${merged.machine.gitCommit}, ${merged.config.reps} repetition(s), results ${rel(a.merge!)}); ` +
+        `the ${a.rates.join(', ')} points from the run named above (${a.reps} repetition(s)). Every comparison between methods is within one run.`,
+    );
   }
   if (criteriaRate && criteriaRate !== '100M') notes.push(`No 100 Mbit/s points in this run: the acceptance criteria are evaluated at ${criteriaRate} instead, as an indication only.`);
   const report: ExperimentReport = {
-    kind: 'pagepress-seed-experiment', date, quick: !full, command, machine: machineInfo(),
-    config: { sizes: merged ? [...new Set([...merged.config.sizes, ...a.sizes])].sort((x, y) => x - y) : a.sizes, rates, reps: merged ? Math.min(a.reps, merged.config.reps) : a.reps, methods: a.methods, workload: a.workload, dirtyRate, source: source ? rel(source) : null, common, linkPrefer: a.link, receiverThreads: common.threads },
-    links, runs, points, criteria, criteriaRate, estimateS: Math.round(estimateS),
-    seconds: Math.round((performance.now() - t0) / 100) / 10, load: { before: loadBefore, after: loadavg() }, notes,
+    kind: 'pagepress-seed-experiment',
+    date,
+    quick: !full,
+    command,
+    machine: machineInfo(),
+    config: {
+      sizes: merged ? [...new Set([...merged.config.sizes, ...a.sizes])].sort((x, y) => x - y) : a.sizes,
+      rates,
+      reps: merged ? Math.min(a.reps, merged.config.reps) : a.reps,
+      methods: a.methods,
+      workload: a.workload,
+      dirtyRate,
+      source: source ? rel(source) : null,
+      common,
+      linkPrefer: a.link,
+      receiverThreads: common.threads,
+    },
+    links,
+    runs,
+    points,
+    criteria,
+    criteriaRate,
+    estimateS: Math.round(estimateS),
+    seconds: Math.round((performance.now() - t0) / 100) / 10,
+    load: { before: loadBefore, after: loadavg() },
+    notes,
   };
   const dir = path.join(repoRoot(), 'bench', 'results');
   fs.mkdirSync(dir, { recursive: true });
@@ -478,8 +626,11 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(() => process.exit(process.exitCode ?? 0), (e: Error) => {
-    process.stderr.write(`experiment: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(process.exitCode ?? 0),
+    (e: Error) => {
+      process.stderr.write(`experiment: ${e.stack ?? e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -73,8 +73,9 @@ export function fetchDeb(pkg: string, opts: FetchDebOptions = {}): string {
     fs.mkdirSync(tree);
     const members = opts.members ?? [];
     // The tar stream is extracted directly so that unwanted members (391 MB of kernel modules) never hit the disk.
-    run('deb', 'sh', ['-c', 'set -e; dpkg-deb --fsys-tarfile "$1" > "$2/all.tar"; shift 2; tar -x -f all.tar --wildcards "$@"; rm all.tar',
-      'sh', path.join(work, deb), tree, ...members], { cwd: tree });
+    run('deb', 'sh', ['-c', 'set -e; dpkg-deb --fsys-tarfile "$1" > "$2/all.tar"; shift 2; tar -x -f all.tar --wildcards "$@"; rm all.tar', 'sh', path.join(work, deb), tree, ...members], {
+      cwd: tree,
+    });
     fs.writeFileSync(path.join(tree, '.done'), `${pkg} ${version}\n`);
     fs.rmSync(dir, { recursive: true, force: true });
     fs.renameSync(tree, dir);

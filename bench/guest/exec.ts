@@ -16,8 +16,12 @@ export interface RunOptions {
 /** Runs `cmd args...`; returns its stdout; throws GuestError(step) if it cannot start or exits non-zero. */
 export function run(step: string, cmd: string, args: string[], opts: RunOptions = {}): string {
   const r = spawnSync(cmd, args, {
-    cwd: opts.cwd, env: opts.env ?? process.env, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000,
-    maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'],
+    cwd: opts.cwd,
+    env: opts.env ?? process.env,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 600_000,
+    maxBuffer: 64 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   const line = [cmd, ...args].join(' ');
   if (r.error) throw new GuestError(step, `\`${line}\` could not run: ${r.error.message}`);

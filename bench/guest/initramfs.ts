@@ -126,7 +126,10 @@ export function ensureInitramfs(opts: InitramfsOptions = {}): InitramfsInfo {
   const busyboxDir = fetchDeb('busybox-static', { members: ['./bin/busybox'], log });
   const busybox = path.join(busyboxDir, 'bin', 'busybox');
   if (!fs.existsSync(busybox)) throw new GuestError('initramfs', `busybox-static has no bin/busybox (looked in ${busyboxDir})`);
-  const programs = fs.readdirSync(src).filter((f) => f.endsWith('.c')).sort()
+  const programs = fs
+    .readdirSync(src)
+    .filter((f) => f.endsWith('.c'))
+    .sort()
     .map((f) => ({ name: `pp-${path.basename(f, '.c')}`, bin: compile(path.join(src, f), log) }));
   const init = fs.readFileSync(path.join(src, 'init.sh'));
   const sources = opts.data ?? defaultData();

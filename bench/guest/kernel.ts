@@ -29,10 +29,14 @@ function pickPackage(): string | null {
   } catch {
     return null;
   }
-  const names = out.split('\n').map((l) => l.split(' ')[0]).filter((n) => NAME.test(n));
+  const names = out
+    .split('\n')
+    .map((l) => l.split(' ')[0])
+    .filter((n) => NAME.test(n));
   const key = (n: string) => (NAME.exec(n) as RegExpExecArray).slice(1).map(Number);
   names.sort((a, b) => {
-    const x = key(a); const y = key(b);
+    const x = key(a);
+    const y = key(b);
     for (let i = 0; i < 4; i++) if (x[i] !== y[i]) return x[i] - y[i];
     return 0;
   });

@@ -118,7 +118,10 @@ export class QmpClient extends EventEmitter {
       try {
         const sock = await new Promise<net.Socket>((resolve, reject) => {
           const s = net.createConnection(socketPath);
-          s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
+          s.once('connect', () => {
+            s.removeAllListeners('error');
+            resolve(s);
+          });
           s.once('error', reject);
         });
         const c = new QmpClient(sock);
@@ -144,8 +147,14 @@ export class QmpClient extends EventEmitter {
   private async handshake(timeoutMs: number): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       const t = setTimeout(() => reject(new GuestError('qmp', `no greeting within ${timeoutMs} ms`)), timeoutMs);
-      this.greeted = () => { clearTimeout(t); resolve(); };
-      this.once('close', () => { clearTimeout(t); reject(new GuestError('qmp', `closed before the greeting${this.closedError ? ` (${this.closedError})` : ''}`)); });
+      this.greeted = () => {
+        clearTimeout(t);
+        resolve();
+      };
+      this.once('close', () => {
+        clearTimeout(t);
+        reject(new GuestError('qmp', `closed before the greeting${this.closedError ? ` (${this.closedError})` : ''}`));
+      });
     });
     await this.execute('qmp_capabilities', undefined, timeoutMs);
   }
@@ -161,8 +170,10 @@ export class QmpClient extends EventEmitter {
     if (typeof m.event === 'string') {
       const ts = m.timestamp as { seconds?: number; microseconds?: number } | undefined;
       const ev: QmpEvent = {
-        event: m.event, data: (m.data as Record<string, unknown>) ?? {},
-        time: ts ? (ts.seconds ?? 0) + (ts.microseconds ?? 0) / 1e6 : Date.now() / 1000, received: Date.now() / 1000,
+        event: m.event,
+        data: (m.data as Record<string, unknown>) ?? {},
+        time: ts ? (ts.seconds ?? 0) + (ts.microseconds ?? 0) / 1e6 : Date.now() / 1000,
+        received: Date.now() / 1000,
       };
       this.events.push(ev);
       this.emit('event', ev);
@@ -215,9 +226,19 @@ export class QmpClient extends EventEmitter {
         cleanup();
         resolve(e);
       };
-      const onClose = () => { cleanup(); reject(new GuestError('qmp', `connection closed while waiting for event ${name}`)); };
-      const timer = setTimeout(() => { cleanup(); reject(new GuestError('qmp', `no ${name} event within ${timeoutMs} ms`)); }, timeoutMs);
-      const cleanup = () => { clearTimeout(timer); this.off('event', onEvent); this.off('close', onClose); };
+      const onClose = () => {
+        cleanup();
+        reject(new GuestError('qmp', `connection closed while waiting for event ${name}`));
+      };
+      const timer = setTimeout(() => {
+        cleanup();
+        reject(new GuestError('qmp', `no ${name} event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        this.off('event', onEvent);
+        this.off('close', onClose);
+      };
       this.on('event', onEvent);
       this.on('close', onClose);
     });

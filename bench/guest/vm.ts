@@ -26,8 +26,10 @@ export function ensureQemu(log?: (m: string) => void): void {
   if (have(QEMU)) return;
   log?.('apt-get install qemu-system-x86');
   run('vm', 'apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'update'], { timeoutMs: 600_000 });
-  run('vm', 'apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', 'qemu-system-x86'],
-    { timeoutMs: 900_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  run('vm', 'apt-get', ['-o', 'DPkg::Lock::Timeout=300', 'install', '-y', '--no-install-recommends', 'qemu-system-x86'], {
+    timeoutMs: 900_000,
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
   if (!have(QEMU)) throw new GuestError('vm', `${QEMU} still not on PATH after installing qemu-system-x86`);
 }
 
@@ -126,7 +128,10 @@ export class GuestVm {
 
   /** Starts QEMU, connects QMP, and (by default) waits for the guest's ready marker. */
   static async start(opts: VmOptions): Promise<GuestVm> {
-    for (const [what, f] of [['kernel', opts.kernel], ['initrd', opts.initrd]]) {
+    for (const [what, f] of [
+      ['kernel', opts.kernel],
+      ['initrd', opts.initrd],
+    ]) {
       if (!fs.existsSync(f)) throw new GuestError('vm', `${what} ${f} does not exist`);
     }
     const memMiB = opts.memMiB ?? 512;
@@ -134,21 +139,51 @@ export class GuestVm {
     const dir = opts.dir ?? (ownDir as string);
     const qmpPath = path.join(dir, `qmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}.sock`);
     const args = [
-      '-machine', 'q35', '-accel', 'tcg', '-cpu', 'max', '-smp', String(opts.smp ?? 1), '-m', String(memMiB),
-      '-nodefaults', '-no-user-config', '-display', 'none', '-serial', 'stdio', '-no-reboot',
-      '-kernel', opts.kernel, '-initrd', opts.initrd, '-append', GuestVm.cmdline(opts),
-      '-qmp', `unix:${qmpPath},server=on,wait=off`, ...(opts.qemuArgs ?? []),
+      '-machine',
+      'q35',
+      '-accel',
+      'tcg',
+      '-cpu',
+      'max',
+      '-smp',
+      String(opts.smp ?? 1),
+      '-m',
+      String(memMiB),
+      '-nodefaults',
+      '-no-user-config',
+      '-display',
+      'none',
+      '-serial',
+      'stdio',
+      '-no-reboot',
+      '-kernel',
+      opts.kernel,
+      '-initrd',
+      opts.initrd,
+      '-append',
+      GuestVm.cmdline(opts),
+      '-qmp',
+      `unix:${qmpPath},server=on,wait=off`,
+      ...(opts.qemuArgs ?? []),
     ];
     hookExit();
     const startedAt = Date.now();
     const child = spawn(QEMU, args, { stdio: ['pipe', 'pipe', 'pipe'] });
     live.add(child);
     const exited = new Promise<VmExit>((resolve) => {
-      child.once('exit', (code, signal) => { live.delete(child); resolve({ code, signal }); });
-      child.once('error', () => { live.delete(child); resolve({ code: null, signal: null }); });
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        resolve({ code, signal });
+      });
+      child.once('error', () => {
+        live.delete(child);
+        resolve({ code: null, signal: null });
+      });
     });
     let spawnError = null as Error | null; // set from a callback
-    child.once('error', (e) => { spawnError = e; });
+    child.once('error', (e) => {
+      spawnError = e;
+    });
     let vm: GuestVm | null = null;
     const early: string[] = [];
     let stderr = '';
@@ -164,7 +199,8 @@ export class GuestVm {
         const line = partial.slice(0, nl).replace(/\r$/, '');
         partial = partial.slice(nl + 1);
         opts.onSerial?.(line);
-        if (vm) vm.addLine(line); else early.push(line);
+        if (vm) vm.addLine(line);
+        else early.push(line);
       }
     });
     const why = (m: string) => `${m}${stderr.trim() ? `; QEMU stderr: ${stderr.trim().slice(-1000)}` : ''}`;
@@ -184,7 +220,9 @@ export class GuestVm {
     vm = new GuestVm(child, qmp, memMiB, startedAt, exited, ownDir);
     vm.stderr = stderr;
     const started = vm;
-    void exited.then((e) => { started.exitInfo = e; });
+    void exited.then((e) => {
+      started.exitInfo = e;
+    });
     for (const l of early) vm.addLine(l);
     if (opts.waitReady !== false) {
       try {
@@ -221,11 +259,19 @@ export class GuestVm {
     if (hit !== undefined) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
       const tail = () => this.serial.slice(-8).join(' | ');
-      const done = (f: () => void) => { clearTimeout(timer); this.serialListeners.delete(on); f(); };
-      const on = (l: string) => { if (re.test(l)) done(() => resolve(l)); };
+      const done = (f: () => void) => {
+        clearTimeout(timer);
+        this.serialListeners.delete(on);
+        f();
+      };
+      const on = (l: string) => {
+        if (re.test(l)) done(() => resolve(l));
+      };
       const timer = setTimeout(() => done(() => reject(new GuestError('vm', `no console line matching ${re} within ${timeoutMs} ms; last lines: ${tail()}`))), timeoutMs);
       this.serialListeners.add(on);
-      void this.exited.then((e) => done(() => reject(new GuestError('vm', `QEMU exited (${e.code ?? e.signal}) while waiting for ${re}; last lines: ${tail()}; stderr: ${this.stderr.trim().slice(-500)}`))));
+      void this.exited.then((e) =>
+        done(() => reject(new GuestError('vm', `QEMU exited (${e.code ?? e.signal}) while waiting for ${re}; last lines: ${tail()}; stderr: ${this.stderr.trim().slice(-500)}`))),
+      );
     });
   }
 

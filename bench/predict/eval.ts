@@ -25,7 +25,17 @@ import type { MigrationReport } from '../../lib/migration/metrics';
 import type { PolicyName } from '../../lib/migration/policy';
 import type { CodecChoice } from '../../lib/codec/registry';
 import {
-  avgModelFromTrace, CodecProfile, measureChecksumRate, DirtyModel, histModelFromTrace, LinkModel, MachineProfile, machineFromReport, predictMigration, Prediction, profileCodec,
+  avgModelFromTrace,
+  CodecProfile,
+  measureChecksumRate,
+  DirtyModel,
+  histModelFromTrace,
+  LinkModel,
+  MachineProfile,
+  machineFromReport,
+  predictMigration,
+  Prediction,
+  profileCodec,
 } from '../../lib/predict';
 import { machineInfo, median, MiB, repoRoot, scratchDir } from '../common';
 import { RATES, startReceiver, Child } from '../experiment/seed';
@@ -71,7 +81,16 @@ const TRACE_INTERVAL_MS = 200;
 interface EvalRecord {
   spec: RunSpec;
   link: string;
-  measured: { totalMs: number; downtimeMs: number; wireBytes: number; liveIterations: number; iterationPages: number[]; iterationMs: number[]; downtime: MigrationReport['downtime']; stopReason: string };
+  measured: {
+    totalMs: number;
+    downtimeMs: number;
+    wireBytes: number;
+    liveIterations: number;
+    iterationPages: number[];
+    iterationMs: number[];
+    downtime: MigrationReport['downtime'];
+    stopReason: string;
+  };
   profile: CodecProfile;
   avg: PredictionSummary;
   hist: PredictionSummary;
@@ -89,8 +108,13 @@ interface PredictionSummary {
 
 function summary(p: Prediction, model: DirtyModel): PredictionSummary {
   return {
-    model: model.describe(), totalMs: p.totalMs, downtimeMs: p.downtimeMs, wireBytes: p.wireBytes, liveIterations: p.liveIterations,
-    iterationPages: p.iterations.map((i) => i.pages), stopReason: p.stopReason,
+    model: model.describe(),
+    totalMs: p.totalMs,
+    downtimeMs: p.downtimeMs,
+    wireBytes: p.wireBytes,
+    liveIterations: p.liveIterations,
+    iterationPages: p.iterations.map((i) => i.pages),
+    stopReason: p.stopReason,
   };
 }
 
@@ -147,15 +171,19 @@ function pct(x: number): string {
 /** The markdown table and the medians. */
 function render(records: EvalRecord[], machines: Record<string, MachineProfile>, date: string, command: string, resultsFile: string): string {
   const lines: string[] = [];
-  lines.push(`Measured ${date} with \`${command}\` (${records.length} runs; kernel links; sender, receiver and guest on one 2-core machine). Raw numbers, with each run's profile and iterations: \`${resultsFile}\`.`);
+  lines.push(
+    `Measured ${date} with \`${command}\` (${records.length} runs; kernel links; sender, receiver and guest on one 2-core machine). Raw numbers, with each run's profile and iterations: \`${resultsFile}\`.`,
+  );
   lines.push('');
   lines.push('| # | guest | workload | codec | link | policy | total s (meas / HIST / AVG) | downtime ms (meas / HIST / AVG) | MiB on wire (meas / HIST / AVG) | live its (meas / HIST) |');
   lines.push('|---|---|---|---|---|---|---|---|---|---|');
   records.forEach((r, i) => {
     const m = r.measured;
     const s = r.spec;
-    lines.push(`| ${i + 1} | ${s.sizeMiB} MiB | ${s.workload} | ${s.codec} | ${s.rate} | ${s.policy} | ${(m.totalMs / 1000).toFixed(2)} / ${(r.hist.totalMs / 1000).toFixed(2)} / ${(r.avg.totalMs / 1000).toFixed(2)} | ` +
-      `${m.downtimeMs.toFixed(1)} / ${r.hist.downtimeMs.toFixed(1)} / ${r.avg.downtimeMs.toFixed(1)} | ${(m.wireBytes / MiB).toFixed(1)} / ${(r.hist.wireBytes / MiB).toFixed(1)} / ${(r.avg.wireBytes / MiB).toFixed(1)} | ${m.liveIterations} / ${r.hist.liveIterations} |`);
+    lines.push(
+      `| ${i + 1} | ${s.sizeMiB} MiB | ${s.workload} | ${s.codec} | ${s.rate} | ${s.policy} | ${(m.totalMs / 1000).toFixed(2)} / ${(r.hist.totalMs / 1000).toFixed(2)} / ${(r.avg.totalMs / 1000).toFixed(2)} | ` +
+        `${m.downtimeMs.toFixed(1)} / ${r.hist.downtimeMs.toFixed(1)} / ${r.avg.downtimeMs.toFixed(1)} | ${(m.wireBytes / MiB).toFixed(1)} / ${(r.hist.wireBytes / MiB).toFixed(1)} / ${(r.avg.wireBytes / MiB).toFixed(1)} | ${m.liveIterations} / ${r.hist.liveIterations} |`,
+    );
   });
   lines.push('');
   lines.push('Median absolute error over the runs (target: total time and bytes within 15%, downtime within 25%):');
@@ -167,10 +195,12 @@ function render(records: EvalRecord[], machines: Record<string, MachineProfile>,
     lines.push(`| ${k.toUpperCase()} | ${pct(e.total)} | ${pct(e.bytes)} | ${pct(e.downtime)} |`);
   }
   lines.push('');
-  lines.push('Machine profiles from the calibration runs (idle guest, codec none, adaptive; 128 MiB over 10 Gbit/s for the hosts\' byte rate, 64 MiB over each rate; not in the table):');
+  lines.push("Machine profiles from the calibration runs (idle guest, codec none, adaptive; 128 MiB over 10 Gbit/s for the hosts' byte rate, 64 MiB over each rate; not in the table):");
   lines.push('');
   for (const [rate, m] of Object.entries(machines)) {
-    lines.push(`- ${rate}: link efficiency ${m.linkEfficiency.toFixed(3)}, hosts move ${(m.transferBytesPerSec / 1e6).toFixed(0)} MB/s, fixed downtime ${m.fixedDowntimeMs.toFixed(1)} ms, set-up ${m.connectMs.toFixed(0)} ms, checksum ${(m.checksumBytesPerSec / 1e9).toFixed(2)} GB/s`);
+    lines.push(
+      `- ${rate}: link efficiency ${m.linkEfficiency.toFixed(3)}, hosts move ${(m.transferBytesPerSec / 1e6).toFixed(0)} MB/s, fixed downtime ${m.fixedDowntimeMs.toFixed(1)} ms, set-up ${m.connectMs.toFixed(0)} ms, checksum ${(m.checksumBytesPerSec / 1e9).toFixed(2)} GB/s`,
+    );
   }
   return lines.join('\n');
 }
@@ -230,26 +260,45 @@ async function main(): Promise<void> {
       machines[rate] = { ...m, linkEfficiency: efficiency };
       process.stdout.write(`calibration ${rate} (${links.get(rate)!.describe()}): ${JSON.stringify(machines[rate])}\n`);
     }
-    links.get('10G')?.close().catch(() => undefined);
+    links
+      .get('10G')
+      ?.close()
+      .catch(() => undefined);
     links.delete('10G');
     for (const [i, spec] of runs.entries()) {
       const learned = await learn(spec, dir);
       const link = links.get(spec.rate)!;
       const r = await measure(link, spec, 1 + i);
       const linkModel: LinkModel = { bytesPerSec: RATES[spec.rate] / 8, latencyMs: LATENCY_MS };
-      const input = { pageCount: r.pageCount, cacheSlots: r.cacheSlots, link: linkModel, codec: learned.profile, machine: { ...machines[spec.rate], checksumBytesPerSec: learned.checksumBytesPerSec }, policy: spec.policy, verify: r.verify };
+      const input = {
+        pageCount: r.pageCount,
+        cacheSlots: r.cacheSlots,
+        link: linkModel,
+        codec: learned.profile,
+        machine: { ...machines[spec.rate], checksumBytesPerSec: learned.checksumBytesPerSec },
+        policy: spec.policy,
+        verify: r.verify,
+      };
       const hist = predictMigration({ ...input, dirty: learned.hist });
       const avg = predictMigration({ ...input, dirty: learned.avg });
       const measured = {
-        totalMs: r.totalMs, downtimeMs: r.downtimeMs, wireBytes: r.bytes.sent + r.bytes.received, liveIterations: r.liveIterations,
-        iterationPages: r.iterations.map((it) => it.pages), iterationMs: r.iterations.map((it) => it.ms), downtime: r.downtime, stopReason: r.stopReason,
+        totalMs: r.totalMs,
+        downtimeMs: r.downtimeMs,
+        wireBytes: r.bytes.sent + r.bytes.received,
+        liveIterations: r.liveIterations,
+        iterationPages: r.iterations.map((it) => it.pages),
+        iterationMs: r.iterations.map((it) => it.ms),
+        downtime: r.downtime,
+        stopReason: r.stopReason,
       };
       records.push({ spec, link: link.describe(), measured, profile: learned.profile, hist: summary(hist, learned.hist), avg: summary(avg, learned.avg) });
-      process.stdout.write(`[${i + 1}/${runs.length} ${Math.round((performance.now() - t0) / 1000)} s] ${spec.sizeMiB} MiB ${spec.workload} ${spec.codec} ${spec.rate} ${spec.policy}: ` +
-        `total ${(measured.totalMs / 1000).toFixed(2)} s (HIST ${(hist.totalMs / 1000).toFixed(2)}, AVG ${(avg.totalMs / 1000).toFixed(2)}), ` +
-        `downtime ${measured.downtimeMs.toFixed(1)} ms (HIST ${hist.downtimeMs.toFixed(1)}, AVG ${avg.downtimeMs.toFixed(1)}), ` +
-        `${(measured.wireBytes / MiB).toFixed(1)} MiB (HIST ${(hist.wireBytes / MiB).toFixed(1)}, AVG ${(avg.wireBytes / MiB).toFixed(1)}), ` +
-        `iterations ${measured.iterationPages.join('/')} vs HIST ${hist.iterations.map((x) => x.pages).join('/')}\n`);
+      process.stdout.write(
+        `[${i + 1}/${runs.length} ${Math.round((performance.now() - t0) / 1000)} s] ${spec.sizeMiB} MiB ${spec.workload} ${spec.codec} ${spec.rate} ${spec.policy}: ` +
+          `total ${(measured.totalMs / 1000).toFixed(2)} s (HIST ${(hist.totalMs / 1000).toFixed(2)}, AVG ${(avg.totalMs / 1000).toFixed(2)}), ` +
+          `downtime ${measured.downtimeMs.toFixed(1)} ms (HIST ${hist.downtimeMs.toFixed(1)}, AVG ${avg.downtimeMs.toFixed(1)}), ` +
+          `${(measured.wireBytes / MiB).toFixed(1)} MiB (HIST ${(hist.wireBytes / MiB).toFixed(1)}, AVG ${(avg.wireBytes / MiB).toFixed(1)}), ` +
+          `iterations ${measured.iterationPages.join('/')} vs HIST ${hist.iterations.map((x) => x.pages).join('/')}\n`,
+      );
     }
   } finally {
     for (const l of links.values()) await l.close().catch(() => undefined);
@@ -261,7 +310,10 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${table}\n`);
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const hist = errors(records, 'hist');
-  fs.writeFileSync(out, `${JSON.stringify({ kind: 'pagepress-predict-eval', date, quick, command, machine: machineInfo(), machines, records, medianErrors: { hist, avg: errors(records, 'avg') } }, null, 2)}\n`);
+  fs.writeFileSync(
+    out,
+    `${JSON.stringify({ kind: 'pagepress-predict-eval', date, quick, command, machine: machineInfo(), machines, records, medianErrors: { hist, avg: errors(records, 'avg') } }, null, 2)}\n`,
+  );
   process.stdout.write(`results: ${path.relative(repoRoot(), out)}\n`);
   if (!quick) process.stdout.write(`wrote ${path.relative(repoRoot(), writeDoc(table))}\n`);
   const ok = hist.total <= 0.15 && hist.bytes <= 0.15 && hist.downtime <= 0.25;
@@ -269,8 +321,11 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
-  main().then(() => process.exit(0), (e: Error) => {
-    process.stderr.write(`predict-eval: ${e.stack ?? e.message}\n`);
-    process.exit(1);
-  });
+  main().then(
+    () => process.exit(0),
+    (e: Error) => {
+      process.stderr.write(`predict-eval: ${e.stack ?? e.message}\n`);
+      process.exit(1);
+    },
+  );
 }

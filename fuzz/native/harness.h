@@ -14,14 +14,14 @@
 #include "../../native/image.h"
 #include "../../native/status.h"
 
-#define FUZZ_CHECK(cond, ...)                                                   \
-  do {                                                                          \
-    if (!(cond)) {                                                              \
+#define FUZZ_CHECK(cond, ...)                                                        \
+  do {                                                                               \
+    if (!(cond)) {                                                                   \
       fprintf(stderr, "invariant failed at %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-      fprintf(stderr, __VA_ARGS__);                                             \
-      fprintf(stderr, "\n");                                                    \
-      abort();                                                                  \
-    }                                                                           \
+      fprintf(stderr, __VA_ARGS__);                                                  \
+      fprintf(stderr, "\n");                                                         \
+      abort();                                                                       \
+    }                                                                                \
   } while (0)
 
 namespace fuzz {
@@ -70,16 +70,34 @@ inline const std::vector<uint8_t>& PrimedCache() {
     std::vector<uint8_t> image(pp::ImageBound(kPrimePages, kPrimePageSize));
     uint32_t stats[8];
     pp::EncodeJob ej;
-    ej.pages = pages.data(); ej.pagesLen = pages.size(); ej.pageSize = kPrimePageSize;
-    ej.out = image.data(); ej.outLen = image.size(); ej.stats = stats; ej.statsLen = 8;
+    ej.pages = pages.data();
+    ej.pagesLen = pages.size();
+    ej.pageSize = kPrimePageSize;
+    ej.out = image.data();
+    ej.outLen = image.size();
+    ej.stats = stats;
+    ej.statsLen = 8;
     uint64_t len = 0;
     pp::Error e;
-    if (!pp::EncodeBatch(ej, &len, &e)) { fprintf(stderr, "prime encode: %s\n", e.message.c_str()); abort(); }
+    if (!pp::EncodeBatch(ej, &len, &e)) {
+      fprintf(stderr, "prime encode: %s\n", e.message.c_str());
+      abort();
+    }
     std::vector<uint8_t> out(pages.size());
     pp::DecodeJob dj;
-    dj.image = image.data(); dj.imageLen = len; dj.out = out.data(); dj.outLen = out.size();
-    dj.cache = c.data(); dj.cacheLen = c.size(); dj.hasCache = true; dj.stats = stats; dj.statsLen = 8;
-    if (!pp::DecodeBatch(dj, &len, &e) || out != pages) { fprintf(stderr, "prime decode: %s\n", e.message.c_str()); abort(); }
+    dj.image = image.data();
+    dj.imageLen = len;
+    dj.out = out.data();
+    dj.outLen = out.size();
+    dj.cache = c.data();
+    dj.cacheLen = c.size();
+    dj.hasCache = true;
+    dj.stats = stats;
+    dj.statsLen = 8;
+    if (!pp::DecodeBatch(dj, &len, &e) || out != pages) {
+      fprintf(stderr, "prime decode: %s\n", e.message.c_str());
+      abort();
+    }
     return c;
   }();
   return cache;
@@ -105,19 +123,28 @@ inline void DecodeAndCheck(const uint8_t* data, size_t size, bool withCache) {
   if (withCache) cache = PrimedCache();
   uint32_t stats[8];
   pp::DecodeJob j;
-  j.image = in.data(); j.imageLen = in.size(); j.out = out.data(); j.outLen = out.size();
-  j.pfns = pfns.data(); j.pfnsLen = pfns.size(); j.hasPfns = true;
-  j.cache = withCache ? cache.data() : nullptr; j.cacheLen = cache.size(); j.hasCache = withCache;
-  j.stats = stats; j.statsLen = 8;
+  j.image = in.data();
+  j.imageLen = in.size();
+  j.out = out.data();
+  j.outLen = out.size();
+  j.pfns = pfns.data();
+  j.pfnsLen = pfns.size();
+  j.hasPfns = true;
+  j.cache = withCache ? cache.data() : nullptr;
+  j.cacheLen = cache.size();
+  j.hasCache = withCache;
+  j.stats = stats;
+  j.statsLen = 8;
   uint64_t len = 0;
   pp::Error e;
   const bool ok = pp::DecodeBatch(j, &len, &e);
   if (!headerOk) {
-    FUZZ_CHECK(!ok && e.status == he.status && e.offset == he.offset, "decode (%s) disagrees with the header parse (%s)",
-               ok ? "ok" : e.message.c_str(), he.message.c_str());
+    FUZZ_CHECK(!ok && e.status == he.status && e.offset == he.offset,
+               "decode (%s) disagrees with the header parse (%s)", ok ? "ok" : e.message.c_str(), he.message.c_str());
   }
   if (!ok) {
-    if (e.status == pp::Status::ARG && withCache && h.pageSize != kPrimePageSize) return;  // the cache's page size: caller's choice
+    if (e.status == pp::Status::ARG && withCache && h.pageSize != kPrimePageSize)
+      return;  // the cache's page size: caller's choice
     CheckInputError(e, size);
   } else {
     FUZZ_CHECK(len == h.byteLength && stats[6] == h.byteLength, "wrote %llu bytes, header says %llu",
@@ -137,12 +164,14 @@ inline void DecodeAndCheck(const uint8_t* data, size_t size, bool withCache) {
       for (size_t i = 0; i < full; i++) lastIn[c.Slot(static_cast<uint64_t>(pfns[i]))] = static_cast<int64_t>(i);
       for (uint64_t s = 0; s < c.slots; s++) {
         if (lastIn[s] < 0) {
-          FUZZ_CHECK(memcmp(c.Page(s), before.data() + (c.Page(s) - cache.data()), c.pageSize) == 0, "slot %llu changed", (unsigned long long)s);
+          FUZZ_CHECK(memcmp(c.Page(s), before.data() + (c.Page(s) - cache.data()), c.pageSize) == 0,
+                     "slot %llu changed", (unsigned long long)s);
           continue;
         }
         const size_t i = static_cast<size_t>(lastIn[s]);
         FUZZ_CHECK(c.Tag(s) == static_cast<uint64_t>(pfns[i]) + 1, "slot %llu tag", (unsigned long long)s);
-        FUZZ_CHECK(memcmp(c.Page(s), out.data() + i * h.pageSize, h.pageSize) == 0, "slot %llu does not hold page %zu", (unsigned long long)s, i);
+        FUZZ_CHECK(memcmp(c.Page(s), out.data() + i * h.pageSize, h.pageSize) == 0, "slot %llu does not hold page %zu",
+                   (unsigned long long)s, i);
       }
     }
   }
@@ -152,12 +181,14 @@ inline void DecodeAndCheck(const uint8_t* data, size_t size, bool withCache) {
   std::vector<uint8_t> cache2;
   if (withCache) cache2 = PrimedCache();
   pp::DecodeJob j2 = j;
-  j2.out = holes.data(); j2.zeroPagesAsHoles = true; j2.cache = withCache ? cache2.data() : nullptr;
+  j2.out = holes.data();
+  j2.zeroPagesAsHoles = true;
+  j2.cache = withCache ? cache2.data() : nullptr;
   pp::Error e2;
   uint64_t len2 = 0;
   const bool ok2 = pp::DecodeBatch(j2, &len2, &e2);
-  FUZZ_CHECK(ok2 == ok && (ok || (e2.status == e.status && e2.offset == e.offset)), "zero-as-holes decode disagrees: %s / %s",
-             e.message.c_str(), e2.message.c_str());
+  FUZZ_CHECK(ok2 == ok && (ok || (e2.status == e.status && e2.offset == e.offset)),
+             "zero-as-holes decode disagrees: %s / %s", e.message.c_str(), e2.message.c_str());
   FUZZ_CHECK(!ok || holes == out, "zero-as-holes decode wrote other bytes");
   if (withCache || h.headerLength > size) return;
   // In place: the image sits headerLength bytes before the output, as the stream decoder
@@ -166,12 +197,17 @@ inline void DecodeAndCheck(const uint8_t* data, size_t size, bool withCache) {
   std::vector<uint8_t> buf(h.headerLength + room);
   memcpy(buf.data(), in.data(), size);
   pp::DecodeJob j3 = j;
-  j3.image = buf.data(); j3.out = buf.data() + h.headerLength; j3.outLen = room; j3.inPlace = true;
+  j3.image = buf.data();
+  j3.out = buf.data() + h.headerLength;
+  j3.outLen = room;
+  j3.inPlace = true;
   pp::Error e3;
   uint64_t len3 = 0;
   const bool ok3 = pp::DecodeBatch(j3, &len3, &e3);
-  FUZZ_CHECK(ok3 == ok && (ok || e3.status == e.status), "in-place decode disagrees: %s / %s", e.message.c_str(), e3.message.c_str());
-  FUZZ_CHECK(!ok || memcmp(buf.data() + h.headerLength, out.data(), out.size()) == 0, "in-place decode wrote other bytes");
+  FUZZ_CHECK(ok3 == ok && (ok || e3.status == e.status), "in-place decode disagrees: %s / %s", e.message.c_str(),
+             e3.message.c_str());
+  FUZZ_CHECK(!ok || memcmp(buf.data() + h.headerLength, out.data(), out.size()) == 0,
+             "in-place decode wrote other bytes");
 }
 
 }  // namespace fuzz

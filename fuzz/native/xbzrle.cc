@@ -12,10 +12,16 @@ bool Reference(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* 
   auto uleb = [&](size_t* v) {
     size_t r = 0;
     for (int k = 0; k < 3; k++) {
-      if (q >= d) { *errAt = q; return false; }
+      if (q >= d) {
+        *errAt = q;
+        return false;
+      }
       const uint8_t b = src[q++];
       r |= size_t{b & 0x7Fu} << (7 * k);
-      if (!(b & 0x80)) { *v = r; return true; }
+      if (!(b & 0x80)) {
+        *v = r;
+        return true;
+      }
     }
     *errAt = q - 3;
     return false;
@@ -24,8 +30,14 @@ bool Reference(const uint8_t* src, size_t d, uint8_t* page, size_t len, size_t* 
     const size_t at = q;
     size_t z, nz;
     if (!uleb(&z) || !uleb(&nz)) return false;
-    if (nz == 0 || pos + z + nz > len) { *errAt = at; return false; }
-    if (nz > d - q) { *errAt = q; return false; }
+    if (nz == 0 || pos + z + nz > len) {
+      *errAt = at;
+      return false;
+    }
+    if (nz > d - q) {
+      *errAt = q;
+      return false;
+    }
     memcpy(page + pos + z, src + q, nz);
     pos += z + nz;
     q += nz;
@@ -55,7 +67,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool okRef = Reference(delta.data(), d, ref.data(), len, &atRef);
   FUZZ_CHECK(ok1 == ok2 && ok2 == okRef, "check %d, apply %d, reference %d", ok1, ok2, okRef);
   if (!ok1) {
-    FUZZ_CHECK(why1 && why2 && at1 == at2 && at1 == atRef && at1 <= d, "error offsets %zu %zu %zu of %zu", at1, at2, atRef, d);
+    FUZZ_CHECK(why1 && why2 && at1 == at2 && at1 == atRef && at1 <= d, "error offsets %zu %zu %zu of %zu", at1, at2,
+               atRef, d);
   } else {
     FUZZ_CHECK(page == ref, "applied delta differs from the reference");
   }
@@ -72,7 +85,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     std::vector<uint8_t> back = old;
     size_t at;
     const char* why;
-    FUZZ_CHECK(pp::XbzrleDecode(dst.data(), dl, back.data(), len, &at, &why), "encoder's delta refused at %zu: %s", at, why);
+    FUZZ_CHECK(pp::XbzrleDecode(dst.data(), dl, back.data(), len, &at, &why), "encoder's delta refused at %zu: %s", at,
+               why);
     FUZZ_CHECK(back == cur, "encoder's delta does not reproduce the page");
   } else {
     FUZZ_CHECK(dl == len, "encoder returned %zu for a %zu-byte page", dl, len);

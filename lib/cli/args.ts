@@ -178,9 +178,7 @@ export function buildProgram(handlers: Handlers): Command {
     .configureOutput({ outputError: (str, write) => write(`pagepress: ${str}`) })
     .addHelpText('after', EPILOG);
 
-  const compress = program
-    .command('compress [FILE]', { isDefault: true })
-    .description('compress FILE (default stdin); also the default command, and "pagepress -d" decompresses');
+  const compress = program.command('compress [FILE]', { isDefault: true }).description('compress FILE (default stdin); also the default command, and "pagepress -d" decompresses');
   addCommon(compress)
     .addOption(codecOption())
     .addOption(new Option('-l, --level <N>', levelHelp()).argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
@@ -232,7 +230,9 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('--format <F>', 'forward input: auto recognises Xen streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
     .option('--colo', 'the Xen stream is COLO (implied when the remote command has a --colo word)')
     .option('-q, --quiet', 'errors only (no summary line on stderr)')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Runs RSH HOST "<remote line>" where the remote line starts \`pagepress decompress\`
 and COMMAND, feeding the decompressed stream to COMMAND; COMMAND's stdout comes back
 unchanged on stdout. Options go before HOST; every word after HOST is COMMAND's, and
@@ -240,7 +240,8 @@ each word arrives as one argument. Use with xl:  xl migrate -s 'pagepress xen ss
 
 Exit status: the remote side's (as ssh passes it on); 1 when the local encoder failed
 or the remote side ended without a status or before the input did; 2 usage; 128+n
-when stopped by signal n (the remote side is stopped too).`)
+when stopped by signal n (the remote side is stopped too).`,
+    )
     .action(async (host: string, command: string[], flags: XenSshFlags) => handlers.xenSsh(host, command, flags));
   // --- end xen ssh ---
 

@@ -47,8 +47,13 @@ export function printError(line: string): void {
 
 /** Maps library option names (options.pageSize) to the command-line flags that set them. */
 const OPTION_FLAGS: Record<string, string> = {
-  codec: '--codec', level: '--level', threads: '--threads', pageSize: '--page-size',
-  batchPages: '--batch-pages', cacheSlots: '--cache-slots', window: '--window',
+  codec: '--codec',
+  level: '--level',
+  threads: '--threads',
+  pageSize: '--page-size',
+  batchPages: '--batch-pages',
+  cacheSlots: '--cache-slots',
+  window: '--window',
 };
 
 /** Rewrites `options.level must be ...` as `--level must be ...`. */

@@ -39,9 +39,7 @@ export function createProgress(enabled: boolean, label: string, total: number | 
   const { SingleBar } = require('cli-progress') as { SingleBar: typeof SingleBarType };
   const bar = new SingleBar({
     stream: process.stderr,
-    format: known
-      ? `${label} [{bar}] {percentage}% | {done} of {total_h} -> {out} | {speed}`
-      : `${label} {done} -> {out} | {speed}`,
+    format: known ? `${label} [{bar}] {percentage}% | {done} of {total_h} -> {out} | {speed}` : `${label} {done} -> {out} | {speed}`,
     hideCursor: true,
     clearOnComplete: true,
     barsize: 30,

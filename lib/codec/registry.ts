@@ -13,12 +13,7 @@ import { zstd } from './zstd';
 import { ErrorCodes, PagepressError } from '../errors';
 
 /** Every wire codec, in wire id order. */
-export const CODECS = [
-  none,
-  deflate,
-  lz4,
-  zstd,
-] as const;
+export const CODECS = [none, deflate, lz4, zstd] as const;
 
 /** Names of the codecs that can appear on the wire. */
 export type CodecName = (typeof CODECS)[number]['name'];

@@ -57,10 +57,23 @@ export function writeFrame(out: Uint8Array, src: Uint8Array, codec: Codec, level
     bodyLength = src.length;
     used = none;
   }
-  writeFrameHeader(out, 0, {
-    type: frame.type, codec: used.id, flags: 0, rawLength: src.length, bodyLength, pages: frame.pages,
-    outLength: frame.outLength, seq: frame.seq, outOffset: frame.outOffset, bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
-  }, frame.seed);
+  writeFrameHeader(
+    out,
+    0,
+    {
+      type: frame.type,
+      codec: used.id,
+      flags: 0,
+      rawLength: src.length,
+      bodyLength,
+      pages: frame.pages,
+      outLength: frame.outLength,
+      seq: frame.seq,
+      outOffset: frame.outOffset,
+      bodyCrc: addon.crc32c(body.subarray(0, bodyLength)),
+    },
+    frame.seed,
+  );
   const digest = frame.type === FrameType.BATCH ? imageChecksum(src) : addon.crc32c(src);
   return { length: FRAME_HEADER_BYTES + bodyLength, codec: used.id, digest };
 }
@@ -166,9 +179,7 @@ export function decodeFrameBody(a: BodyDecodeArgs): DecodedBody {
   if ((a.firstPfn ?? -1) >= 0 && (s.flags & StreamFlags.RAW) !== 0) checkFirstPfn(image, info, a.firstPfn!);
   a.beforeDecode?.(image, info);
   const run = a.inTurn ?? ((fn) => fn());
-  const length = run(() =>
-    addon.decodeBatchSync({ image, out: a.out, pfns: a.pfns ?? null, cache: a.cache, stats: a.stats, zeroPagesAsHoles: a.zeroPagesAsHoles ?? false, inPlace }),
-  );
+  const length = run(() => addon.decodeBatchSync({ image, out: a.out, pfns: a.pfns ?? null, cache: a.cache, stats: a.stats, zeroPagesAsHoles: a.zeroPagesAsHoles ?? false, inPlace }));
   return { length, codec: codec.id, digest: info.checksum >>> 0, info };
 }
 
@@ -187,6 +198,11 @@ function checkFirstPfn(image: Uint8Array, info: ImageInfo, firstPfn: number): vo
   if (at + 8 > image.length) return; // the native decoder reports the short image
   const first = Number(Buffer.from(image.buffer, image.byteOffset + at, 8).readBigUInt64LE(0));
   if (!info.pfnRun || first !== firstPfn) {
-    throw bodyError(`batch starts at page ${first}${info.pfnRun ? '' : ' (not a run)'}, but ${firstPfn} pages came before it (frames reordered, dropped or repeated)`, ErrorCodes.FORMAT, at, 'batch image');
+    throw bodyError(
+      `batch starts at page ${first}${info.pfnRun ? '' : ' (not a run)'}, but ${firstPfn} pages came before it (frames reordered, dropped or repeated)`,
+      ErrorCodes.FORMAT,
+      at,
+      'batch image',
+    );
   }
 }

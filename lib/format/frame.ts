@@ -21,9 +21,21 @@ import { randomBytes } from 'node:crypto';
 import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import {
-  END_BODY_BYTES, END_BODY_BYTES_V1, FRAME_HEADER_BYTES, FRAME_HEADER_BYTES_V1, FrameType, imageBound, isValidPageSize,
-  KNOWN_STREAM_FLAGS, MAX_BATCH_PAGES, MAX_CACHE_SLOTS, STREAM_HEADER_BYTES, STREAM_HEADER_BYTES_V1, STREAM_MAGIC,
-  STREAM_VERSION, StreamFlags,
+  END_BODY_BYTES,
+  END_BODY_BYTES_V1,
+  FRAME_HEADER_BYTES,
+  FRAME_HEADER_BYTES_V1,
+  FrameType,
+  imageBound,
+  isValidPageSize,
+  KNOWN_STREAM_FLAGS,
+  MAX_BATCH_PAGES,
+  MAX_CACHE_SLOTS,
+  STREAM_HEADER_BYTES,
+  STREAM_HEADER_BYTES_V1,
+  STREAM_MAGIC,
+  STREAM_VERSION,
+  StreamFlags,
 } from './constants';
 import { codecsById, maxBound } from '../codec/registry';
 
@@ -213,14 +225,29 @@ export function writeFrameHeader(dst: Uint8Array, at: number, h: FrameHeader, se
 function readFrameFields(v: Buffer, version: number): FrameHeader {
   if (version === 1) {
     return {
-      type: v.readUInt8(0), codec: v.readUInt8(1), flags: v.readUInt16LE(2), rawLength: v.readUInt32LE(4),
-      bodyLength: v.readUInt32LE(8), pages: v.readUInt32LE(12), outLength: -1, seq: -1, outOffset: -1, bodyCrc: v.readUInt32LE(16),
+      type: v.readUInt8(0),
+      codec: v.readUInt8(1),
+      flags: v.readUInt16LE(2),
+      rawLength: v.readUInt32LE(4),
+      bodyLength: v.readUInt32LE(8),
+      pages: v.readUInt32LE(12),
+      outLength: -1,
+      seq: -1,
+      outOffset: -1,
+      bodyCrc: v.readUInt32LE(16),
     };
   }
   return {
-    type: v.readUInt8(0), codec: v.readUInt8(1), flags: v.readUInt16LE(2), rawLength: v.readUInt32LE(4),
-    bodyLength: v.readUInt32LE(8), pages: v.readUInt32LE(12), outLength: v.readUInt32LE(16), seq: v.readUInt32LE(20),
-    outOffset: Number(v.readBigUInt64LE(24)), bodyCrc: v.readUInt32LE(32),
+    type: v.readUInt8(0),
+    codec: v.readUInt8(1),
+    flags: v.readUInt16LE(2),
+    rawLength: v.readUInt32LE(4),
+    bodyLength: v.readUInt32LE(8),
+    pages: v.readUInt32LE(12),
+    outLength: v.readUInt32LE(16),
+    seq: v.readUInt32LE(20),
+    outOffset: Number(v.readBigUInt64LE(24)),
+    bodyCrc: v.readUInt32LE(32),
   };
 }
 
@@ -241,7 +268,11 @@ export function decodeFrameHeader(b: Uint8Array, stream: StreamHeader, offset: n
   const crc = addon.crc32c(v.subarray(0, size - 4), frameSeed(stream));
   if (crc !== v.readUInt32LE(size - 4)) {
     const why = stream.version === 1 ? '' : ' (the frame is damaged, or belongs to another stream)';
-    throw new PagepressError(`frame ${frame} header at offset ${offset}: checksum 0x${v.readUInt32LE(size - 4).toString(16)} does not match computed 0x${crc.toString(16)}${why}`, ErrorCodes.CHECKSUM, where);
+    throw new PagepressError(
+      `frame ${frame} header at offset ${offset}: checksum 0x${v.readUInt32LE(size - 4).toString(16)} does not match computed 0x${crc.toString(16)}${why}`,
+      ErrorCodes.CHECKSUM,
+      where,
+    );
   }
   const h = readFrameFields(v, stream.version);
   if (h.flags !== 0) {
@@ -250,7 +281,11 @@ export function decodeFrameHeader(b: Uint8Array, stream: StreamHeader, offset: n
   if (h.type === FrameType.END) {
     const endBytes = endBodyBytes(stream);
     if (h.codec !== 0 || h.rawLength !== endBytes || h.bodyLength !== endBytes || h.pages !== 0 || (stream.version > 1 && h.outLength !== 0)) {
-      throw new PagepressError(`END frame at offset ${offset}: expected codec 0, lengths ${endBytes}, 0 pages, 0 bytes out; found codec ${h.codec}, lengths ${h.rawLength}/${h.bodyLength}, ${h.pages} pages, ${h.outLength} bytes out`, ErrorCodes.FORMAT, where);
+      throw new PagepressError(
+        `END frame at offset ${offset}: expected codec 0, lengths ${endBytes}, 0 pages, 0 bytes out; found codec ${h.codec}, lengths ${h.rawLength}/${h.bodyLength}, ${h.pages} pages, ${h.outLength} bytes out`,
+        ErrorCodes.FORMAT,
+        where,
+      );
     }
     return h;
   }
@@ -309,7 +344,8 @@ export function checkFramePlace(h: FrameHeader, expected: FramePlace, stream: St
     const what = h.type === FrameType.END ? 'END frame' : `frame ${frame}`;
     throw new PagepressError(
       `${what} at offset ${offset} says it is frame ${h.seq} at decoded offset ${h.outOffset}, but it comes after ${expected.seq} frames and ${expected.outOffset} decoded bytes (frames reordered, dropped or repeated)`,
-      ErrorCodes.FORMAT, { offset, frame, record: 'frame header' },
+      ErrorCodes.FORMAT,
+      { offset, frame, record: 'frame header' },
     );
   }
 }
@@ -328,10 +364,23 @@ export function encodeEndFrame(t: EndTotals, seed: number): Buffer {
   body.writeBigUInt64LE(BigInt(t.rawBytes), 16);
   body.writeBigUInt64LE(BigInt(t.streamBytes), 24);
   body.writeUInt32LE(t.digest >>> 0, 32);
-  writeFrameHeader(b, 0, {
-    type: FrameType.END, codec: 0, flags: 0, rawLength: END_BODY_BYTES, bodyLength: END_BODY_BYTES, pages: 0,
-    outLength: 0, seq: t.frames, outOffset: t.rawBytes, bodyCrc: addon.crc32c(body),
-  }, seed);
+  writeFrameHeader(
+    b,
+    0,
+    {
+      type: FrameType.END,
+      codec: 0,
+      flags: 0,
+      rawLength: END_BODY_BYTES,
+      bodyLength: END_BODY_BYTES,
+      pages: 0,
+      outLength: 0,
+      seq: t.frames,
+      outOffset: t.rawBytes,
+      bodyCrc: addon.crc32c(body),
+    },
+    seed,
+  );
   return b;
 }
 
@@ -355,12 +404,14 @@ export function decodeEndBody(body: Uint8Array, stream: StreamHeader): EndTotals
  * stream offset. @throws PagepressError PP_ERR_FORMAT naming every total that differs.
  */
 export function checkEndTotals(end: EndTotals, decoded: EndTotals, endOffset: number): void {
-  const differs = end.frames !== decoded.frames || end.pages !== decoded.pages || end.rawBytes !== decoded.rawBytes || end.streamBytes !== decoded.streamBytes || (end.digest >= 0 && end.digest !== decoded.digest);
+  const differs =
+    end.frames !== decoded.frames || end.pages !== decoded.pages || end.rawBytes !== decoded.rawBytes || end.streamBytes !== decoded.streamBytes || (end.digest >= 0 && end.digest !== decoded.digest);
   if (!differs) return;
   const digest = (t: EndTotals) => (t.digest >= 0 ? `, digest 0x${(t.digest >>> 0).toString(16)}` : '');
   throw new PagepressError(
     `END frame at offset ${endOffset} says ${end.frames} frames, ${end.pages} pages, ${end.rawBytes} bytes, ${end.streamBytes} stream bytes${digest(end)}; decoded ${decoded.frames}, ${decoded.pages}, ${decoded.rawBytes}, ${decoded.streamBytes}${end.digest >= 0 ? digest(decoded) : ''}`,
-    ErrorCodes.FORMAT, { offset: endOffset, record: 'END' },
+    ErrorCodes.FORMAT,
+    { offset: endOffset, record: 'END' },
   );
 }
 
@@ -368,6 +419,10 @@ export function checkEndTotals(end: EndTotals, decoded: EndTotals, endOffset: nu
 export function checkBodyCrc(body: Uint8Array, h: FrameHeader, offset: number, frame: number): void {
   const crc = addon.crc32c(body);
   if (crc !== h.bodyCrc) {
-    throw new PagepressError(`frame ${frame} body at offset ${offset}: checksum 0x${h.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, { offset, frame, record: 'frame body' });
+    throw new PagepressError(`frame ${frame} body at offset ${offset}: checksum 0x${h.bodyCrc.toString(16)} does not match computed 0x${crc.toString(16)}`, ErrorCodes.CHECKSUM, {
+      offset,
+      frame,
+      record: 'frame body',
+    });
   }
 }

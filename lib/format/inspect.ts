@@ -18,8 +18,18 @@ import { codecById } from '../codec/registry';
 import { readSome } from '../stream/fd-io';
 import { FrameType, imageBound, MAX_CACHE_BYTES, StreamFlags, STREAM_HEADER_BYTES, STREAM_HEADER_BYTES_V1, STREAM_MAGIC } from './constants';
 import {
-  checkBodyCrc, checkEndTotals, checkFramePlace, decodeEndBody, decodeFrameHeader, decodeStreamHeader, endBodyBytes, EndTotals,
-  frameHeaderBytes, StreamHeader, streamDigest, streamHeaderLength,
+  checkBodyCrc,
+  checkEndTotals,
+  checkFramePlace,
+  decodeEndBody,
+  decodeFrameHeader,
+  decodeStreamHeader,
+  endBodyBytes,
+  EndTotals,
+  frameHeaderBytes,
+  StreamHeader,
+  streamDigest,
+  streamHeaderLength,
 } from './frame';
 import { decodeFrameBody } from './body';
 
@@ -110,7 +120,10 @@ class Reader {
   offset = 0;
   private eof = false;
 
-  constructor(private readonly fd: number, regular: boolean) {
+  constructor(
+    private readonly fd: number,
+    regular: boolean,
+  ) {
     this.filePos = regular ? 0 : null;
   }
 
@@ -276,8 +289,16 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
     rawBytes += decoded.length;
     codecs[codec.name] = (codecs[codec.name] ?? 0) + 1;
     const report: FrameReport = {
-      index, offset, type: verbatim ? 'verbatim' : 'batch', codec: codec.name, rawLength: h.rawLength, bodyLength: h.bodyLength, pages: h.pages,
-      bytes: decoded.length, kinds: frameKinds, ratio: h.rawLength / h.bodyLength,
+      index,
+      offset,
+      type: verbatim ? 'verbatim' : 'batch',
+      codec: codec.name,
+      rawLength: h.rawLength,
+      bodyLength: h.bodyLength,
+      pages: h.pages,
+      bytes: decoded.length,
+      kinds: frameKinds,
+      ratio: h.rawLength / h.bodyLength,
     };
     options.onFrame?.(report);
     if (keep) frames.push(report);

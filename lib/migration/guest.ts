@@ -71,7 +71,11 @@ export class DirtyLog {
   }
 
   /** A log over `shared` (a new buffer when omitted); `allDirty` marks every page dirty first. */
-  constructor(readonly pageCount: number, shared?: SharedArrayBuffer, allDirty = false) {
+  constructor(
+    readonly pageCount: number,
+    shared?: SharedArrayBuffer,
+    allDirty = false,
+  ) {
     this.words = new Int32Array(shared ?? new SharedArrayBuffer(DirtyLog.bytesFor(pageCount)), 0, Math.ceil(pageCount / 32));
     if (allDirty) this.markAll();
   }
@@ -125,7 +129,7 @@ export class DirtyLog {
 export function popcount(w: number): number {
   w -= (w >>> 1) & 0x55555555;
   w = (w & 0x33333333) + ((w >>> 2) & 0x33333333);
-  return (Math.imul((w + (w >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24);
+  return Math.imul((w + (w >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
 }
 
 /** Throws PP_ERR_ARG unless `pfns` are valid pfns and `out` holds them all. */
@@ -166,7 +170,10 @@ export function copyPages(mem: Uint8Array, pageSize: number, pfns: ArrayLike<num
 /** Throws PP_ERR_ARG unless `pages` is a usable guest size. */
 export function checkPageCount(pages: number, what = 'pages'): void {
   if (!Number.isInteger(pages) || pages < 1 || pages > MAX_GUEST_PAGES) {
-    throw new PagepressError(`${what} must be an integer in 1..${MAX_GUEST_PAGES} (${MAX_GUEST_GIB} GiB${GUEST_LIMIT_NODE ? `, the largest typed array of ${GUEST_LIMIT_NODE}` : ''}), got ${pages}`, ErrorCodes.ARG);
+    throw new PagepressError(
+      `${what} must be an integer in 1..${MAX_GUEST_PAGES} (${MAX_GUEST_GIB} GiB${GUEST_LIMIT_NODE ? `, the largest typed array of ${GUEST_LIMIT_NODE}` : ''}), got ${pages}`,
+      ErrorCodes.ARG,
+    );
   }
 }
 
@@ -198,7 +205,28 @@ export function guestRng(seed: number): () => number {
   return next;
 }
 
-const WORDS = ['page', 'frame', 'xen', 'migrate', 'dirty', 'batch', 'guest', 'memory', '{"id":', '0x7fff', 'GET /index.html HTTP/1.1', 'Content-Length:', 'return', 'function', '\n', '  ', 'user_id', 'NULL', '0', '1'];
+const WORDS = [
+  'page',
+  'frame',
+  'xen',
+  'migrate',
+  'dirty',
+  'batch',
+  'guest',
+  'memory',
+  '{"id":',
+  '0x7fff',
+  'GET /index.html HTTP/1.1',
+  'Content-Length:',
+  'return',
+  'function',
+  '\n',
+  '  ',
+  'user_id',
+  'NULL',
+  '0',
+  '1',
+];
 
 /**
  * Fills `mem` (whole pages) with memory-like content: zero pages, text pages, random pages,
@@ -210,7 +238,7 @@ export function fillMemoryLike(mem: Uint8Array, seed: number, pageSize = GUEST_P
   const pages = Math.floor(mem.byteLength / pageSize);
   // Text pages are cut from one pool of words, so generation stays cheap at any size.
   const pool = Buffer.alloc(65536 + pageSize);
-  for (let at = 0; at < pool.length; ) at += pool.write(WORDS[Math.floor(r() * WORDS.length)] + ' ', at);
+  for (let at = 0; at < pool.length;) at += pool.write(WORDS[Math.floor(r() * WORDS.length)] + ' ', at);
   const words = new Int32Array(mem.buffer, mem.byteOffset, (pages * pageSize) >>> 2);
   const perPage = pageSize >>> 2;
   let x = (seed ^ 0x5bd1e995) | 1;

@@ -164,13 +164,19 @@ export function formatReport(r: MigrationReport): string {
     `migrated ${r.pageCount} pages (${mib(r.pageCount * r.pageSize)}) in ${r.totalMs.toFixed(0)} ms, downtime ${r.downtimeMs.toFixed(1)} ms`,
     `policy ${String(r.policy.name)}: ${r.stopReason}`,
     `codec ${r.codec} level ${r.level}, ${r.threads} threads${r.link ? `, link ${r.link}` : ''}` +
-      (r.codec === 'auto' ? ` (frames: ${Object.entries(r.codecs).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''),
+      (r.codec === 'auto'
+        ? ` (frames: ${Object.entries(r.codecs)
+            .map(([c, n]) => `${c} ${n}`)
+            .join(', ')})`
+        : ''),
     `sent ${mib(r.bytes.sent)} (${r.pagesSent} pages, ${mib(r.bytes.raw)} raw, ratio ${r.ratio.toFixed(2)}), received ${r.bytes.received} bytes`,
     `kinds: ${kindsText(r.kinds)}`,
     `downtime: pause ${r.downtime.pauseMs.toFixed(1)}, final copy ${r.downtime.finalCopyMs.toFixed(1)}, checksum ${r.downtime.checksumMs.toFixed(1)}, commit ${r.downtime.commitMs.toFixed(1)}, resume ${r.downtime.resumeMs.toFixed(1)} ms`,
   ];
   for (const it of r.iterations) {
-    lines.push(`  iteration ${it.iteration}${it.final ? ' (paused)' : ''}: ${it.pages} pages, ${mib(it.wireBytes)}, ${it.ms.toFixed(0)} ms${it.dirtyAfter !== undefined ? `, ${it.dirtyAfter} dirty after` : ''}`);
+    lines.push(
+      `  iteration ${it.iteration}${it.final ? ' (paused)' : ''}: ${it.pages} pages, ${mib(it.wireBytes)}, ${it.ms.toFixed(0)} ms${it.dirtyAfter !== undefined ? `, ${it.dirtyAfter} dirty after` : ''}`,
+    );
   }
   return lines.join('\n');
 }

@@ -424,8 +424,16 @@ export function decodeMessage(type: number, body: Buffer, version = PROTOCOL_VER
       if (metaLength > MAX_META_BYTES) throw protocolError(`${name} meta of ${metaLength} bytes exceeds ${MAX_META_BYTES}`, ErrorCodes.LIMIT, name);
       expectLength(name, body, at + metaLength);
       return {
-        type: 'HELLO', version: v, pageSize: body.readUInt32LE(8), pageCount: body.readUInt32LE(12), batchPages: body.readUInt32LE(16),
-        cacheSlots: body.readUInt32LE(20), level: body.readInt32LE(24), codec, streamHeader, meta: parseMeta(name, body.subarray(at)),
+        type: 'HELLO',
+        version: v,
+        pageSize: body.readUInt32LE(8),
+        pageCount: body.readUInt32LE(12),
+        batchPages: body.readUInt32LE(16),
+        cacheSlots: body.readUInt32LE(20),
+        level: body.readInt32LE(24),
+        codec,
+        streamHeader,
+        meta: parseMeta(name, body.subarray(at)),
       };
     }
     case MessageType.HELLO_ACK: {
@@ -617,7 +625,10 @@ export class MessageChannel {
   private closing = false;
   private readonly closed: Promise<void>;
 
-  constructor(private readonly socket: Duplex, options: ChannelOptions) {
+  constructor(
+    private readonly socket: Duplex,
+    options: ChannelOptions,
+  ) {
     this.peer = options.side === 'sender' ? 'receiver' : 'sender';
     this.idleTimeoutMs = options.idleTimeoutMs;
     this.version = options.version ?? PROTOCOL_VERSION;
@@ -813,7 +824,13 @@ export class MessageChannel {
       if (this.failure || this.closing) return;
       const idle = performance.now() - this.lastActivity;
       if (idle >= this.idleTimeoutMs) {
-        this.fail(new MigrationError(`idle timeout: no progress for ${Math.round(idle)} ms (limit ${this.idleTimeoutMs} ms) during ${this.phase}, the ${this.peer} is stalled or gone`, ErrorCodes.TIMEOUT, this.phase));
+        this.fail(
+          new MigrationError(
+            `idle timeout: no progress for ${Math.round(idle)} ms (limit ${this.idleTimeoutMs} ms) during ${this.phase}, the ${this.peer} is stalled or gone`,
+            ErrorCodes.TIMEOUT,
+            this.phase,
+          ),
+        );
         return;
       }
       this.idleTimer = setTimeout(check, this.idleTimeoutMs - idle + 1);
@@ -872,10 +889,22 @@ export class MessageChannel {
         const type = h.readUInt8(4);
         const limit = this.limits.get(type);
         if (limit === undefined) {
-          throw new MigrationError(`protocol error: unknown message type ${type} from the ${this.peer} at byte ${this.offset} of the connection`, ErrorCodes.FORMAT, this.phase, false, 'message header');
+          throw new MigrationError(
+            `protocol error: unknown message type ${type} from the ${this.peer} at byte ${this.offset} of the connection`,
+            ErrorCodes.FORMAT,
+            this.phase,
+            false,
+            'message header',
+          );
         }
         if (length > limit) {
-          throw new MigrationError(`protocol error: ${messageName(type)} message of ${length} bytes from the ${this.peer} at byte ${this.offset} exceeds the limit of ${limit}`, ErrorCodes.LIMIT, this.phase, false, 'message header');
+          throw new MigrationError(
+            `protocol error: ${messageName(type)} message of ${length} bytes from the ${this.peer} at byte ${this.offset} exceeds the limit of ${limit}`,
+            ErrorCodes.LIMIT,
+            this.phase,
+            false,
+            'message header',
+          );
         }
         this.head = { type, length };
       }
@@ -900,7 +929,7 @@ export class MessageChannel {
       return decodeMessage(type, body, this.version);
     } catch (err) {
       const e = err as PagepressError;
-      throw new MigrationError(`protocol error in ${messageName(type)} from the ${this.peer} at byte ${at}: ${e.message}`, (e.code) ?? ErrorCodes.FORMAT, this.phase, false, messageName(type));
+      throw new MigrationError(`protocol error in ${messageName(type)} from the ${this.peer} at byte ${at}: ${e.message}`, e.code ?? ErrorCodes.FORMAT, this.phase, false, messageName(type));
     }
   }
 

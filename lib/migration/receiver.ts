@@ -18,9 +18,7 @@ import { decodeFrameHeader, decodeStreamHeader, maxBodyLength, StreamHeader } fr
 import { MAX_GUEST_PAGES } from './guest';
 import { checkPlainTcp } from './loopback';
 import { kindsFromArray, ReceiverReport } from './metrics';
-import {
-  CHECKSUM_CHUNK_PAGES, chunkChecksums, Hello, MAX_ITERATIONS, memoryChecksum, Message, MessageChannel, MessageOf, MessageType, MigrationError, PROTOCOL_VERSION,
-} from './protocol';
+import { CHECKSUM_CHUNK_PAGES, chunkChecksums, Hello, MAX_ITERATIONS, memoryChecksum, Message, MessageChannel, MessageOf, MessageType, MigrationError, PROTOCOL_VERSION } from './protocol';
 
 /** How long a connected sender has to complete HELLO, ms (ReceiveOptions.handshakeTimeoutMs). */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -191,7 +189,10 @@ class ReceiverRun {
   private phase: ReceiveProgress['phase'] = 'precopy';
   private readonly iterations: ReceiverReport['iterations'] = [];
 
-  constructor(private readonly ch: MessageChannel, private readonly o: ReceiveOptions) {}
+  constructor(
+    private readonly ch: MessageChannel,
+    private readonly o: ReceiveOptions,
+  ) {}
 
   async run(): Promise<ReceivedGuest> {
     const { ch } = this;
@@ -234,7 +235,9 @@ class ReceiverRun {
         case 'ITERATION_END':
           if (!it) throw ch.unexpected(m, 'ITERATION_BEGIN');
           if (m.iteration !== it.iteration || m.pages !== it.pages || m.pages !== it.dirtyCount || m.bytes !== it.wireBytes) {
-            throw this.bad(`ITERATION_END says iteration ${m.iteration}, ${m.pages} pages, ${m.bytes} bytes; received iteration ${it.iteration}: ${it.pages} of ${it.dirtyCount} announced pages, ${it.wireBytes} bytes`);
+            throw this.bad(
+              `ITERATION_END says iteration ${m.iteration}, ${m.pages} pages, ${m.bytes} bytes; received iteration ${it.iteration}: ${it.pages} of ${it.dirtyCount} announced pages, ${it.wireBytes} bytes`,
+            );
           }
           this.iterations.push({ iteration: it.iteration, final: it.final, pages: it.pages, batches: it.batches, wireBytes: it.wireBytes });
           if (!it.final) this.ackWhenApplied(it.iteration);
@@ -337,7 +340,8 @@ class ReceiverRun {
     if (stream.flags !== StreamFlags.RAW || stream.pageSize !== h.pageSize || stream.batchPages !== h.batchPages || stream.cacheSlots !== h.cacheSlots) {
       throw new PagepressError(
         `HELLO: stream header (flags ${stream.flags}, page size ${stream.pageSize}, batch ${stream.batchPages}, cache ${stream.cacheSlots}) disagrees with HELLO (page size ${h.pageSize}, batch ${h.batchPages}, cache ${h.cacheSlots})`,
-        ErrorCodes.FORMAT, { record: 'HELLO' },
+        ErrorCodes.FORMAT,
+        { record: 'HELLO' },
       );
     }
     if (h.pageCount < 1 || h.pageCount > MAX_GUEST_PAGES) throw limit(`guest of ${h.pageCount} pages is outside 1..${MAX_GUEST_PAGES}`);
@@ -435,7 +439,9 @@ class ReceiverRun {
     const C = CHECKSUM_CHUNK_PAGES;
     const chunkCount = Math.ceil(hello.pageCount / C);
     if (c.pageCount !== hello.pageCount || c.chunkPages !== C || c.chunks.length !== chunkCount || memoryChecksum(c.chunks) !== c.checksum) {
-      throw this.bad(`COMMIT for ${c.pageCount} pages in ${c.chunks.length} chunks of ${c.chunkPages} (checksum 0x${c.checksum.toString(16)}); expected ${hello.pageCount} pages in ${chunkCount} chunks of ${C}, checksum over the chunks 0x${memoryChecksum(c.chunks).toString(16)}`);
+      throw this.bad(
+        `COMMIT for ${c.pageCount} pages in ${c.chunks.length} chunks of ${c.chunkPages} (checksum 0x${c.checksum.toString(16)}); expected ${hello.pageCount} pages in ${chunkCount} chunks of ${C}, checksum over the chunks 0x${memoryChecksum(c.chunks).toString(16)}`,
+      );
     }
     const crcs = this.crcs!;
     const ours = chunkChecksums(crcs, C);
@@ -454,12 +460,23 @@ class ReceiverRun {
       const e = err as MigrationError;
       if (e.remote) detail = `; ${e.message}`;
     }
-    throw new MigrationError(`memory checksum mismatch in pfns ${first}..${last} (chunk ${k}): the received memory differs from the sender's paused guest${detail}`, ErrorCodes.CHECKSUM, 'commit', false, 'COMMIT');
+    throw new MigrationError(
+      `memory checksum mismatch in pfns ${first}..${last} (chunk ${k}): the received memory differs from the sender's paused guest${detail}`,
+      ErrorCodes.CHECKSUM,
+      'commit',
+      false,
+      'COMMIT',
+    );
   }
 
   private progress(it: IterationState): void {
     this.o.onProgress?.({
-      phase: this.phase, iteration: it.iteration, pagesReceived: it.pages, dirtyCount: it.dirtyCount, bytesReceived: this.ch.bytesReceived, elapsedMs: performance.now() - this.t0,
+      phase: this.phase,
+      iteration: it.iteration,
+      pagesReceived: it.pages,
+      dirtyCount: it.dirtyCount,
+      bytesReceived: this.ch.bytesReceived,
+      elapsedMs: performance.now() - this.t0,
     });
   }
 }

@@ -19,9 +19,7 @@ import type { GuestMemory } from './guest';
 import { defaultCacheSlots } from './defaults';
 import { checkPlainTcp } from './loopback';
 import { createPolicy, MeasuredRates, PolicyDecision, PolicyName, StopPolicy } from './policy';
-import {
-  CHECKSUM_CHUNK_PAGES, chunkChecksums, memoryChecksum, MessageChannel, MigrationError, pageChecksums, PROTOCOL_VERSION,
-} from './protocol';
+import { CHECKSUM_CHUNK_PAGES, chunkChecksums, memoryChecksum, MessageChannel, MigrationError, pageChecksums, PROTOCOL_VERSION } from './protocol';
 import { IterationReport, kindsDiff, kindsFromArray, MigrationReport } from './metrics';
 
 /** Progress of a migration, given to `onProgress` after every batch and at each step. */
@@ -94,7 +92,6 @@ export interface MigrateOptions {
   protocolVersion?: number;
 }
 
-
 /**
  * Migrates `guest` to the receiver at `host:port` (or over `socket`). Resolves with the
  * report once the receiver has resumed the guest; the source guest is then left paused.
@@ -123,7 +120,16 @@ export async function migrate(guest: GuestMemory, options: MigrateOptions): Prom
   let encoder: BatchEncoder | null = null;
   try {
     // A random stream id per migration: a frame of another migration fails its header CRC at the receiver.
-    encoder = new BatchEncoder({ codec: o.codec, level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages: o.batchPages, cacheSlots: o.cacheSlots, window: o.window, streamId: randomStreamId() });
+    encoder = new BatchEncoder({
+      codec: o.codec,
+      level: o.level,
+      threads: o.threads,
+      pageSize: guest.pageSize,
+      batchPages: o.batchPages,
+      cacheSlots: o.cacheSlots,
+      window: o.window,
+      streamId: randomStreamId(),
+    });
     return await new SenderRun(guest, ch, encoder, o, t0, state).run();
   } catch (err) {
     const e = ch.fail(err);
@@ -293,8 +299,15 @@ class SenderRun {
     const { guest, ch, o } = this;
     ch.phase = 'handshake';
     await ch.send({
-      type: 'HELLO', version: o.protocolVersion, pageSize: guest.pageSize, pageCount: guest.pageCount, batchPages: o.batchPages,
-      cacheSlots: o.cacheSlots, codec: o.codec, level: o.level, streamHeader: this.encoder.streamHeader,
+      type: 'HELLO',
+      version: o.protocolVersion,
+      pageSize: guest.pageSize,
+      pageCount: guest.pageCount,
+      batchPages: o.batchPages,
+      cacheSlots: o.cacheSlots,
+      codec: o.codec,
+      level: o.level,
+      streamHeader: this.encoder.streamHeader,
       meta: { ...o.meta, guest: guest.describe(), policy: o.policy.describe(), link: o.link },
     });
     await ch.expect('HELLO_ACK');
@@ -320,8 +333,15 @@ class SenderRun {
       dirty = guest.takeDirty();
       history.push(dirty.length);
       decision = o.policy.decide({
-        iteration, dirtyCount: dirty.length, sentThisIteration: it.pages, totalSent: this.totalPagesSent, pageCount: guest.pageCount,
-        batchPages: o.batchPages, dirtyHistory: history, measured: { ...this.measured }, verify: o.verify,
+        iteration,
+        dirtyCount: dirty.length,
+        sentThisIteration: it.pages,
+        totalSent: this.totalPagesSent,
+        pageCount: guest.pageCount,
+        batchPages: o.batchPages,
+        dirtyHistory: history,
+        measured: { ...this.measured },
+        verify: o.verify,
       });
       if (!decision.stop && iteration + 1 >= o.maxIterations) decision = { stop: true, reason: `${iteration + 1} live iterations (maxIterations)` };
       it.dirtyAfter = dirty.length;
@@ -449,13 +469,20 @@ class SenderRun {
         if (queue.length >= o.window) await flushOne();
         const sub = pfns.subarray(at, Math.min(pfns.length, at + B));
         // The pages go straight from the guest into the encoder's shared input slot.
-        const promise = encoder.encodeWith(sub.length, (dst) => {
-          guest.readPages(sub, dst);
-          if (o.verify === 'sent') for (let i = 0; i < sub.length; i++) this.crcs[sub[i]] = addon.crc32c(dst.subarray(i * P, (i + 1) * P));
-        }, sub);
+        const promise = encoder.encodeWith(
+          sub.length,
+          (dst) => {
+            guest.readPages(sub, dst);
+            if (o.verify === 'sent') for (let i = 0; i < sub.length; i++) this.crcs[sub[i]] = addon.crc32c(dst.subarray(i * P, (i + 1) * P));
+          },
+          sub,
+        );
         const q: InFlight = { promise, pfns: sub, started: performance.now(), done: 0 };
         // Record when the frame is ready (not when we get round to it); also marks the promise handled.
-        q.promise.then(() => (q.done = performance.now()), () => undefined);
+        q.promise.then(
+          () => (q.done = performance.now()),
+          () => undefined,
+        );
         queue.push(q);
       }
       while (queue.length) await flushOne();
@@ -478,7 +505,14 @@ class SenderRun {
       };
     }
     const it: IterationReport = {
-      iteration, final, pages: pfns.length, batches, wireBytes: wire, rawBytes: pfns.length * P, ms, kinds: kindsDiff(encoder.totals.kinds, kinds0),
+      iteration,
+      final,
+      pages: pfns.length,
+      batches,
+      wireBytes: wire,
+      rawBytes: pfns.length * P,
+      ms,
+      kinds: kindsDiff(encoder.totals.kinds, kinds0),
     };
     this.iterations.push(it);
     return it;
@@ -520,20 +554,44 @@ class SenderRun {
   private mismatch(firstPfn: number, theirs: Uint32Array, ours: Uint32Array): MigrationError {
     const C = CHECKSUM_CHUNK_PAGES;
     if (firstPfn % C !== 0 || firstPfn >= ours.length || theirs.length !== Math.min(C, ours.length - firstPfn)) {
-      return new MigrationError(`receiver reported a memory checksum mismatch with a malformed COMMIT_ACK (first pfn ${firstPfn}, ${theirs.length} page checksums)`, ErrorCodes.FORMAT, 'commit', false, 'COMMIT_ACK');
+      return new MigrationError(
+        `receiver reported a memory checksum mismatch with a malformed COMMIT_ACK (first pfn ${firstPfn}, ${theirs.length} page checksums)`,
+        ErrorCodes.FORMAT,
+        'commit',
+        false,
+        'COMMIT_ACK',
+      );
     }
     for (let i = 0; i < theirs.length; i++) {
       if (theirs[i] !== ours[firstPfn + i]) {
-        return new MigrationError(`memory checksum mismatch at pfn ${firstPfn + i}: the receiver's copy differs from the paused source (page CRC32C 0x${theirs[i].toString(16)} vs 0x${ours[firstPfn + i].toString(16)})`, ErrorCodes.CHECKSUM, 'commit', false, 'COMMIT');
+        return new MigrationError(
+          `memory checksum mismatch at pfn ${firstPfn + i}: the receiver's copy differs from the paused source (page CRC32C 0x${theirs[i].toString(16)} vs 0x${ours[firstPfn + i].toString(16)})`,
+          ErrorCodes.CHECKSUM,
+          'commit',
+          false,
+          'COMMIT',
+        );
       }
     }
-    return new MigrationError(`memory checksum mismatch in pfns ${firstPfn}..${firstPfn + theirs.length - 1}, but every page checksum the receiver sent matches`, ErrorCodes.CHECKSUM, 'commit', false, 'COMMIT');
+    return new MigrationError(
+      `memory checksum mismatch in pfns ${firstPfn}..${firstPfn + theirs.length - 1}, but every page checksum the receiver sent matches`,
+      ErrorCodes.CHECKSUM,
+      'commit',
+      false,
+      'COMMIT',
+    );
   }
 
   private progress(iteration: number, pagesSent: number, pagesLeft: number): void {
     this.ch.touch();
     this.o.onProgress?.({
-      phase: this.phase, iteration, pagesSent, pagesLeft, totalPagesSent: this.totalPagesSent, bytesSent: this.ch.bytesSent, elapsedMs: performance.now() - this.t0,
+      phase: this.phase,
+      iteration,
+      pagesSent,
+      pagesLeft,
+      totalPagesSent: this.totalPagesSent,
+      bytesSent: this.ch.bytesSent,
+      elapsedMs: performance.now() - this.t0,
     });
   }
 }

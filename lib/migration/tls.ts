@@ -74,11 +74,11 @@ const REASONS: Array<{ test: RegExp; sender: string; receiver: string }> = [
   {
     test: /ERR_TLS_CERT_ALTNAME_INVALID|does not match certificate's altnames/i,
     sender: "the receiver's certificate is not valid for the name connected to (give --tls-servername NAME with a name it carries)",
-    receiver: 'the sender rejected this receiver\'s certificate (name mismatch)',
+    receiver: "the sender rejected this receiver's certificate (name mismatch)",
   },
   {
     test: /alert unknown ca|ALERT_UNKNOWN_CA/i,
-    sender: 'the receiver does not trust our client certificate (unknown CA: it is not signed by the receiver\'s --tls-ca)',
+    sender: "the receiver does not trust our client certificate (unknown CA: it is not signed by the receiver's --tls-ca)",
     receiver: "the sender does not trust this receiver's certificate (unknown CA: it is not signed by the sender's --tls-ca)",
   },
   {
@@ -104,7 +104,7 @@ const REASONS: Array<{ test: RegExp; sender: string; receiver: string }> = [
   {
     test: /socket disconnected before secure TLS connection|ECONNRESET|socket hang up/i,
     sender: 'the receiver closed the connection during the TLS handshake (does it use TLS? does it require a client certificate?)',
-    receiver: 'the sender closed the connection during the TLS handshake (it may not trust this receiver\'s certificate)',
+    receiver: "the sender closed the connection during the TLS handshake (it may not trust this receiver's certificate)",
   },
 ];
 
@@ -133,7 +133,9 @@ export function cleanOpensslMessage(text: string): string {
 
 /** One line: the hint, then the underlying reason in brackets. */
 function tlsMessage(prefix: string, err: unknown, side: 'sender' | 'receiver'): string {
-  const raw = cleanOpensslMessage((err as Error)?.message ?? String(err)).split('\n')[0].trim();
+  const raw = cleanOpensslMessage((err as Error)?.message ?? String(err))
+    .split('\n')[0]
+    .trim();
   const hint = explainTls(errorText(err), side);
   return hint ? `${prefix}: ${hint} [${raw}]` : `${prefix}: ${raw}`;
 }
@@ -218,10 +220,7 @@ export function tlsAcceptOne(host: string, port: number, config: TlsServerConfig
     server.listen(port, host, () => {
       const a = server.address() as { address: string; port: number };
       if (options.acceptTimeoutMs) {
-        timer = setTimeout(
-          () => finish(new MigrationError(`no sender connected to ${host}:${a.port} in ${options.acceptTimeoutMs} ms`, ErrorCodes.TIMEOUT, 'connect')),
-          options.acceptTimeoutMs,
-        );
+        timer = setTimeout(() => finish(new MigrationError(`no sender connected to ${host}:${a.port} in ${options.acceptTimeoutMs} ms`, ErrorCodes.TIMEOUT, 'connect')), options.acceptTimeoutMs);
       }
       options.onListening?.({ host: a.address, port: a.port });
     });
@@ -267,10 +266,7 @@ export function tlsConnect(host: string, port: number, config: TlsClientConfig, 
         resolvePromise(socket);
       }
     };
-    const timer = setTimeout(
-      () => finish(new MigrationError(`cannot connect to ${host}:${port}: no TLS handshake in ${timeoutMs} ms`, ErrorCodes.TIMEOUT, 'connect', false, 'connection')),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => finish(new MigrationError(`cannot connect to ${host}:${port}: no TLS handshake in ${timeoutMs} ms`, ErrorCodes.TIMEOUT, 'connect', false, 'connection')), timeoutMs);
     const onAbort = (): void => finish(new MigrationError('migration cancelled by the caller while connecting', ErrorCodes.ABORTED, 'connect'));
     const onError = (err: NodeJS.ErrnoException): void => {
       // Errors of the TCP connection itself are not TLS failures.
@@ -284,7 +280,9 @@ export function tlsConnect(host: string, port: number, config: TlsClientConfig, 
     socket.once('secureConnect', () => {
       // rejectUnauthorized (the default) already refused an unverified certificate; be explicit.
       if (!socket.authorized) {
-        finish(new MigrationError(tlsMessage(`TLS handshake with ${host}:${port} failed`, socket.authorizationError ?? 'not authorized', 'sender'), ErrorCodes.ABORTED, 'connect', false, 'connection'));
+        finish(
+          new MigrationError(tlsMessage(`TLS handshake with ${host}:${port} failed`, socket.authorizationError ?? 'not authorized', 'sender'), ErrorCodes.ABORTED, 'connect', false, 'connection'),
+        );
         return;
       }
       finish(null);

@@ -186,5 +186,8 @@ export function loadHosts(file: string): HostSet {
 
 /** Writes a trace as CSV (the format parseRequestsCsv reads). */
 export function toCsv(reqs: readonly VmRequest[]): string {
-  return stringifyCsv(reqs.map((r) => ({ ...r })), { header: true, columns: [...REQUEST_FIELDS] });
+  return stringifyCsv(
+    reqs.map((r) => ({ ...r })),
+    { header: true, columns: [...REQUEST_FIELDS] },
+  );
 }

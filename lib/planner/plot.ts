@@ -36,12 +36,18 @@ export async function plotRuns(results: readonly SimulationResult[]): Promise<Re
   for (const r of results) {
     for (const s of thin(r.series, 60)) {
       const hours = s.t / 3600;
-      util.push({ manager: r.manager, hours, resource: 'cpu', value: s.cpu }, { manager: r.manager, hours, resource: 'memory', value: s.mem }, { manager: r.manager, hours, resource: 'storage', value: s.storage });
+      util.push(
+        { manager: r.manager, hours, resource: 'cpu', value: s.cpu },
+        { manager: r.manager, hours, resource: 'memory', value: s.mem },
+        { manager: r.manager, hours, resource: 'storage', value: s.storage },
+      );
       queue.push({ manager: r.manager, hours, queue: s.queue });
     }
   }
   return {
-    'utilisation.svg': await toSvg(lineSpec('Private-cloud utilisation', util, { field: 'value', type: 'quantitative', title: 'used / total', axis: { format: '%' } }, { row: { field: 'resource', type: 'nominal', title: null } })),
+    'utilisation.svg': await toSvg(
+      lineSpec('Private-cloud utilisation', util, { field: 'value', type: 'quantitative', title: 'used / total', axis: { format: '%' } }, { row: { field: 'resource', type: 'nominal', title: null } }),
+    ),
     'queue.svg': await toSvg(lineSpec('Requests waiting in the queue', queue, { field: 'queue', type: 'quantitative', title: 'queued requests' })),
   };
 }

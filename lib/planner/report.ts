@@ -20,8 +20,20 @@ function bytes(n: number): string {
 /** Summary rows: label and how to read the value from a summary. */
 const ROWS: Array<[string, (s: Summary) => string]> = [
   ...[1, 2, 3, 4].flatMap((p): Array<[string, (s: Summary) => string]> => [
-    [`p${p} deadlines met`, (s) => { const b = s.byPriority[p - 1]; return `${b.deadlinesMet}/${b.requests} (${b.deadlinesMetPct}%)`; }],
-    [`p${p} wait max / mean (s)`, (s) => { const b = s.byPriority[p - 1]; return `${b.maxWaitS.toFixed(0)} / ${b.meanWaitS.toFixed(0)}`; }],
+    [
+      `p${p} deadlines met`,
+      (s) => {
+        const b = s.byPriority[p - 1];
+        return `${b.deadlinesMet}/${b.requests} (${b.deadlinesMetPct}%)`;
+      },
+    ],
+    [
+      `p${p} wait max / mean (s)`,
+      (s) => {
+        const b = s.byPriority[p - 1];
+        return `${b.maxWaitS.toFixed(0)} / ${b.meanWaitS.toFixed(0)}`;
+      },
+    ],
   ]),
   ['migrations', (s) => String(s.migrations)],
   ['bytes moved', (s) => bytes(s.migrationBytes)],
@@ -42,7 +54,12 @@ export function formatSummaryTable(summaries: readonly Summary[]): string {
   const cells = ROWS.map(([, f]) => summaries.map(f));
   const colW = summaries.map((s, i) => Math.max(s.manager.length, ...cells.map((c) => c[i].length)));
   const line = (label: string, vals: string[]) => `${label.padEnd(labelW)}  ${vals.map((v, i) => v.padStart(colW[i])).join('  ')}\n`;
-  return line('', summaries.map((s) => s.manager)) + ROWS.map(([label], k) => line(label, cells[k])).join('');
+  return (
+    line(
+      '',
+      summaries.map((s) => s.manager),
+    ) + ROWS.map(([label], k) => line(label, cells[k])).join('')
+  );
 }
 
 /** Dry run: the command an operator would run for each migration a run started. */

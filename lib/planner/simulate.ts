@@ -190,8 +190,21 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
   const guests: Guest[] = [...requests]
     .sort((a, b) => a.arrival - b.arrival || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
     .map((req) => ({
-      req, effPriority: req.priority, state: 'queued', host: null, remaining: req.runTime, since: req.arrival, endsAt: 0, waited: 0,
-      displacedAt: null, epoch: 0, awaitingRoom: null, migratingFor: null, startedAt: null, completedAt: null, publicSince: null,
+      req,
+      effPriority: req.priority,
+      state: 'queued',
+      host: null,
+      remaining: req.runTime,
+      since: req.arrival,
+      endsAt: 0,
+      waited: 0,
+      displacedAt: null,
+      epoch: 0,
+      awaitingRoom: null,
+      migratingFor: null,
+      startedAt: null,
+      completedAt: null,
+      publicSince: null,
     }));
   const log: LogEntry[] = [];
   const series: Sample[] = [];
@@ -335,7 +348,12 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
           x.epoch++;
           schedule(now + e.totalMs / 1000, 'migrate-done', x);
           schedule(x.endsAt, 'complete', x); // the epoch bump voided the old one; same time
-          record('migrate-start', x, `for ${g.req.id} (priority ${g.effPriority}): ${d.reason}; predicted ${round(e.totalMs / 1000)} s, downtime ${round(e.downtimeMs)} ms, ${e.wireBytes} bytes`, d.host.spec.name);
+          record(
+            'migrate-start',
+            x,
+            `for ${g.req.id} (priority ${g.effPriority}): ${d.reason}; predicted ${round(e.totalMs / 1000)} s, downtime ${round(e.downtimeMs)} ms, ${e.wireBytes} bytes`,
+            d.host.spec.name,
+          );
         }
         return true;
       }
@@ -380,13 +398,20 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
       mem += h.used.memGiB;
       storage += h.used.storageGiB;
     }
-    const s: Sample = { t: round(now), cpu: round(cpu / capacity.cpus, 4), mem: round(mem / capacity.memGiB, 4), storage: capacity.storageGiB > 0 ? round(storage / capacity.storageGiB, 4) : 0, queue: queue.size };
+    const s: Sample = {
+      t: round(now),
+      cpu: round(cpu / capacity.cpus, 4),
+      mem: round(mem / capacity.memGiB, 4),
+      storage: capacity.storageGiB > 0 ? round(storage / capacity.storageGiB, 4) : 0,
+      queue: queue.size,
+    };
     if (series.length > 0 && series[series.length - 1].t === s.t) series[series.length - 1] = s;
     else series.push(s);
   };
 
   for (const g of guests) schedule(g.req.arrival, 'arrival', g);
-  const queuedReason = (g: Guest) => `arrived (priority ${g.req.priority}, ${g.req.cpus} cpus, ${g.req.memGiB} GiB, ${g.req.storageGiB} GiB storage, run ${g.req.runTime} s, deadline +${g.req.deadline} s)`;
+  const queuedReason = (g: Guest) =>
+    `arrived (priority ${g.req.priority}, ${g.req.cpus} cpus, ${g.req.memGiB} GiB, ${g.req.storageGiB} GiB storage, run ${g.req.runTime} s, deadline +${g.req.deadline} s)`;
   for (let e = heap.pop(); e; e = heap.pop()) {
     const g = e.guest;
     if (e.kind !== 'arrival' && e.epoch !== g.epoch) continue; // stale
@@ -448,19 +473,34 @@ export function simulate(hostSet: HostSet, requests: readonly VmRequest[], estim
 
 function outcomesOf(guests: Guest[]): SimulationResult['outcomes'] {
   return guests.map((g) => ({
-    id: g.req.id, priority: g.req.priority, waitS: round(g.waited), completedAt: g.completedAt,
-    metDeadline: g.completedAt !== null && g.completedAt <= g.req.arrival + g.req.deadline + 1e-9, ranPublic: g.publicSince !== null,
+    id: g.req.id,
+    priority: g.req.priority,
+    waitS: round(g.waited),
+    completedAt: g.completedAt,
+    metDeadline: g.completedAt !== null && g.completedAt <= g.req.arrival + g.req.deadline + 1e-9,
+    ranPublic: g.publicSince !== null,
   }));
 }
 
-function summarise(manager: string, guests: Guest[], series: Sample[], s: { migrations: number; bytes: number; cost: number; energy: number; downtimeMs: number; suspensions: number; publicStarts: number; publicCpuSeconds: number }, price: number, end: number): Summary {
+function summarise(
+  manager: string,
+  guests: Guest[],
+  series: Sample[],
+  s: { migrations: number; bytes: number; cost: number; energy: number; downtimeMs: number; suspensions: number; publicStarts: number; publicCpuSeconds: number },
+  price: number,
+  end: number,
+): Summary {
   const byPriority: PriorityStats[] = ([1, 2, 3, 4] as Priority[]).map((priority) => {
     const gs = guests.filter((g) => g.req.priority === priority);
     const met = gs.filter((g) => g.completedAt !== null && g.completedAt <= g.req.arrival + g.req.deadline + 1e-9).length;
     const waits = gs.map((g) => g.waited);
     return {
-      priority, requests: gs.length, deadlinesMet: met, deadlinesMetPct: gs.length ? round((100 * met) / gs.length, 1) : 100,
-      maxWaitS: round(waits.reduce((a, b) => Math.max(a, b), 0)), meanWaitS: round(waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0),
+      priority,
+      requests: gs.length,
+      deadlinesMet: met,
+      deadlinesMetPct: gs.length ? round((100 * met) / gs.length, 1) : 100,
+      maxWaitS: round(waits.reduce((a, b) => Math.max(a, b), 0)),
+      meanWaitS: round(waits.length ? waits.reduce((a, b) => a + b, 0) / waits.length : 0),
       public: gs.filter((g) => g.publicSince !== null).length,
     };
   });
@@ -475,9 +515,19 @@ function summarise(manager: string, guests: Guest[], series: Sample[], s: { migr
   const span = end > 0 ? end : 1;
   const cpuHours = s.publicCpuSeconds / 3600;
   return {
-    manager, requests: guests.length, makespanS: round(end), byPriority,
-    migrations: s.migrations, migrationBytes: s.bytes, migrationCost: round(s.cost, 4), migrationEnergyJ: round(s.energy), downtimeMs: round(s.downtimeMs),
-    suspensions: s.suspensions, publicStarts: s.publicStarts, publicCpuHours: round(cpuHours), publicPrice: round(cpuHours * price, 2),
+    manager,
+    requests: guests.length,
+    makespanS: round(end),
+    byPriority,
+    migrations: s.migrations,
+    migrationBytes: s.bytes,
+    migrationCost: round(s.cost, 4),
+    migrationEnergyJ: round(s.energy),
+    downtimeMs: round(s.downtimeMs),
+    suspensions: s.suspensions,
+    publicStarts: s.publicStarts,
+    publicCpuHours: round(cpuHours),
+    publicPrice: round(cpuHours * price, 2),
     utilisation: { cpu: round(util.cpu / span, 4), mem: round(util.mem / span, 4), storage: round(util.storage / span, 4) },
     unfinished: guests.filter((g) => g.completedAt === null).length,
   };

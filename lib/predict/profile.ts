@@ -62,13 +62,12 @@ function samplePfns(pageCount: number, batches: number, batchPages: number): Uin
 /** The positions in sorted `sample` of the pfns also in sorted `dirty`. */
 function positionsIn(sample: Uint32Array, dirty: Uint32Array): Uint32Array {
   const out: number[] = [];
-  for (let i = 0, j = 0; i < sample.length && j < dirty.length; ) {
+  for (let i = 0, j = 0; i < sample.length && j < dirty.length;) {
     if (sample[i] === dirty[j]) {
       out.push(i);
       i++;
       j++;
-    }
-    else if (sample[i] < dirty[j]) i++;
+    } else if (sample[i] < dirty[j]) i++;
     else j++;
   }
   return Uint32Array.from(out);
@@ -86,7 +85,7 @@ function positionsIn(sample: Uint32Array, dirty: Uint32Array): Uint32Array {
 export async function profileCodec(guest: GuestMemory, o: ProfileOptions = {}): Promise<CodecProfile> {
   const batchPages = o.batchPages ?? 1024;
   const gapMs = o.gapMs ?? 1000;
-  const common = { codec: o.codec ?? (DEFAULT_CODEC), level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages };
+  const common = { codec: o.codec ?? DEFAULT_CODEC, level: o.level, threads: o.threads, pageSize: guest.pageSize, batchPages };
   const sample = samplePfns(guest.pageCount, o.sampleBatches ?? 32, batchPages);
 
   const first = new BatchEncoder({ ...common, cacheSlots: 0 });

@@ -56,9 +56,7 @@ export interface RelocationOptions {
  * from the real-memory corpus, the five simulated workloads, 2 encoder threads on this
  * project's 2-core machines). A codec whose estimate is null has no built-in profile.
  */
-export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = Object.fromEntries(
-  CODECS.flatMap((c) => (c.estimate ? [[c.name, { codec: c.name, ...c.estimate }] as const] : [])),
-);
+export const DEFAULT_PROFILES: Readonly<Record<string, CodecProfile>> = Object.fromEntries(CODECS.flatMap((c) => (c.estimate ? [[c.name, { codec: c.name, ...c.estimate }] as const] : [])));
 
 /**
  * Share of a guest's pages each workload writes to, from the workload definitions

@@ -229,7 +229,15 @@ export function predictMigration(input: PredictInput): Prediction {
       checksumMs,
     };
     const decision = policy.decide({
-      iteration, dirtyCount, sentThisIteration: pages, totalSent, pageCount, batchPages, dirtyHistory: history, measured, verify,
+      iteration,
+      dirtyCount,
+      sentThisIteration: pages,
+      totalSent,
+      pageCount,
+      batchPages,
+      dirtyHistory: history,
+      measured,
+      verify,
     });
     if (decision.stop) {
       stopReason = decision.reason;

@@ -147,12 +147,23 @@ export class SyncBatchCodec {
     if (h.type !== FrameType.BATCH) throw new PagepressError('not a BATCH frame', ErrorCodes.FORMAT, { offset: 0 });
     checkFramePlace(h, this.decoded, this.stream, 0, this.decoded.seq);
     if (frame.length !== FRAME_HEADER_BYTES + h.bodyLength) {
-      throw new PagepressError(`frame is ${frame.length} bytes, its header says ${FRAME_HEADER_BYTES + h.bodyLength}`, frame.length < FRAME_HEADER_BYTES + h.bodyLength ? ErrorCodes.TRUNCATED : ErrorCodes.TRAILING, { offset: frame.length });
+      throw new PagepressError(
+        `frame is ${frame.length} bytes, its header says ${FRAME_HEADER_BYTES + h.bodyLength}`,
+        frame.length < FRAME_HEADER_BYTES + h.bodyLength ? ErrorCodes.TRUNCATED : ErrorCodes.TRAILING,
+        { offset: frame.length },
+      );
     }
     const pages = Buffer.allocUnsafe(h.outLength);
     const pfns = new Float64Array(h.pages);
     decodeFrameBody({
-      stream: this.stream, header: h, body: frame.subarray(FRAME_HEADER_BYTES), out: pages, scratch: this.area, cache: this.decodeCache, stats: this.stats, pfns,
+      stream: this.stream,
+      header: h,
+      body: frame.subarray(FRAME_HEADER_BYTES),
+      out: pages,
+      scratch: this.area,
+      cache: this.decodeCache,
+      stats: this.stats,
+      pfns,
     });
     this.decoded.seq++;
     this.decoded.outOffset += h.outLength;

@@ -156,10 +156,17 @@ export class BatchDecoder {
       },
     );
     // A batch decoder is a stream decoder fed the encoder's stream header (or one made from the same options).
-    this.writes = this.engine.write(options.streamHeader ?? encodeStreamHeader({
-      version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: options.pageSize ?? 4096,
-      cacheSlots: options.cacheSlots ?? 0, batchPages: options.batchPages ?? 1024, streamId: options.streamId ?? 0n,
-    }));
+    this.writes = this.engine.write(
+      options.streamHeader ??
+        encodeStreamHeader({
+          version: STREAM_VERSION,
+          flags: StreamFlags.RAW,
+          pageSize: options.pageSize ?? 4096,
+          cacheSlots: options.cacheSlots ?? 0,
+          batchPages: options.batchPages ?? 1024,
+          streamId: options.streamId ?? 0n,
+        }),
+    );
   }
 
   /** Totals so far. */
@@ -176,10 +183,12 @@ export class BatchDecoder {
     if (this.failure) return Promise.reject(this.failure);
     const result = new Promise<DecodedBatch>((resolve, reject) => this.waiting.push({ resolve, reject }));
     // One write at a time: the parser is a state machine over one byte stream.
-    this.writes = this.writes.then(() => this.engine.write(frame)).catch((err: Error) => {
-      this.failure ??= err;
-      for (const d of this.waiting.splice(0)) d.reject(this.failure);
-    });
+    this.writes = this.writes
+      .then(() => this.engine.write(frame))
+      .catch((err: Error) => {
+        this.failure ??= err;
+        for (const d of this.waiting.splice(0)) d.reject(this.failure);
+      });
     return result;
   }
 

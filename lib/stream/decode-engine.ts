@@ -26,8 +26,21 @@ import { addon } from '../native';
 import { ErrorCodes, PagepressError } from '../errors';
 import { END_BODY_BYTES, FRAME_HEADER_BYTES, FrameType, imageBound, MAX_CACHE_BYTES, STREAM_HEADER_BYTES_V1, StreamFlags } from '../format/constants';
 import {
-  checkBodyCrc, checkEndTotals, checkFramePlace, decodeEndBody, decodeFrameHeader, decodeStreamHeader, endBodyBytes, EndTotals,
-  FrameHeader, frameHeaderBytes, frameSeed, maxBodyLength, StreamHeader, streamDigest, streamHeaderLength,
+  checkBodyCrc,
+  checkEndTotals,
+  checkFramePlace,
+  decodeEndBody,
+  decodeFrameHeader,
+  decodeStreamHeader,
+  endBodyBytes,
+  EndTotals,
+  FrameHeader,
+  frameHeaderBytes,
+  frameSeed,
+  maxBodyLength,
+  StreamHeader,
+  streamDigest,
+  streamHeaderLength,
 } from '../format/frame';
 import { createSlab, Slab, slotIn, slotOut } from './slab';
 import { writeAt } from './fd-io';
@@ -67,7 +80,13 @@ export interface DecodeTotals {
   codecs: Record<number, number>;
 }
 
-const enum State { STREAM_HEADER, FRAME_HEADER, BODY, END_BODY, DONE }
+const enum State {
+  STREAM_HEADER,
+  FRAME_HEADER,
+  BODY,
+  END_BODY,
+  DONE,
+}
 
 /** Zero pages of a batch the main thread rewrites (read only). */
 const ZEROS = new Uint8Array(1 << 20);
@@ -111,7 +130,11 @@ export class DecodeEngine {
   private failed: Error | null = null;
 
   /** A decoder whose batches go to `sink` in stream order. */
-  constructor(options: DecoderOptions & DecoderLimits, private readonly sink: FrameSink, private readonly onError: (err: Error) => void) {
+  constructor(
+    options: DecoderOptions & DecoderLimits,
+    private readonly sink: FrameSink,
+    private readonly onError: (err: Error) => void,
+  ) {
     this.options = {
       ...resolveDecoderOptions(options),
       maxBatchBytes: options.maxBatchBytes ?? 64 * 1024 * 1024,
@@ -241,14 +264,20 @@ export class DecodeEngine {
   private start(h: StreamHeader): void {
     const batchBytes = h.batchPages * h.pageSize;
     if (batchBytes > this.options.maxBatchBytes) {
-      throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the decoder limit of ${this.options.maxBatchBytes} (options.maxBatchBytes)`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
+      throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the decoder limit of ${this.options.maxBatchBytes} (options.maxBatchBytes)`, ErrorCodes.LIMIT, {
+        offset: 6,
+        record: 'stream header',
+      });
     }
     let cache: SharedArrayBuffer | null = null;
     let turn: SharedArrayBuffer | null = null;
     if (h.cacheSlots > 0) {
       const bytes = addon.cacheBytes(h.cacheSlots, h.pageSize);
       if (bytes > this.options.maxCacheBytes) {
-        throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the decoder limit of ${this.options.maxCacheBytes} (options.maxCacheBytes)`, ErrorCodes.LIMIT, { offset: 12, record: 'stream header' });
+        throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the decoder limit of ${this.options.maxCacheBytes} (options.maxCacheBytes)`, ErrorCodes.LIMIT, {
+          offset: 12,
+          record: 'stream header',
+        });
       }
       cache = new SharedArrayBuffer(bytes);
       addon.cacheInit(new Uint8Array(cache), h.pageSize);
@@ -286,8 +315,7 @@ export class DecodeEngine {
     const placedAt = writeFd >= 0 && h.outOffset >= 0 ? this.options.writeBase + h.outOffset : -1;
     const firstPfn = stream.version === 1 && (stream.flags & StreamFlags.RAW) !== 0 && !verbatim ? this.placedPages : -1;
     if (!verbatim) this.placedPages += h.pages;
-    this.pool!
-      .run({ kind: 'decode', slot, header: h, turn, firstPfn, wantPfns: false, writeFd, writeAt: placedAt })
+    this.pool!.run({ kind: 'decode', slot, header: h, turn, firstPfn, wantPfns: false, writeFd, writeAt: placedAt })
       .then((result) => {
         this.ready.set(seq, { slot, result, placedAt });
         this.deliver();
@@ -296,7 +324,10 @@ export class DecodeEngine {
         // Say where in the stream: frame index and offset, plus the image offset the native decoder gave.
         const inner = err.offset !== undefined ? ` (image offset ${err.offset})` : '';
         const wrapped = new PagepressError(`frame ${frameIndex} at offset ${frameOffset}: ${err.message}${inner}`, err.code ?? ErrorCodes.WORKER, {
-          offset: frameOffset, frame: frameIndex, page: err.page, record: err.record ?? 'batch image',
+          offset: frameOffset,
+          frame: frameIndex,
+          page: err.page,
+          record: err.record ?? 'batch image',
         });
         this.ready.set(seq, { error: wrapped });
         this.deliver();
@@ -369,8 +400,17 @@ export class DecodeEngine {
   async finish(): Promise<EndTotals> {
     if (this.failed) throw this.failed;
     if (this.state !== State.DONE) {
-      const what = this.state === State.STREAM_HEADER ? 'the stream header' : this.state === State.BODY ? `the body of frame ${this.frameIndex}` : this.state === State.END_BODY ? 'the END frame' : `frame ${this.frameIndex}'s header`;
-      return this.stopAt(new PagepressError(`stream truncated at offset ${this.offset}: input ended inside ${what} (no END frame)`, ErrorCodes.TRUNCATED, { offset: this.offset, frame: this.frameIndex }));
+      const what =
+        this.state === State.STREAM_HEADER
+          ? 'the stream header'
+          : this.state === State.BODY
+            ? `the body of frame ${this.frameIndex}`
+            : this.state === State.END_BODY
+              ? 'the END frame'
+              : `frame ${this.frameIndex}'s header`;
+      return this.stopAt(
+        new PagepressError(`stream truncated at offset ${this.offset}: input ended inside ${what} (no END frame)`, ErrorCodes.TRUNCATED, { offset: this.offset, frame: this.frameIndex }),
+      );
     }
     await this.drained();
     const e = this.end!;

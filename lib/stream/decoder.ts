@@ -38,11 +38,17 @@ export class Decoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    this.engine.finish().then(() => this.engine.close()).then(() => callback(), callback);
+    this.engine
+      .finish()
+      .then(() => this.engine.close())
+      .then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
-    this.engine.close().then(() => callback(err), () => callback(err));
+    this.engine.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }
 

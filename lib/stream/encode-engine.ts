@@ -71,7 +71,12 @@ export class EncodeEngine {
    * StreamFlags.XEN (the Xen filter: explicit pfns and VERBATIM frames).
    * @throws PagepressError PP_ERR_ARG for a bad option.
    */
-  constructor(options: EncoderOptions, private readonly sink: FrameSink, private readonly onError: (err: Error) => void, flags: number = StreamFlags.RAW) {
+  constructor(
+    options: EncoderOptions,
+    private readonly sink: FrameSink,
+    private readonly onError: (err: Error) => void,
+    flags: number = StreamFlags.RAW,
+  ) {
     const o = (this.options = resolveEncoderOptions(options));
     const batchBytes = o.batchPages * o.pageSize;
     // The input region also holds the sections an in-place image puts after the pages.
@@ -89,12 +94,22 @@ export class EncodeEngine {
       turn = new SharedArrayBuffer(8);
     }
     this.stream = {
-      version: STREAM_VERSION, flags, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages,
+      version: STREAM_VERSION,
+      flags,
+      pageSize: o.pageSize,
+      cacheSlots: o.cacheSlots,
+      batchPages: o.batchPages,
       streamId: o.streamId ?? randomStreamId(),
     };
     this.streamHeader = encodeStreamHeader(this.stream);
     this.pool = WorkerPool.create(o.threads, {
-      slab: this.slab, pageSize: o.pageSize, batchPages: o.batchPages, cache, turn, stream: this.stream, frameSeed: frameSeed(this.stream),
+      slab: this.slab,
+      pageSize: o.pageSize,
+      batchPages: o.batchPages,
+      cache,
+      turn,
+      stream: this.stream,
+      frameSeed: frameSeed(this.stream),
     });
     this.auto = o.codec === 'auto' ? new AutoCodec() : null;
     this.totals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: this.streamHeader.length, kinds: [0, 0, 0, 0, 0], codecs: {} };
@@ -141,9 +156,7 @@ export class EncodeEngine {
     const pages = Math.ceil(length / this.options.pageSize);
     const pfnBase = firstPfn ?? this.nextPfn;
     if (!pfns) this.nextPfn = pfnBase + pages;
-    const choice = this.auto
-      ? this.auto.choose(this.options.level)
-      : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };
+    const choice = this.auto ? this.auto.choose(this.options.level) : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };
     this.run(slot, length, pfnBase, pfns, choice, false);
   }
 
@@ -184,7 +197,8 @@ export class EncodeEngine {
       this.digest = streamDigest(this.digest, result.digest);
       const name = codecsById.get(result.codec)!.name;
       t.codecs[name] = (t.codecs[name] ?? 0) + 1;
-      if (result.rawLength > 0 && result.stats.some((n) => n > 0)) this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.outputBound() });
+      if (result.rawLength > 0 && result.stats.some((n) => n > 0))
+        this.auto?.observe({ codec: result.codec, rawLength: result.rawLength, bodyLength: result.length - FRAME_HEADER_BYTES, outputBound: this.outputBound() });
       this.held++;
       let released = false;
       this.sink(slotOut(this.slab, slot, result.length), () => {

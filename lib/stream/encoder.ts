@@ -101,16 +101,22 @@ export class Encoder extends Transform {
       this.push(this.engine.streamHeader);
     }
     this.flushPartial();
-    this.engine.drained().then(() => {
-      this.push(this.engine.endFrame());
-      return this.engine.close();
-    }).then(() => callback(), callback);
+    this.engine
+      .drained()
+      .then(() => {
+        this.push(this.engine.endFrame());
+        return this.engine.close();
+      })
+      .then(() => callback(), callback);
   }
 
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.clearTimer();
     this.room.wake();
-    this.engine.close().then(() => callback(err), () => callback(err));
+    this.engine.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 }
 

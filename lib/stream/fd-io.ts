@@ -18,9 +18,7 @@ export async function readSome(fd: number, buf: Uint8Array, offset: number, leng
   for (let tries = 0; ; tries++) {
     signal?.throwIfAborted();
     try {
-      return await new Promise<number>((resolve, reject) =>
-        fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
-      );
+      return await new Promise<number>((resolve, reject) => fs.read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
       await sleep(tries < 100 ? 1 : 4);
@@ -88,9 +86,7 @@ export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
   let at = 0;
   while (at < buf.length) {
     try {
-      at += await new Promise<number>((resolve, reject) =>
-        fs.write(fd, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : resolve(n))),
-      );
+      at += await new Promise<number>((resolve, reject) => fs.write(fd, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : resolve(n))));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
       await sleep(1);
@@ -102,9 +98,7 @@ export async function writeAll(fd: number, buf: Uint8Array): Promise<void> {
 export async function writeAt(fd: number, buf: Uint8Array, position: number): Promise<void> {
   let at = 0;
   while (at < buf.length) {
-    at += await new Promise<number>((resolve, reject) =>
-      fs.write(fd, buf, at, buf.length - at, position + at, (err, n) => (err ? reject(err) : resolve(n))),
-    );
+    at += await new Promise<number>((resolve, reject) => fs.write(fd, buf, at, buf.length - at, position + at, (err, n) => (err ? reject(err) : resolve(n))));
   }
 }
 
@@ -142,7 +136,11 @@ export class OrderedWriter {
   /** Bytes queued so far (written or being written). */
   queued = 0;
 
-  constructor(private readonly fd: number, private readonly onError: (err: Error) => void, private readonly base: number | null = null) {}
+  constructor(
+    private readonly fd: number,
+    private readonly onError: (err: Error) => void,
+    private readonly base: number | null = null,
+  ) {}
 
   /** Queues `buf`; `release` runs once it is written (or the writer has failed). */
   write(buf: Uint8Array, release: () => void = () => {}): void {

@@ -62,8 +62,7 @@ export interface EncodingTransform extends Transform {
  * copied the bytes into its slots. Fresh buffers per chunk would cost a page fault per 4 KiB.
  */
 export async function feed(fd: number, encoder: Writable, start?: Sniffed, signal?: AbortSignal): Promise<void> {
-  const write = (chunk: Uint8Array) =>
-    new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
+  const write = (chunk: Uint8Array) => new Promise<void>((resolve, reject) => encoder.write(chunk, (err) => (err ? reject(err) : resolve())));
   const regular = isRegularFile(fd);
   if (start) {
     // What sniff() read, then the read it left running (into the same buffer, after it).
@@ -125,7 +124,13 @@ function isDirect(x: unknown): x is DirectEncoder {
  * (room to wait for), `after` after it (a check that throws to stop). No read-ahead: where
  * the next read goes depends on what the sink made of the previous one.
  */
-async function readDirect(fd: number, sink: DirectReads, write: (chunk: Uint8Array) => Promise<void>, regular: boolean, hooks: { before?: () => Promise<void>; after?: () => void; signal?: AbortSignal } = {}): Promise<void> {
+async function readDirect(
+  fd: number,
+  sink: DirectReads,
+  write: (chunk: Uint8Array) => Promise<void>,
+  regular: boolean,
+  hooks: { before?: () => Promise<void>; after?: () => void; signal?: AbortSignal } = {},
+): Promise<void> {
   // One block buffer: `write` resolves only once the sink is done with the block.
   const block = Buffer.allocUnsafeSlow(64 * 1024);
   let position = 0;
@@ -155,10 +160,13 @@ export async function encodeThrough(encoder: EncodingTransform, inFd: number, ou
   try {
     // The output side settles with the encoder's first error; feeding stops at the same error.
     const out = pipeline(encoder, sinkFor(writer));
-    await Promise.all([feed(inFd, encoder, start).catch((err) => {
-      encoder.destroy(err);
-      throw err;
-    }), out]);
+    await Promise.all([
+      feed(inFd, encoder, start).catch((err) => {
+        encoder.destroy(err);
+        throw err;
+      }),
+      out,
+    ]);
   } finally {
     if (timer) clearInterval(timer);
   }
@@ -176,7 +184,11 @@ export async function encodeFd(inFd: number, outFd: number, options: EncoderOpti
   growPipe(outFd);
   let failure = null as Error | null; // set from callbacks: keep the declared type (no narrowing to null)
   const writer = new OrderedWriter(outFd, (err) => (failure ??= err), sparseStart(outFd));
-  const engine = new EncodeEngine(options, (frame, release) => writer.write(frame, release), (err) => (failure ??= err));
+  const engine = new EncodeEngine(
+    options,
+    (frame, release) => writer.write(frame, release),
+    (err) => (failure ??= err),
+  );
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {
     writer.write(engine.streamHeader);
@@ -249,8 +261,7 @@ export async function decodeFd(inFd: number, outFd: number, options: DecodeFdOpt
     writer ? (data, release) => writer.write(data, release) : (_data, release) => release(),
     (err) => (failure ??= err),
   );
-  const setLength = (length: number) =>
-    new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
+  const setLength = (length: number) => new Promise<void>((resolve, reject) => fs.ftruncate(outFd, length, (err) => (err ? reject(err) : resolve())));
   const timer = onProgress ? setInterval(() => onProgress(engine.totals), 200) : null;
   try {
     // Frame bodies are read straight into their slots; the main thread copies only headers.

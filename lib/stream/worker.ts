@@ -121,9 +121,7 @@ function encode(job: EncodeJob): Omit<JobResult, 'id' | 'busyMs'> {
     // cache, only the literal pages behind a shorter one move down).
     const at = slotInOffset(init.slab, job.slot);
     const area = new Uint8Array(init.slab.buffer, at - IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + init.slab.inCapacity);
-    const length = inTurn(job.turn, () =>
-      addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true }),
-    );
+    const length = inTurn(job.turn, () => addon.encodeBatchSync({ ...args, pages: area.subarray(IMAGE_HEADER_BYTES, IMAGE_HEADER_BYTES + job.length), out: area, inPlace: true }));
     image = area.subarray(0, length);
   }
   const pageCount = Math.ceil(job.length / init.pageSize);
@@ -209,8 +207,13 @@ function decode(job: DecodeJob): Decoded {
   });
   const verbatim = job.header.type === FrameType.VERBATIM;
   return {
-    length: d.length, codec: d.codec, rawLength: job.header.rawLength, stats: verbatim ? NO_STATS : Array.from(stats),
-    pfns: pfns ?? undefined, dataRanges: dataRanges ?? [0, d.length], digest: d.digest,
+    length: d.length,
+    codec: d.codec,
+    rawLength: job.header.rawLength,
+    stats: verbatim ? NO_STATS : Array.from(stats),
+    pfns: pfns ?? undefined,
+    dataRanges: dataRanges ?? [0, d.length],
+    digest: d.digest,
   };
 }
 
@@ -237,10 +240,15 @@ parentPort!.on('message', (job: Job | { kind: 'setup'; init: WorkerInit }) => {
   } catch (err) {
     const e = err as PagepressError;
     reply = {
-      id: job.id, length: 0, codec: 0, rawLength: 0, stats: [], digest: 0, busyMs: performance.now() - start,
+      id: job.id,
+      length: 0,
+      codec: 0,
+      rawLength: 0,
+      stats: [],
+      digest: 0,
+      busyMs: performance.now() - start,
       error: { message: e.message, code: e.code, offset: e.offset, page: e.page, record: e.record },
     };
   }
   parentPort!.postMessage(reply);
 });
-

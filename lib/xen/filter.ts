@@ -36,14 +36,14 @@ export const XEN_DEFAULT_CACHE_SLOTS = 262144;
 export interface XenEncoderOptions extends EncoderOptions, XenReaderOptions {}
 
 /** Work that could not get a slot yet, in input order (bytes are private copies). */
-type Pending =
-  | { kind: 'verbatim'; bytes: Uint8Array }
-  | { kind: 'record'; pfns: Float64Array }
-  | { kind: 'pages'; bytes: Uint8Array }
-  | { kind: 'flush' };
+type Pending = { kind: 'verbatim'; bytes: Uint8Array } | { kind: 'record'; pfns: Float64Array } | { kind: 'pages'; bytes: Uint8Array } | { kind: 'flush' };
 
 /** What the slot being filled holds. */
-const enum Unit { NONE, VERBATIM, PAGES }
+const enum Unit {
+  NONE,
+  VERBATIM,
+  PAGES,
+}
 
 /** Transform stream: Xen stream in, pagepress XEN stream out. See the file comment. */
 export class XenEncoder extends Transform {
@@ -145,7 +145,10 @@ export class XenEncoder extends Transform {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.clearTimer();
     this.room.wake();
-    this.engine.close().then(() => callback(err), () => callback(err));
+    this.engine.close().then(
+      () => callback(err),
+      () => callback(err),
+    );
   }
 
   private sendHeader(): void {

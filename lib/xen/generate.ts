@@ -5,10 +5,7 @@
  * end-of-checkpoint records, and optionally the libxl and xl layers, Remus/COLO checkpoints
  * and trailing bytes. Page contents come from the caller.
  */
-import {
-  CheckpointState, DomainType, EmulatorId, LibxcRec, LibxlRec, PageType, pageTypeHasData, VCPU_CONTEXT_64,
-  XEN_PAGE_SIZE,
-} from './constants';
+import { CheckpointState, DomainType, EmulatorId, LibxcRec, LibxlRec, PageType, pageTypeHasData, VCPU_CONTEXT_64, XEN_PAGE_SIZE } from './constants';
 import { XenEmit, XenWriter, PageEntry } from './writer';
 
 /** What {@link generateXenStream} builds. */
@@ -107,7 +104,10 @@ function cpuidPolicy(): Buffer {
 }
 
 function msrPolicy(): Buffer {
-  const msrs: Array<[number, number]> = [[0xce, 0x80000000], [0x10a, 0x0c000e6b]];
+  const msrs: Array<[number, number]> = [
+    [0xce, 0x80000000],
+    [0x10a, 0x0c000e6b],
+  ];
   const b = Buffer.alloc(16 * msrs.length);
   msrs.forEach(([idx, val], i) => {
     b.writeUInt32LE(idx, 16 * i);
@@ -185,12 +185,16 @@ function emulatorContext(): Buffer {
 
 function defaultConfig(guest: 'hvm' | 'pv', pages: number, vcpus: number): string {
   const memkb = pages * 4;
-  return JSON.stringify({
-    c_info: { type: guest, name: 'vm1', uuid: '8f2b6e0c-7a1d-4c3e-9b5a-1d2e3f405162' },
-    b_info: { max_vcpus: vcpus, max_memkb: memkb, target_memkb: memkb, type: { [guest]: guest === 'hvm' ? { firmware: 'seabios' } : { kernel: '/boot/vmlinuz' } } },
-    disks: [{ pdev_path: '/dev/vg0/vm1', vdev: 'xvda', format: 'raw', readwrite: 1 }],
-    nics: [{ mac: '00:16:3e:12:34:56', bridge: 'xenbr0' }],
-  }, null, 4);
+  return JSON.stringify(
+    {
+      c_info: { type: guest, name: 'vm1', uuid: '8f2b6e0c-7a1d-4c3e-9b5a-1d2e3f405162' },
+      b_info: { max_vcpus: vcpus, max_memkb: memkb, target_memkb: memkb, type: { [guest]: guest === 'hvm' ? { firmware: 'seabios' } : { kernel: '/boot/vmlinuz' } } },
+      disks: [{ pdev_path: '/dev/vg0/vm1', vdev: 'xvda', format: 'raw', readwrite: 1 }],
+      nics: [{ mac: '00:16:3e:12:34:56', bridge: 'xenbr0' }],
+    },
+    null,
+    4,
+  );
 }
 
 /** A small libvirt domain XML, as `virsh save` stores before the libxl stream. */

@@ -12,12 +12,47 @@
  */
 import { ErrorCode, ErrorCodes, PagepressError } from '../errors';
 import {
-  CheckpointState, DHDR_BYTES, DomainType, EmulatorId, IHDR_BYTES, IHDR_ID, IHDR_MARKER, IHDR_OPT_BIG_ENDIAN,
-  isKnownPageType, LIBXC_VERSION_MAX, LIBXC_VERSION_MIN, libxcRecordName, LibxcRec, LIBXL_HEADER_BYTES, LIBXL_IDENT,
-  LIBXL_OPT_BIG_ENDIAN, LIBXL_OPT_LEGACY, LIBXL_VERSION, libxlRecordName, LibxlRec, pageTypeHasData, pageTypeName,
-  REC_HEADER_BYTES, REC_LENGTH_MAX, REC_TYPE_OPTIONAL, VCPU_CONTEXT_32, VCPU_CONTEXT_64, VCPU_EXTENDED_MAX,
-  VCPU_XSAVE_MIN, XEN_PAGE_SHIFT, XEN_PAGE_SIZE, XL_BYTEORDER, XL_HEADER_BYTES, XL_MAGIC, XL_MANDATORY_FLAG_ALL,
-  XL_MANDATORY_FLAG_STREAMV2, XL_OPTDATA_MAX, LIBVIRT_HEADER_BYTES, LIBVIRT_MAGIC, LIBVIRT_VERSION_MAX, LIBVIRT_XML_MAX,
+  CheckpointState,
+  DHDR_BYTES,
+  DomainType,
+  EmulatorId,
+  IHDR_BYTES,
+  IHDR_ID,
+  IHDR_MARKER,
+  IHDR_OPT_BIG_ENDIAN,
+  isKnownPageType,
+  LIBXC_VERSION_MAX,
+  LIBXC_VERSION_MIN,
+  libxcRecordName,
+  LibxcRec,
+  LIBXL_HEADER_BYTES,
+  LIBXL_IDENT,
+  LIBXL_OPT_BIG_ENDIAN,
+  LIBXL_OPT_LEGACY,
+  LIBXL_VERSION,
+  libxlRecordName,
+  LibxlRec,
+  pageTypeHasData,
+  pageTypeName,
+  REC_HEADER_BYTES,
+  REC_LENGTH_MAX,
+  REC_TYPE_OPTIONAL,
+  VCPU_CONTEXT_32,
+  VCPU_CONTEXT_64,
+  VCPU_EXTENDED_MAX,
+  VCPU_XSAVE_MIN,
+  XEN_PAGE_SHIFT,
+  XEN_PAGE_SIZE,
+  XL_BYTEORDER,
+  XL_HEADER_BYTES,
+  XL_MAGIC,
+  XL_MANDATORY_FLAG_ALL,
+  XL_MANDATORY_FLAG_STREAMV2,
+  XL_OPTDATA_MAX,
+  LIBVIRT_HEADER_BYTES,
+  LIBVIRT_MAGIC,
+  LIBVIRT_VERSION_MAX,
+  LIBVIRT_XML_MAX,
 } from './constants';
 
 /** A layer of the nested Xen formats. */
@@ -170,8 +205,7 @@ const LIBVIRT_XML = 13;
 type LibxlPhase = 'start' | 'libxc' | 'after' | 'checkpoint' | 'state';
 
 const SMALL_BUFFER = 64 * 1024;
-const LEGACY_HINT =
-  "convert it with convert-legacy-stream from Xen's tools (usr/lib/xen-4.17/bin/convert-legacy-stream -i IN -o OUT -w 64 -g hvm|pv -f libxl), or pass it through with --legacy pass";
+const LEGACY_HINT = "convert it with convert-legacy-stream from Xen's tools (usr/lib/xen-4.17/bin/convert-legacy-stream -i IN -o OUT -w 64 -g hvm|pv -f libxl), or pass it through with --legacy pass";
 
 function hex(n: number, digits = 8): string {
   return `0x${n.toString(16).padStart(digits, '0')}`;
@@ -406,7 +440,11 @@ export class XenReader {
   private fail(code: ErrorCode, detail: string, field: number, unit?: { layer: XenLayer; type: number; name: string }): never {
     const u = unit ?? { layer: this.layer!, type: this.recType, name: this.recName };
     throw new XenStreamError(`${u.layer} ${u.name} at offset ${this.unitOffset}: ${detail}`, code, {
-      offset: this.unitOffset + field, layer: u.layer, recordType: u.type, recordName: u.name, recordOffset: this.unitOffset,
+      offset: this.unitOffset + field,
+      layer: u.layer,
+      recordType: u.type,
+      recordName: u.name,
+      recordOffset: this.unitOffset,
     });
   }
 
@@ -436,18 +474,30 @@ export class XenReader {
 
   private advance(): void {
     switch (this.stage) {
-      case DETECT: return this.detect();
-      case LIBVIRT_HEADER: return this.libvirtHeader();
-      case LIBVIRT_XML: return this.libvirtXml();
-      case XL_HEADER: return this.xlHeader();
-      case XL_OPTDATA: return this.xlOptData();
-      case LIBXL_HEADER: return this.libxlHeader();
-      case IHDR: return this.imageHeader();
-      case DHDR: return this.domainHeader();
-      case REC_HEADER: return this.layer === 'libxl' ? this.libxlRecordHeader() : this.libxcRecordHeader();
-      case REC_BODY: return this.layer === 'libxl' ? this.libxlRecordBody() : this.libxcRecordBody();
-      case PAGE_HEAD: return this.pageHead();
-      case PAGE_PFNS: return this.pagePfns();
+      case DETECT:
+        return this.detect();
+      case LIBVIRT_HEADER:
+        return this.libvirtHeader();
+      case LIBVIRT_XML:
+        return this.libvirtXml();
+      case XL_HEADER:
+        return this.xlHeader();
+      case XL_OPTDATA:
+        return this.xlOptData();
+      case LIBXL_HEADER:
+        return this.libxlHeader();
+      case IHDR:
+        return this.imageHeader();
+      case DHDR:
+        return this.domainHeader();
+      case REC_HEADER:
+        return this.layer === 'libxl' ? this.libxlRecordHeader() : this.libxcRecordHeader();
+      case REC_BODY:
+        return this.layer === 'libxl' ? this.libxlRecordBody() : this.libxcRecordBody();
+      case PAGE_HEAD:
+        return this.pageHead();
+      case PAGE_PFNS:
+        return this.pagePfns();
     }
   }
 
@@ -487,19 +537,40 @@ export class XenReader {
     else if (head.equals(IHDR_MARKER)) found = 'libxc';
     else found = 'legacy';
     if (this.format !== 'auto' && found !== this.format) {
-      const expected = { libvirt: 'the libvirt save-file magic "libvirt-xml"', xl: 'the xl save-file magic "Xen saved domain, xl format"', libxl: 'the libxl ident "LibxlFmt"', libxc: 'the libxc image marker (8 x 0xFF)' }[this.format];
+      const expected = {
+        libvirt: 'the libvirt save-file magic "libvirt-xml"',
+        xl: 'the xl save-file magic "Xen saved domain, xl format"',
+        libxl: 'the libxl ident "LibxlFmt"',
+        libxc: 'the libxc image marker (8 x 0xFF)',
+      }[this.format];
       const layer = this.format;
       const name = layer === 'libxc' ? 'image header' : 'header';
-      throw new XenStreamError(`${layer} ${name} at offset 0: expected ${expected}, found ${head.toString('hex')}${found === 'legacy' ? ' (a legacy or non-Xen stream)' : ` (a ${found} stream)`}`, ErrorCodes.MAGIC, {
-        offset: 0, layer, recordType: -1, recordName: name, recordOffset: 0,
-      });
+      throw new XenStreamError(
+        `${layer} ${name} at offset 0: expected ${expected}, found ${head.toString('hex')}${found === 'legacy' ? ' (a legacy or non-Xen stream)' : ` (a ${found} stream)`}`,
+        ErrorCodes.MAGIC,
+        {
+          offset: 0,
+          layer,
+          recordType: -1,
+          recordName: name,
+          recordOffset: 0,
+        },
+      );
     }
     this.detectedFormat = found;
     if (found === 'legacy') {
       if (this.legacyMode === 'refuse') {
-        throw new XenStreamError(`stream at offset 0: no xl, libxl or libxc signature (first bytes ${head.toString('hex')}): a legacy (Xen <= 4.5) stream, or not a Xen stream: ${LEGACY_HINT}`, ErrorCodes.VERSION, {
-          offset: 0, layer: null, recordType: null, recordName: null, recordOffset: 0,
-        });
+        throw new XenStreamError(
+          `stream at offset 0: no xl, libxl or libxc signature (first bytes ${head.toString('hex')}): a legacy (Xen <= 4.5) stream, or not a Xen stream: ${LEGACY_HINT}`,
+          ErrorCodes.VERSION,
+          {
+            offset: 0,
+            layer: null,
+            recordType: null,
+            recordName: null,
+            recordOffset: 0,
+          },
+        );
       }
       this.h.verbatim(this.acc.subarray(0, 8));
       this.legacyBytes += 8;
@@ -523,7 +594,8 @@ export class XenReader {
     const b = this.acc;
     const unit = { layer: 'libvirt' as const, type: -1, name: 'header' };
     for (let i = 0; i < LIBVIRT_MAGIC.length; i++) {
-      if (b[i] !== LIBVIRT_MAGIC[i]) this.fail(ErrorCodes.MAGIC, `byte ${i} of the magic is ${hex(b[i], 2)}, expected ${hex(LIBVIRT_MAGIC[i], 2)} ("libvirt-xml\\n \\0 \\r"; libvirt: "image magic is incorrect")`, i, unit);
+      if (b[i] !== LIBVIRT_MAGIC[i])
+        this.fail(ErrorCodes.MAGIC, `byte ${i} of the magic is ${hex(b[i], 2)}, expected ${hex(LIBVIRT_MAGIC[i], 2)} ("libvirt-xml\\n \\0 \\r"; libvirt: "image magic is incorrect")`, i, unit);
     }
     const version = b.readUInt32LE(16);
     // libvirt refuses > 2 and passes the version on as libxl's stream_version (1 = legacy); it writes 1 or 2.
@@ -540,7 +612,12 @@ export class XenReader {
     const total = LIBVIRT_HEADER_BYTES + this.acc.readInt32LE(20);
     // Version 2: a libxl v2 ("LibxlFmt") stream follows; 1: a legacy (Xen <= 4.5) stream.
     if (version === 1 && this.legacyMode === 'refuse') {
-      this.fail(ErrorCodes.VERSION, `version ${version} means a legacy (Xen <= 4.5) stream follows at offset ${this.unitOffset + total}: strip this ${total}-byte libvirt header and ${LEGACY_HINT}`, 16, { layer: 'libvirt', type: -1, name: 'header' });
+      this.fail(
+        ErrorCodes.VERSION,
+        `version ${version} means a legacy (Xen <= 4.5) stream follows at offset ${this.unitOffset + total}: strip this ${total}-byte libvirt header and ${LEGACY_HINT}`,
+        16,
+        { layer: 'libvirt', type: -1, name: 'header' },
+      );
     }
     this.emitUnit({ layer: 'libvirt', type: -1, name: 'header', offset: this.unitOffset, bodyLength: total });
     if (version === 2) {
@@ -582,7 +659,12 @@ export class XenReader {
     }
     const total = XL_HEADER_BYTES + optlen;
     if (!(mflags & XL_MANDATORY_FLAG_STREAMV2) && this.legacyMode === 'refuse') {
-      this.fail(ErrorCodes.VERSION, `mandatory flags ${hex(mflags)} lack STREAMv2, so a legacy (Xen <= 4.5) stream follows at offset ${this.unitOffset + total}: strip this ${total}-byte xl header and ${LEGACY_HINT}`, 36, unit);
+      this.fail(
+        ErrorCodes.VERSION,
+        `mandatory flags ${hex(mflags)} lack STREAMv2, so a legacy (Xen <= 4.5) stream follows at offset ${this.unitOffset + total}: strip this ${total}-byte xl header and ${LEGACY_HINT}`,
+        36,
+        unit,
+      );
     }
     this.emitUnit({ layer: 'xl', type: -1, name: 'header', offset: this.unitOffset, bodyLength: total });
     if (mflags & XL_MANDATORY_FLAG_STREAMV2) {
@@ -617,7 +699,8 @@ export class XenReader {
     const id = b.readUInt32BE(8);
     if (id !== IHDR_ID) this.fail(ErrorCodes.MAGIC, `id is ${hex(id)}, expected ${hex(IHDR_ID)} ("XENF")`, 8, unit);
     const version = b.readUInt32BE(12);
-    if (version < LIBXC_VERSION_MIN || version > LIBXC_VERSION_MAX) this.fail(ErrorCodes.VERSION, `version ${version} is not supported (restore reads ${LIBXC_VERSION_MIN}..${LIBXC_VERSION_MAX})`, 12, unit);
+    if (version < LIBXC_VERSION_MIN || version > LIBXC_VERSION_MAX)
+      this.fail(ErrorCodes.VERSION, `version ${version} is not supported (restore reads ${LIBXC_VERSION_MIN}..${LIBXC_VERSION_MAX})`, 12, unit);
     const options = b.readUInt16BE(16);
     if (options & IHDR_OPT_BIG_ENDIAN) this.fail(ErrorCodes.XEN, 'options bit 0 (big-endian) is set: restore refuses it ("Unable to handle big endian streams")', 16, unit);
     if (options & ~IHDR_OPT_BIG_ENDIAN) this.fail(ErrorCodes.XEN, `reserved option bits ${hex(options & ~IHDR_OPT_BIG_ENDIAN, 4)} are set`, 16, unit);
@@ -777,7 +860,8 @@ export class XenReader {
       if (body[keyAt] === 0x2f) this.fail(ErrorCodes.XEN, `xenstore key at offset ${this.unitOffset + 8 + keyAt} is absolute (starts with "/")`, 8 + keyAt);
       const valAt = keyEnd + 1;
       const valEnd = valAt < body.length ? body.indexOf(0, valAt) : -1;
-      if (valEnd < 0) this.fail(ErrorCodes.XEN, `value of xenstore key "${body.toString('latin1', keyAt, keyEnd)}" at offset ${this.unitOffset + 8 + valAt} is missing or not NUL-terminated`, 8 + valAt);
+      if (valEnd < 0)
+        this.fail(ErrorCodes.XEN, `value of xenstore key "${body.toString('latin1', keyAt, keyEnd)}" at offset ${this.unitOffset + 8 + valAt} is missing or not NUL-terminated`, 8 + valAt);
       i = valEnd + 1;
     }
   }

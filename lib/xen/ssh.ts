@@ -377,9 +377,14 @@ export async function runXenSsh(opts: XenSshOptions): Promise<XenSshResult> {
     encoder?.destroy();
   };
   const result = (end: ChildEnd, exitCode: number, failure: XenSshFailure | null, message: string | null): XenSshResult => ({
-    exitCode, failure, message, remoteStatus: end.code, remoteSignal: end.signal,
+    exitCode,
+    failure,
+    message,
+    remoteStatus: end.code,
+    remoteSignal: end.signal,
     totals: encoder?.totals ?? { frames: 0, pages: 0, rawBytes: 0, streamBytes: 0, kinds: [], codecs: {} },
-    seconds: Number(process.hrtime.bigint() - started) / 1e9, format: chosen,
+    seconds: Number(process.hrtime.bigint() - started) / 1e9,
+    format: chosen,
   });
   /** Sends `sig` to the child, and SIGKILL if it is still there after KILL_AFTER_MS. */
   const stopChild = async (sig: NodeJS.Signals): Promise<ChildEnd> => {

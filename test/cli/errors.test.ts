@@ -5,7 +5,12 @@ import { isPrefix, makeInput, run, tmpDir } from './helpers';
 
 const ERROR_LINE = /^pagepress: decompress: [^\n]*offset \d+[^\n]*\(PP_ERR_[A-Z_]+\)[^\n]*\n$/;
 
-interface FrameInfo { offset: number; type: string; bodyLength: number; bytes: number }
+interface FrameInfo {
+  offset: number;
+  type: string;
+  bodyLength: number;
+  bytes: number;
+}
 
 describe('cli: corrupt and truncated input', function () {
   this.timeout(60000);

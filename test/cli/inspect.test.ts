@@ -31,7 +31,10 @@ describe('cli: inspect', function () {
   it('--frames adds one row per frame', async () => {
     const r = await run(['inspect', '--frames', pp]);
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout.toString().split('\n').filter((l) => /^\s+\d+\s+\d+\s+(batch|end)\s/.test(l));
+    const rows = r.stdout
+      .toString()
+      .split('\n')
+      .filter((l) => /^\s+\d+\s+\d+\s+(batch|end)\s/.test(l));
     assert.equal(rows.length, 4);
   });
 

@@ -69,7 +69,11 @@ describe('cli: round trip', function () {
     assert.ok(d.stdout.equals(input));
   });
 
-  for (const [name, data] of [['empty', Buffer.alloc(0)], ['one short page', Buffer.from('hello, pages\n')], ['exactly one page', Buffer.alloc(4096, 7)]] as const) {
+  for (const [name, data] of [
+    ['empty', Buffer.alloc(0)],
+    ['one short page', Buffer.from('hello, pages\n')],
+    ['exactly one page', Buffer.alloc(4096, 7)],
+  ] as const) {
     it(`${name} input, through pipes and through files`, async () => {
       const c = await run(['compress'], { input: data });
       assert.equal(c.code, 0, c.stderr);
@@ -113,7 +117,10 @@ describe('cli: round trip', function () {
     assert.equal(s.kinds.zero + s.kinds.literal + s.kinds.dup + s.kinds.unchanged + s.kinds.delta, 769);
     assert.ok(s.kinds.zero >= 128 && s.kinds.dup > 0 && s.kinds.literal > 0, JSON.stringify(s.kinds));
     // zstd, or none for a batch that zstd does not shrink (the encoder's fallback).
-    assert.equal(Object.values(s.codecs as Record<string, number>).reduce((a, b) => a + b, 0), 4);
+    assert.equal(
+      Object.values(s.codecs as Record<string, number>).reduce((a, b) => a + b, 0),
+      4,
+    );
     assert.ok(s.codecs.zstd >= 1 && Object.keys(s.codecs).every((k) => k === 'zstd' || k === 'none'), JSON.stringify(s.codecs));
     assert.equal(typeof s.seconds, 'number');
     assert.equal(typeof s.mbPerSecond, 'number');

@@ -27,7 +27,21 @@ describe('cli: usage', function () {
 
   it('migrate receive/send --help name --insecure, the loopback rule and every receiver limit with its default', async () => {
     const rx = (await run(['migrate', 'receive', '--help'])).stdout.toString();
-    for (const word of ['--insecure', 'loopback only', '127.0.0.0/8', 'Threat model', 'one connection', '--max-guest', '--handshake-timeout', '(default: 10)', '--timeout', '(default: 30)', '--accept-timeout', '(default: 0)', '16 MiB']) {
+    for (const word of [
+      '--insecure',
+      'loopback only',
+      '127.0.0.0/8',
+      'Threat model',
+      'one connection',
+      '--max-guest',
+      '--handshake-timeout',
+      '(default: 10)',
+      '--timeout',
+      '(default: 30)',
+      '--accept-timeout',
+      '(default: 0)',
+      '16 MiB',
+    ]) {
       assert.ok(rx.includes(word), `receive --help: ${word}`);
     }
     const tx = (await run(['migrate', 'send', '--help'])).stdout.toString();

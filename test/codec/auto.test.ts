@@ -43,18 +43,25 @@ describe('auto codec', () => {
 
   // The Transform encoder copies each frame out and releases its slot at once, so the
   // stream (not the slot count) must tell `auto` that the consumer is the slow part.
-  for (const [name, delayMs, expect] of [['a slow consumer (a slow link): mostly zstd', 15, 'zstd'], ['a consumer that keeps up: mostly lz4', 0, 'lz4']] as const) {
+  for (const [name, delayMs, expect] of [
+    ['a slow consumer (a slow link): mostly zstd', 15, 'zstd'],
+    ['a consumer that keeps up: mostly lz4', 0, 'lz4'],
+  ] as const) {
     it(`createEncoder with auto, ${name}`, async () => {
       const encoder = createEncoder({ codec: 'auto', threads: 2 });
       const out: Buffer[] = [];
-      await pipeline(Readable.from([memoryLike(24 * 1024, 3)]), encoder, new Writable({
-        highWaterMark: 1,
-        write(chunk: Buffer, _e, cb) {
-          out.push(chunk);
-          if (delayMs) setTimeout(cb, delayMs);
-          else cb();
-        },
-      }));
+      await pipeline(
+        Readable.from([memoryLike(24 * 1024, 3)]),
+        encoder,
+        new Writable({
+          highWaterMark: 1,
+          write(chunk: Buffer, _e, cb) {
+            out.push(chunk);
+            if (delayMs) setTimeout(cb, delayMs);
+            else cb();
+          },
+        }),
+      );
       const c = encoder.totals.codecs;
       const other = expect === 'zstd' ? 'lz4' : 'zstd';
       // (The first batches find the output buffer empty either way.)

@@ -39,7 +39,12 @@ describe('codec list consumers', function () {
   }
 
   it('the predictor has a built-in profile for exactly the codecs with an estimate', () => {
-    assert.deepEqual(Object.keys(DEFAULT_PROFILES).sort(), CODECS.filter((c) => c.estimate).map((c) => c.name as string).sort());
+    assert.deepEqual(
+      Object.keys(DEFAULT_PROFILES).sort(),
+      CODECS.filter((c) => c.estimate)
+        .map((c) => c.name as string)
+        .sort(),
+    );
     for (const c of CODECS) if (c.estimate) assert.deepEqual(DEFAULT_PROFILES[c.name], { codec: c.name, ...c.estimate });
   });
 });

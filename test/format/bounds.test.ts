@@ -41,7 +41,11 @@ describe('format: TypeScript sizes against the addon', () => {
         for (let i = 0; i < n; i += 2) sparse.fill(0, i * P, (i + 1) * P);
         const scattered = new Float64Array(n);
         for (let i = 0, pfn = 0; i < n; i++) scattered[i] = pfn += 1 + (next() % 1000);
-        for (const [what, data, pfns] of [['random, consecutive', pages, null], ['random, scattered', pages, scattered], ['half zero, scattered', sparse, scattered]] as const) {
+        for (const [what, data, pfns] of [
+          ['random, consecutive', pages, null],
+          ['random, scattered', pages, scattered],
+          ['half zero, scattered', sparse, scattered],
+        ] as const) {
           const out = new Uint8Array(imageBound(n, P));
           const length = addon.encodeBatchSync({ pages: data, pfns, pfnBase: 5, pageSize: P, out, cache: null, stats: new Uint32Array(8), mayBeDense: true });
           assert.ok(length > 0 && length <= out.length, `${what}, n=${n}, P=${P}: image of ${length} bytes, bound ${out.length}`);

@@ -60,66 +60,116 @@ const END_DIGEST = -1;
 const batches = (p: Parsed) => p.frames.map((f, i) => (f.h.type === FrameType.BATCH ? i : -1)).filter((i) => i >= 0);
 
 const mutations: Array<[string, (p: Parsed, other: Parsed) => { stream: Buffer; goodBytes: number }]> = [
-  ['two BATCH frames swapped', (p) => {
-    const [i, , j] = batches(p);
-    const f = p.frames.map((x) => x.bytes);
-    [f[i], f[j]] = [f[j], f[i]];
-    return { stream: join(p, f), goodBytes: offsetOf(p, i) };
-  }],
-  ['a frame dropped', (p) => {
-    const i = batches(p)[1];
-    return { stream: join(p, p.frames.filter((_x, k) => k !== i).map((x) => x.bytes)), goodBytes: offsetOf(p, i) };
-  }],
-  ['the last frame dropped', (p) => {
-    const i = p.frames.length - 1;
-    return { stream: join(p, p.frames.slice(0, i).map((x) => x.bytes)), goodBytes: offsetOf(p, i) };
-  }],
-  ['a frame repeated', (p) => {
-    const i = batches(p)[1];
-    const f = p.frames.map((x) => x.bytes);
-    f.splice(i + 1, 0, f[i]);
-    return { stream: join(p, f), goodBytes: offsetOf(p, i + 1) };
-  }],
-  ['a frame of another stream in its place', (p, other) => {
-    const i = batches(p)[1];
-    const f = p.frames.map((x) => x.bytes);
-    f[i] = other.frames[i].bytes;
-    return { stream: join(p, f), goodBytes: offsetOf(p, i) };
-  }],
-  ['a frame of another stream, its header rewritten for this one (seq, offset, CRC)', (p, other) => {
-    // A sender that recomputes CRCs can write any stream it likes (only authentication, TLS,
-    // stops that); what is left to the decoder is the END digest, which covers every frame.
-    const i = batches(p)[1];
-    const f = p.frames.map((x) => x.bytes);
-    const o = other.frames[i];
-    f[i] = reheader(o.bytes, { seq: i, outOffset: p.frames[i].h.outOffset }, other.stream, frameSeed(p.stream));
-    return { stream: join(p, f), goodBytes: END_DIGEST };
-  }],
-  ['stream header claims 65536-byte pages (its CRC recomputed)', (p) => {
-    const h = Buffer.from(p.header);
-    h.writeUInt32LE(65536, 8);
-    h.writeUInt32LE(addon.crc32c(h.subarray(0, 28)), 28);
-    return { stream: join(p, p.frames.map((x) => x.bytes), h), goodBytes: 0 };
-  }],
-  ['stream header claims 65536-byte pages, every CRC recomputed', (p) => {
-    const forged: StreamHeader = { ...p.stream, pageSize: 65536, batchPages: Math.min(p.stream.batchPages, 1024) };
-    const h = encodeStreamHeader(forged);
-    const seed = frameSeed(forged);
-    const f = p.frames.map((x) => reheader(x.bytes, x.h.type === FrameType.BATCH ? { outLength: x.h.pages * 65536 } : {}, p.stream, seed));
-    return { stream: join(p, f, h), goodBytes: 0 };
-  }],
+  [
+    'two BATCH frames swapped',
+    (p) => {
+      const [i, , j] = batches(p);
+      const f = p.frames.map((x) => x.bytes);
+      [f[i], f[j]] = [f[j], f[i]];
+      return { stream: join(p, f), goodBytes: offsetOf(p, i) };
+    },
+  ],
+  [
+    'a frame dropped',
+    (p) => {
+      const i = batches(p)[1];
+      return {
+        stream: join(
+          p,
+          p.frames.filter((_x, k) => k !== i).map((x) => x.bytes),
+        ),
+        goodBytes: offsetOf(p, i),
+      };
+    },
+  ],
+  [
+    'the last frame dropped',
+    (p) => {
+      const i = p.frames.length - 1;
+      return {
+        stream: join(
+          p,
+          p.frames.slice(0, i).map((x) => x.bytes),
+        ),
+        goodBytes: offsetOf(p, i),
+      };
+    },
+  ],
+  [
+    'a frame repeated',
+    (p) => {
+      const i = batches(p)[1];
+      const f = p.frames.map((x) => x.bytes);
+      f.splice(i + 1, 0, f[i]);
+      return { stream: join(p, f), goodBytes: offsetOf(p, i + 1) };
+    },
+  ],
+  [
+    'a frame of another stream in its place',
+    (p, other) => {
+      const i = batches(p)[1];
+      const f = p.frames.map((x) => x.bytes);
+      f[i] = other.frames[i].bytes;
+      return { stream: join(p, f), goodBytes: offsetOf(p, i) };
+    },
+  ],
+  [
+    'a frame of another stream, its header rewritten for this one (seq, offset, CRC)',
+    (p, other) => {
+      // A sender that recomputes CRCs can write any stream it likes (only authentication, TLS,
+      // stops that); what is left to the decoder is the END digest, which covers every frame.
+      const i = batches(p)[1];
+      const f = p.frames.map((x) => x.bytes);
+      const o = other.frames[i];
+      f[i] = reheader(o.bytes, { seq: i, outOffset: p.frames[i].h.outOffset }, other.stream, frameSeed(p.stream));
+      return { stream: join(p, f), goodBytes: END_DIGEST };
+    },
+  ],
+  [
+    'stream header claims 65536-byte pages (its CRC recomputed)',
+    (p) => {
+      const h = Buffer.from(p.header);
+      h.writeUInt32LE(65536, 8);
+      h.writeUInt32LE(addon.crc32c(h.subarray(0, 28)), 28);
+      return {
+        stream: join(
+          p,
+          p.frames.map((x) => x.bytes),
+          h,
+        ),
+        goodBytes: 0,
+      };
+    },
+  ],
+  [
+    'stream header claims 65536-byte pages, every CRC recomputed',
+    (p) => {
+      const forged: StreamHeader = { ...p.stream, pageSize: 65536, batchPages: Math.min(p.stream.batchPages, 1024) };
+      const h = encodeStreamHeader(forged);
+      const seed = frameSeed(forged);
+      const f = p.frames.map((x) => reheader(x.bytes, x.h.type === FrameType.BATCH ? { outLength: x.h.pages * 65536 } : {}, p.stream, seed));
+      return { stream: join(p, f, h), goodBytes: 0 };
+    },
+  ],
 ];
 
 function xenInput(seed: number): Buffer {
   const chunks: Buffer[] = [];
   const pages = memoryLike(600, seed);
-  generateXenStream({
-    guest: 'hvm', version: 3, layer: 'xl', pages: 600, iterations: [{ pfns: [3, 4, 5, 300, 301] }],
-    page: (pfn, it, out) => {
-      out.set(pages.subarray(pfn * 4096, pfn * 4096 + 4096));
-      if (it) out[7] ^= it;
+  generateXenStream(
+    {
+      guest: 'hvm',
+      version: 3,
+      layer: 'xl',
+      pages: 600,
+      iterations: [{ pfns: [3, 4, 5, 300, 301] }],
+      page: (pfn, it, out) => {
+        out.set(pages.subarray(pfn * 4096, pfn * 4096 + 4096));
+        if (it) out[7] ^= it;
+      },
     },
-  }, (b) => chunks.push(Buffer.from(b)));
+    (b) => chunks.push(Buffer.from(b)),
+  );
   return Buffer.concat(chunks);
 }
 
@@ -154,7 +204,10 @@ describe('stream integrity: frames out of place and forged geometry are refused 
           const toStdout = await run(['decompress', '-T', threads], { stdinFile: src });
           const file = path.join(t.dir, `${crypto.randomUUID()}.out`);
           const toFile = await run(['decompress', '-T', threads, src, '-o', file]);
-          for (const [where, r, out] of [['stdout', toStdout, toStdout.stdout], ['file', toFile, fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)]] as const) {
+          for (const [where, r, out] of [
+            ['stdout', toStdout, toStdout.stdout],
+            ['file', toFile, fs.existsSync(file) ? fs.readFileSync(file) : Buffer.alloc(0)],
+          ] as const) {
             const label = `${kind} ${name} -T${threads} ${where}`;
             assert.equal(r.code, 1, `${label}: exit ${r.code}: ${r.stderr}`);
             assert.match(r.stderr, /offset \d+/, label);

@@ -20,8 +20,14 @@ function xenPages(file: string): Array<Array<[number, Buffer]>> {
   let pfns: Float64Array = new Float64Array(0);
   let acc = Buffer.alloc(0);
   const r = new XenReader({
-    verbatim() { /* not pages */ },
-    pageRecord(p) { pfns = p; records.push([]); acc = Buffer.alloc(0); },
+    verbatim() {
+      /* not pages */
+    },
+    pageRecord(p) {
+      pfns = p;
+      records.push([]);
+      acc = Buffer.alloc(0);
+    },
     pageBytes(b) {
       acc = Buffer.concat([acc, Buffer.from(b)]);
       while (acc.length >= PAGE) {
@@ -30,7 +36,9 @@ function xenPages(file: string): Array<Array<[number, Buffer]>> {
         acc = acc.subarray(PAGE);
       }
     },
-    flushPoint() { /* not needed */ },
+    flushPoint() {
+      /* not needed */
+    },
   });
   r.push(fs.readFileSync(file));
   r.end();
@@ -39,7 +47,9 @@ function xenPages(file: string): Array<Array<[number, Buffer]>> {
 
 describe('guest corpus: snapshot diffs, xl streams, page statistics', () => {
   let dir: string;
-  beforeEach(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-guest-corpus-')); });
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-guest-corpus-'));
+  });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   it('changedPages finds exactly the pages that differ; the xl stream sends snapshot 0, then those pages with the later contents', () => {
@@ -50,7 +60,11 @@ describe('guest corpus: snapshot diffs, xl streams, page statistics', () => {
     for (const p of changed) s1[p * PAGE + 100] ^= 0xff;
     const s2 = Buffer.from(s1);
     page(7777).copy(s2, 5 * PAGE);
-    const files = [s0, s1, s2].map((b, i) => { const f = path.join(dir, `s${i}.bin`); fs.writeFileSync(f, b); return f; });
+    const files = [s0, s1, s2].map((b, i) => {
+      const f = path.join(dir, `s${i}.bin`);
+      fs.writeFileSync(f, b);
+      return f;
+    });
     assert.deepEqual(changedPages(files[0], files[1]), changed);
     assert.deepEqual(changedPages(files[1], files[2]), [5]);
     const out = path.join(dir, 'xl.bin');
@@ -62,9 +76,15 @@ describe('guest corpus: snapshot diffs, xl streams, page statistics', () => {
     const first = [...recs[0], ...recs[1]];
     assert.equal(first.length, pages - 32);
     for (const [pfn, content] of first) assert.ok(content.equals(s0.subarray(pfn * PAGE, (pfn + 1) * PAGE)), `pass 0 pfn ${pfn}`);
-    assert.deepEqual(recs[2].map(([p]) => p), [3, 1024, 1099]);
+    assert.deepEqual(
+      recs[2].map(([p]) => p),
+      [3, 1024, 1099],
+    );
     for (const [pfn, content] of recs[2]) assert.ok(content.equals(s1.subarray(pfn * PAGE, (pfn + 1) * PAGE)), `round 1 pfn ${pfn}`);
-    assert.deepEqual(recs[3].map(([p]) => p), [5]);
+    assert.deepEqual(
+      recs[3].map(([p]) => p),
+      [5],
+    );
     assert.ok(recs[3][0][1].equals(page(7777)));
     // stats over the stream: 4 records, the round-2 page is new, round-1 pages are new (changed), no zero pages
     const st = pageStats(out);
@@ -74,12 +94,18 @@ describe('guest corpus: snapshot diffs, xl streams, page statistics', () => {
   it('PageCounter tells duplicates inside the batch from those whose copy is only in earlier batches', () => {
     const c = new PageCounter();
     c.nextBatch();
-    c.add(page(1)); c.add(page(2)); c.add(page(1)); c.add(Buffer.alloc(PAGE)); c.add(Buffer.alloc(PAGE));
+    c.add(page(1));
+    c.add(page(2));
+    c.add(page(1));
+    c.add(Buffer.alloc(PAGE));
+    c.add(Buffer.alloc(PAGE));
     c.nextBatch();
-    c.add(page(2)); c.add(page(3)); c.add(page(2)); c.add(page(1));
+    c.add(page(2));
+    c.add(page(3));
+    c.add(page(2));
+    c.add(page(1));
     const r = c.result('x', 'raw');
-    assert.deepEqual([r.pages, r.batches, r.zeroPages, r.duplicateNonZeroPages, r.duplicateSameBatch, r.duplicateEarlierBatch],
-      [9, 2, 2, 4, 2, 2]);
+    assert.deepEqual([r.pages, r.batches, r.zeroPages, r.duplicateNonZeroPages, r.duplicateSameBatch, r.duplicateEarlierBatch], [9, 2, 2, 4, 2, 2]);
     assert.equal(r.duplicateSameBatchFraction, 0.5);
   });
 
@@ -91,7 +117,6 @@ describe('guest corpus: snapshot diffs, xl streams, page statistics', () => {
     for (const p of [2000, 2047]) page(2).copy(b, p * PAGE);
     fs.writeFileSync(f, b);
     const s = pageStats(f);
-    assert.deepEqual([s.kind, s.pages, s.batches, s.zeroPages, s.duplicateNonZeroPages, s.duplicateSameBatch, s.duplicateEarlierBatch],
-      ['raw', 2048, 2, 2043, 3, 2, 1]);
+    assert.deepEqual([s.kind, s.pages, s.batches, s.zeroPages, s.duplicateNonZeroPages, s.duplicateSameBatch, s.duplicateEarlierBatch], ['raw', 2048, 2, 2043, 3, 2, 1]);
   });
 });

@@ -5,9 +5,10 @@ describe('guest initramfs: newc cpio writer', () => {
   it('writes the exact newc header for a file (known answer) and pads name and data to 4 bytes', () => {
     const b = new CpioWriter().add({ type: 'file', name: 'init', data: Buffer.from('hi!'), mode: 0o755 }).finish();
     const head = b.toString('latin1', 0, 110);
-    assert.equal(head,
-      '070701' + '00000001' + '000081ed' + '00000000' + '00000000' + '00000001' + '00000000' + '00000003' +
-      '00000000' + '00000000' + '00000000' + '00000000' + '00000005' + '00000000');
+    assert.equal(
+      head,
+      '070701' + '00000001' + '000081ed' + '00000000' + '00000000' + '00000001' + '00000000' + '00000003' + '00000000' + '00000000' + '00000000' + '00000000' + '00000005' + '00000000',
+    );
     // 110 + "init\0" = 115 -> padded to 116; data 3 -> padded to 4; then the trailer header.
     assert.equal(b.toString('latin1', 110, 115), 'init\0');
     assert.equal(b[115], 0);
@@ -28,7 +29,10 @@ describe('guest initramfs: newc cpio writer', () => {
       .add({ type: 'file', name: 'empty', data: Buffer.alloc(0) })
       .finish();
     const m = parseCpio(b);
-    assert.deepEqual(m.map((x) => x.name), ['bin', 'bin/busybox', 'bin/sh', 'dev/console', 'empty']);
+    assert.deepEqual(
+      m.map((x) => x.name),
+      ['bin', 'bin/busybox', 'bin/sh', 'dev/console', 'empty'],
+    );
     assert.equal(m[0].mode, 0o040755);
     assert.equal(m[1].mode, 0o100755);
     assert.ok(m[1].data.equals(data));

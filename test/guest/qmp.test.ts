@@ -49,7 +49,10 @@ describe('guest QMP client', () => {
       await assert.rejects(q.execute('nope'), (e: unknown) => e instanceof QmpCommandError && e.errorClass === 'CommandNotFound' && /nope failed/.test(e.message));
       await assert.rejects(q.execute('hang', undefined, 100), /hang: no reply within 100 ms/);
       await assert.rejects(q.waitEvent('RESUME', 100), /no RESUME event within 100 ms/);
-      assert.deepEqual(seen.map((m) => m.execute), ['qmp_capabilities', 'stop', 'nope', 'hang']);
+      assert.deepEqual(
+        seen.map((m) => m.execute),
+        ['qmp_capabilities', 'stop', 'nope', 'hang'],
+      );
       q.close();
       await assert.rejects(q.execute('stop'), /qmp: stop: connection closed/);
     } finally {

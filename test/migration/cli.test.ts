@@ -20,7 +20,6 @@ type SenderJson = MigrationReport & { command: string; tls: unknown };
 /** What `migrate receive --json` prints: the receiver's report, the command and where it wrote. */
 type ReceiverJson = ReceiverReport & { command: string; output?: string; meta: { guest: { workload: string } } };
 
-
 /** A port nothing listens on (bound, then released). */
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -90,7 +89,10 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     assert.equal(r.bytes.batches, s.bytes.batches);
     assert.deepEqual(r.kinds, s.kinds);
     assert.equal(r.iterations.length, s.iterations.length);
-    assert.deepEqual(r.iterations.map((i) => i.pages), s.iterations.map((i) => i.pages));
+    assert.deepEqual(
+      r.iterations.map((i) => i.pages),
+      s.iterations.map((i) => i.pages),
+    );
     assert.ok(s.downtimeMs > 0, `downtime ${s.downtimeMs}`);
     assert.ok(r.pausedMs > 0);
     assert.ok(s.totalMs >= s.downtimeMs);
@@ -105,8 +107,10 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     const rl = messages(rr);
     assert.equal(rl.length, 1, rr.stderr);
     assert.match(rl[0], /^pagepress: migrate receive: received 32\.0 MiB \(8192 pages\) in .*paused .*memory verified$/);
-    console.log(`      sender: ${s.totalMs.toFixed(0)} ms, downtime ${s.downtimeMs.toFixed(1)} ms, ${s.liveIterations} live iterations ` +
-      `(${s.iterations.map((i) => i.pages).join(', ')} pages), ${s.bytes.sent} bytes, ratio ${s.ratio.toFixed(2)}; receiver paused ${r.pausedMs.toFixed(1)} ms`);
+    console.log(
+      `      sender: ${s.totalMs.toFixed(0)} ms, downtime ${s.downtimeMs.toFixed(1)} ms, ${s.liveIterations} live iterations ` +
+        `(${s.iterations.map((i) => i.pages).join(', ')} pages), ${s.bytes.sent} bytes, ratio ${s.ratio.toFixed(2)}; receiver paused ${r.pausedMs.toFixed(1)} ms`,
+    );
   });
 
   it('--output writes the received image: a file guest arrives byte for byte; a failed migration writes nothing', async () => {
@@ -181,7 +185,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       ['bad --guest (missing image)', () => ['send', '--guest', 'file:/nonexistent/vm.img', '--to', to()], /--guest <SPEC>.*image \/nonexistent\/vm\.img: no such file/],
       ['unknown --policy', () => ['send', '--guest', 'sim:4M', '--to', to(), '--policy', 'xen-3'], /option '--policy <NAME>' argument 'xen-3' is invalid.*xen-4\.4, xen, adaptive/],
       ['unknown --codec', () => ['send', '--guest', 'sim:4M', '--to', to(), '--codec', 'brotli'], /--codec <NAME>.*brotli/],
-      ['--level out of the codec\'s range', () => ['send', '--guest', 'sim:4M', '--to', to(), '--codec', 'deflate', '-l', '12'], /--level.*deflate.*0\.\.9/],
+      ["--level out of the codec's range", () => ['send', '--guest', 'sim:4M', '--to', to(), '--codec', 'deflate', '-l', '12'], /--level.*deflate.*0\.\.9/],
       ['--downtime-target with a xen policy', () => ['send', '--guest', 'sim:4M', '--to', to(), '--policy', 'xen', '--downtime-target', '50'], /--downtime-target.*adaptive/],
       ['--max-iterations 0', () => ['send', '--guest', 'sim:4M', '--to', to(), '--max-iterations', '0'], /--max-iterations <N>.*1\.\.10000/],
       ['--tls-cert without --tls-key', () => ['send', '--guest', 'sim:4M', '--to', to(), '--tls-cert', t.file('not-pem.txt')], /--tls-key.*required/],
@@ -197,7 +201,11 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
       ['plain --to [::]', () => ['send', '--guest', 'sim:4M', '--to', `[::]:${s.port}`], /--to \[::\]:\d+ is not a loopback address.*TLS.*--insecure/],
       ['--insecure with --tls', () => ['send', '--guest', 'sim:4M', '--to', to(), '--tls', '--insecure'], /--insecure.*does not turn off TLS certificate checks/],
       ['plain --listen 0.0.0.0', () => ['receive', '--listen', '0.0.0.0:0'], /--listen 0\.0\.0\.0:0 is not a loopback address.*Use TLS \(--tls-cert FILE --tls-key FILE.*or --insecure/],
-      ['--insecure with --tls-cert', () => ['receive', '--listen', '0.0.0.0:0', '--tls-cert', t.file('not-pem.txt'), '--tls-key', t.file('not-pem.txt'), '--insecure'], /--insecure.*does not turn off TLS/],
+      [
+        '--insecure with --tls-cert',
+        () => ['receive', '--listen', '0.0.0.0:0', '--tls-cert', t.file('not-pem.txt'), '--tls-key', t.file('not-pem.txt'), '--insecure'],
+        /--insecure.*does not turn off TLS/,
+      ],
       ['--handshake-timeout 0', () => ['receive', '--listen', `${HOST}:0`, '--handshake-timeout', '0'], /--handshake-timeout <S>.*0\.1\.\.3600/],
     ];
     for (const [name, args, message] of cases) {
@@ -220,7 +228,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     assert.equal(r.stdout.length, 0);
   });
 
-  it('a guest above the receiver\'s --max-guest: both exit 1, the receiver says why, the sender passes it on', async () => {
+  it("a guest above the receiver's --max-guest: both exit 1, the receiver says why, the sender passes it on", async () => {
     const rx = receiver(['--max-guest', '8M']);
     const port = await rx.port;
     const tx = await run(['migrate', 'send', '--guest', 'sim:16M,workload=hotset', '--to', `${HOST}:${port}`]);
@@ -287,7 +295,7 @@ describe('migration: CLI (migrate receive / migrate send)', function () {
     await new Promise((r) => setTimeout(r, 250));
     rx.kill();
     const r = await tx;
-    if (r.code === 0) return console.log("      (the migration finished before the kill)");
+    if (r.code === 0) return console.log('      (the migration finished before the kill)');
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /^pagepress: migrate send: .*(connection|ECONNRESET|EPIPE|closed).*the source guest is running\n$/);
   });

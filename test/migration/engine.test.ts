@@ -53,10 +53,14 @@ async function isPaused(g: SimulatedGuest, ms = 100): Promise<boolean> {
 function summary(r: MigrationReport): string {
   const re = r.iterations.slice(1).reduce((s, it) => s + resentCheaply(it.kinds), 0);
   const resent = r.pagesSent - r.pageCount;
-  return `${r.policy.name}/${r.codec}: ${r.totalMs.toFixed(0)} ms total, downtime ${r.downtimeMs.toFixed(1)} ms ` +
-    `(${Object.entries(r.downtime).map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.toFixed(1)}`).join(', ')}), ${r.liveIterations} live iterations + 1 paused ` +
+  return (
+    `${r.policy.name}/${r.codec}: ${r.totalMs.toFixed(0)} ms total, downtime ${r.downtimeMs.toFixed(1)} ms ` +
+    `(${Object.entries(r.downtime)
+      .map(([k, v]) => `${k.replace(/Ms$/, '')} ${v.toFixed(1)}`)
+      .join(', ')}), ${r.liveIterations} live iterations + 1 paused ` +
     `[${r.iterations.map((i) => i.pages).join(', ')} pages], ${(r.bytes.sent / 1048576).toFixed(1)} MiB sent / ${r.bytes.received} B back, ratio ${r.ratio.toFixed(2)}, ` +
-    `kinds ${JSON.stringify(r.kinds)}, ${re} of ${resent} re-sent pages UNCHANGED/DELTA; stop: ${r.stopReason}`;
+    `kinds ${JSON.stringify(r.kinds)}, ${re} of ${resent} re-sent pages UNCHANGED/DELTA; stop: ${r.stopReason}`
+  );
 }
 
 /** Migrates `guest` to an in-process receiver; returns both ends' results. */
@@ -154,8 +158,11 @@ describe('migration engine', function () {
     it("verify 'sent', 2 threads, small batches and cache: arrives intact; report and receiver agree", async () => {
       const guest = await SimulatedGuest.create({ pages: 4096, workload: 'inplace', dirtyRate: 20_000, seed: 4 });
       try {
-        const { report, received } = await migrateLoopback(guest, { verify: 'sent', threads: 2, batchPages: 100, cacheSlots: 1000, policy: 'adaptive', downtimeTargetMs: 5, link: 'loopback' },
-          { threads: 2 });
+        const { report, received } = await migrateLoopback(
+          guest,
+          { verify: 'sent', threads: 2, batchPages: 100, cacheSlots: 1000, policy: 'adaptive', downtimeTargetMs: 5, link: 'loopback' },
+          { threads: 2 },
+        );
         assert.deepEqual(differingPages(guest.memory, received.memory).slice(0, 10), []);
         assert.equal(report.batchPages, 100);
         assert.equal(report.link, 'loopback');
@@ -181,7 +188,10 @@ describe('migration engine', function () {
         const { report, received } = await migrateLoopback(guest, { policy: 'xen' }, { resume: (memory) => void (resumed = memory) });
         assert.ok(received.memory.equals(data));
         assert.equal(resumed, received.memory);
-        assert.deepEqual(report.iterations.map((i) => i.pages), [1000, 0]);
+        assert.deepEqual(
+          report.iterations.map((i) => i.pages),
+          [1000, 0],
+        );
         assert.match(report.stopReason, /0 dirty pages/);
         await guest.close();
       } finally {
@@ -192,7 +202,13 @@ describe('migration engine', function () {
 
   describe('stop policies', () => {
     const base: PolicyInput = {
-      iteration: 0, dirtyCount: 1000, sentThisIteration: 65536, totalSent: 65536, pageCount: 65536, batchPages: 1024, dirtyHistory: [1000],
+      iteration: 0,
+      dirtyCount: 1000,
+      sentThisIteration: 65536,
+      totalSent: 65536,
+      pageCount: 65536,
+      batchPages: 1024,
+      dirtyHistory: [1000],
       measured: { wireBytesPerPage: 1000, linkBytesPerSec: 12.5e6, encodePagesPerSec: 100_000, batchCodecMs: 10, checksumMs: 0 },
     };
     const at = (o: Partial<PolicyInput>): PolicyInput => ({ ...base, ...o });

@@ -154,10 +154,20 @@ async function failsWith(p: Promise<unknown>, code: string, re: RegExp): Promise
 }
 
 function hello(overrides: Partial<{ version: number; pageCount: number; magic: string }> = {}): Buffer {
-  const bytes = Buffer.concat(encodeMessage({
-    type: 'HELLO', version: overrides.version ?? 1, pageSize: 4096, pageCount: overrides.pageCount ?? 16, batchPages: 1024, cacheSlots: 16, codec: 'zstd', level: 1,
-    streamHeader: encodeStreamHeader({ version: 2, flags: 1, pageSize: 4096, cacheSlots: 16, batchPages: 1024 }), meta: {},
-  }));
+  const bytes = Buffer.concat(
+    encodeMessage({
+      type: 'HELLO',
+      version: overrides.version ?? 1,
+      pageSize: 4096,
+      pageCount: overrides.pageCount ?? 16,
+      batchPages: 1024,
+      cacheSlots: 16,
+      codec: 'zstd',
+      level: 1,
+      streamHeader: encodeStreamHeader({ version: 2, flags: 1, pageSize: 4096, cacheSlots: 16, batchPages: 1024 }),
+      meta: {},
+    }),
+  );
   if (overrides.magic) bytes.write(overrides.magic, 5, 'latin1');
   return bytes;
 }
@@ -187,14 +197,18 @@ describe('migration faults', function () {
       children.push(rx);
       const guest = await newGuest();
       let killedAt = -1;
-      const err = await failsWith(send(guest, await rx.port, {
-        onProgress: (p) => {
-          if (killedAt < 0 && p.iteration === 0 && p.pagesSent >= 4096) {
-            killedAt = p.pagesSent;
-            rx.kill();
-          }
-        },
-      }), 'PP_ERR_ABORTED', /connection (closed by|to) the receiver/);
+      const err = await failsWith(
+        send(guest, await rx.port, {
+          onProgress: (p) => {
+            if (killedAt < 0 && p.iteration === 0 && p.pagesSent >= 4096) {
+              killedAt = p.pagesSent;
+              rx.kill();
+            }
+          },
+        }),
+        'PP_ERR_ABORTED',
+        /connection (closed by|to) the receiver/,
+      );
       assert.ok(killedAt > 0);
       assert.equal(err.phase, 'precopy');
       assert.equal(err.sourceState, 'running');
@@ -207,14 +221,18 @@ describe('migration faults', function () {
       children.push(rx);
       const guest = await newGuest(16384, 'webserver');
       let killed = false;
-      const err = await failsWith(send(guest, await rx.port, {
-        onProgress: (p) => {
-          if (!killed && p.phase !== 'precopy') {
-            killed = true;
-            rx.kill();
-          }
-        },
-      }), 'PP_ERR_ABORTED', /connection (closed by|to) the receiver/);
+      const err = await failsWith(
+        send(guest, await rx.port, {
+          onProgress: (p) => {
+            if (!killed && p.phase !== 'precopy') {
+              killed = true;
+              rx.kill();
+            }
+          },
+        }),
+        'PP_ERR_ABORTED',
+        /connection (closed by|to) the receiver/,
+      );
       assert.ok(killed);
       assert.ok(['final copy', 'commit'].includes(err.phase), err.phase);
       assert.equal(err.sourceState, 'running');
@@ -382,16 +400,62 @@ describe('migration faults', function () {
 
   describe('malformed input from the sender', () => {
     const cases: Array<[string, () => Buffer, string, RegExp, ReceiveOptions?]> = [
-      ['an oversize message header (checked before buffering)', () => Buffer.from([0xff, 0xff, 0xff, 0x7f, MessageType.BATCH]), 'PP_ERR_LIMIT', /BATCH message of 2147483647 bytes .* exceeds the limit/],
+      [
+        'an oversize message header (checked before buffering)',
+        () => Buffer.from([0xff, 0xff, 0xff, 0x7f, MessageType.BATCH]),
+        'PP_ERR_LIMIT',
+        /BATCH message of 2147483647 bytes .* exceeds the limit/,
+      ],
       ['an unknown message type (e.g. an HTTP request)', () => Buffer.from('GET / HTTP/1.1\r\n\r\n'), 'PP_ERR_FORMAT', /unknown message type 47/],
       ['a HELLO with bad magic', () => hello({ magic: 'XXXX' }), 'PP_ERR_MAGIC', /bad magic .* not a pagepress migration peer/],
-      ['a guest above maxGuestBytes (refused before allocating)', () => hello({ pageCount: MAX_GUEST_PAGES }), 'PP_ERR_LIMIT', new RegExp(`guest of ${MAX_GUEST_PAGES * 4096} bytes exceeds .* limit of 1048576 bytes \\(maxGuestBytes\\)`), { maxGuestBytes: 1 << 20 }],
-      ['a guest above what one typed array holds', () => hello({ pageCount: MAX_GUEST_PAGES + 1 }), 'PP_ERR_LIMIT', new RegExp(`guest of ${MAX_GUEST_PAGES + 1} pages is outside 1\\.\\.${MAX_GUEST_PAGES}`)],
+      [
+        'a guest above maxGuestBytes (refused before allocating)',
+        () => hello({ pageCount: MAX_GUEST_PAGES }),
+        'PP_ERR_LIMIT',
+        new RegExp(`guest of ${MAX_GUEST_PAGES * 4096} bytes exceeds .* limit of 1048576 bytes \\(maxGuestBytes\\)`),
+        { maxGuestBytes: 1 << 20 },
+      ],
+      [
+        'a guest above what one typed array holds',
+        () => hello({ pageCount: MAX_GUEST_PAGES + 1 }),
+        'PP_ERR_LIMIT',
+        new RegExp(`guest of ${MAX_GUEST_PAGES + 1} pages is outside 1\\.\\.${MAX_GUEST_PAGES}`),
+      ],
       ['a message other than HELLO first', () => Buffer.concat(encodeMessage({ type: 'PAUSED', iteration: 0 })), 'PP_ERR_FORMAT', /PAUSED from the sender during handshake, expected HELLO/],
-      ['a BATCH before HELLO', () => Buffer.concat(encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([0]), frame: Buffer.alloc(30) })), 'PP_ERR_FORMAT', /BATCH before the guest geometry/],
-      ['an ITERATION_BEGIN out of order', () => Buffer.concat([hello(), ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 1, dirtyCount: 1, final: false })]), 'PP_ERR_FORMAT', /ITERATION_BEGIN of iteration 1, expected 0/],
-      ['a BATCH whose pfns leave the guest', () => Buffer.concat([hello(), ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 0, dirtyCount: 16, final: false }), ...encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([15, 16]), frame: Buffer.alloc(30) })]), 'PP_ERR_FORMAT', /pfn run 15\.\.16 is outside the guest \(0\.\.15\)/],
-      ['a BATCH whose frame is not a frame', () => Buffer.concat([hello(), ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 0, dirtyCount: 16, final: false }), ...encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([0]), frame: Buffer.alloc(50, 1) })]), 'PP_ERR_CHECKSUM', /BATCH 0 \(iteration 0, pfns 0\.\.0\): bad frame: frame 0 header .* checksum/],
+      [
+        'a BATCH before HELLO',
+        () => Buffer.concat(encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([0]), frame: Buffer.alloc(30) })),
+        'PP_ERR_FORMAT',
+        /BATCH before the guest geometry/,
+      ],
+      [
+        'an ITERATION_BEGIN out of order',
+        () => Buffer.concat([hello(), ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 1, dirtyCount: 1, final: false })]),
+        'PP_ERR_FORMAT',
+        /ITERATION_BEGIN of iteration 1, expected 0/,
+      ],
+      [
+        'a BATCH whose pfns leave the guest',
+        () =>
+          Buffer.concat([
+            hello(),
+            ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 0, dirtyCount: 16, final: false }),
+            ...encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([15, 16]), frame: Buffer.alloc(30) }),
+          ]),
+        'PP_ERR_FORMAT',
+        /pfn run 15\.\.16 is outside the guest \(0\.\.15\)/,
+      ],
+      [
+        'a BATCH whose frame is not a frame',
+        () =>
+          Buffer.concat([
+            hello(),
+            ...encodeMessage({ type: 'ITERATION_BEGIN', iteration: 0, dirtyCount: 16, final: false }),
+            ...encodeMessage({ type: 'BATCH', iteration: 0, pfns: Uint32Array.from([0]), frame: Buffer.alloc(50, 1) }),
+          ]),
+        'PP_ERR_CHECKSUM',
+        /BATCH 0 \(iteration 0, pfns 0\.\.0\): bad frame: frame 0 header .* checksum/,
+      ],
     ];
     for (const [what, bytes, code, re, opts] of cases) {
       it(`${what}: ${code}, told to the sender`, async () => {
@@ -428,18 +492,31 @@ describe('migration faults', function () {
     const mutate = (next: () => number, msg: Buffer): Buffer => {
       const b = Buffer.from(msg);
       switch (next() % 6) {
-        case 0: for (let i = 1 + (next() % 3); i > 0; i--) b[next() % b.length] ^= 1 << (next() % 8); return b;
-        case 1: if (b.length >= 4) b.writeUInt32LE([0, 1, 0xffffffff, 0x7fffffff, 16384, 1 << 20][next() % 6], next() % (b.length - 3)); return b;
-        case 2: return b.subarray(0, 5 + (next() % Math.max(1, b.length - 5))); // body cut short, length field kept
-        case 3: return Buffer.concat([b, b]);
-        case 4: return Buffer.alloc(0); // dropped
-        default: b[Math.min(b.length - 1, 5 + (next() % Math.max(1, b.length - 5)))] = next() & 255; return b;
+        case 0:
+          for (let i = 1 + (next() % 3); i > 0; i--) b[next() % b.length] ^= 1 << (next() % 8);
+          return b;
+        case 1:
+          if (b.length >= 4) b.writeUInt32LE([0, 1, 0xffffffff, 0x7fffffff, 16384, 1 << 20][next() % 6], next() % (b.length - 3));
+          return b;
+        case 2:
+          return b.subarray(0, 5 + (next() % Math.max(1, b.length - 5))); // body cut short, length field kept
+        case 3:
+          return Buffer.concat([b, b]);
+        case 4:
+          return Buffer.alloc(0); // dropped
+        default:
+          b[Math.min(b.length - 1, 5 + (next() % Math.max(1, b.length - 5)))] = next() & 255;
+          return b;
       }
     };
-    const settle = (p: Promise<unknown>) => Promise.race([
-      p.then(() => ({ ok: true as const, err: null }), (err: MigrationError) => ({ ok: false as const, err })),
-      sleep(20_000).then(() => ({ ok: false as const, err: null })),
-    ]);
+    const settle = (p: Promise<unknown>) =>
+      Promise.race([
+        p.then(
+          () => ({ ok: true as const, err: null }),
+          (err: MigrationError) => ({ ok: false as const, err }),
+        ),
+        sleep(20_000).then(() => ({ ok: false as const, err: null })),
+      ]);
     for (let seed = 1; seed <= 24; seed++) {
       const next = rngU32(seed);
       const pick = next() % 24;

@@ -32,11 +32,14 @@ function allPfns(n: number): number[] {
 }
 
 async function rejects(fn: () => unknown, code: string, message?: RegExp): Promise<void> {
-  await assert.rejects(async () => fn(), (err: Error & { code?: string }) => {
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  });
+  await assert.rejects(
+    async () => fn(),
+    (err: Error & { code?: string }) => {
+      assert.equal(err.code, code, err.message);
+      if (message) assert.match(err.message, message);
+      return true;
+    },
+  );
 }
 
 describe('migration guests', function () {
@@ -325,10 +328,17 @@ describe('migration guests', function () {
           assert.deepEqual(Array.from(g.takeDirty()), want, `record ${k}`);
           const changed = changedPages(before, g.memory);
           const set = new Set(want);
-          assert.ok(changed.every((p) => set.has(p)), `record ${k}: a page changed outside the record`);
+          assert.ok(
+            changed.every((p) => set.has(p)),
+            `record ${k}: a page changed outside the record`,
+          );
           const a = t.offsets[k];
           const mustChange = want.filter((_, i) => t.bytes![a + i] > 0);
-          assert.deepEqual(mustChange.filter((p) => !changed.includes(p)), [], `record ${k}: entries with bytes > 0 left unchanged`);
+          assert.deepEqual(
+            mustChange.filter((p) => !changed.includes(p)),
+            [],
+            `record ${k}: entries with bytes > 0 left unchanged`,
+          );
         }
         assert.equal(await g.step(), false);
         assert.equal(g.takeDirty().length, 0);
@@ -358,7 +368,10 @@ describe('migration guests', function () {
         }
         for (const p of g.takeDirty()) seen.add(p);
         assert.ok(Date.now() - started >= t.durationMs / 3 - 25, 'replay was faster than the trace');
-        assert.deepEqual([...seen].sort((a, b) => a - b), [...union].sort((a, b) => a - b));
+        assert.deepEqual(
+          [...seen].sort((a, b) => a - b),
+          [...union].sort((a, b) => a - b),
+        );
         const d = g.describe();
         assert.equal(d.kind, 'trace');
         assert.equal(d.source, traceFile);
@@ -431,13 +444,16 @@ describe('migration guests', function () {
         [header + rec + '{"t":20,"pfns":[1', 'PP_ERR_TRUNCATED', /line 3.*ends inside this line/, header.length + rec.length],
       ];
       for (const [text, code, message, offset] of cases) {
-        assert.throws(() => parseTrace(Buffer.from(text), 'x.trace'), (err: Error & { code?: string; offset?: number }) => {
-          assert.equal(err.code, code, `${JSON.stringify(text)}: ${err.message}`);
-          assert.match(err.message, message);
-          assert.match(err.message, /^x\.trace/);
-          assert.equal(err.offset, offset, err.message);
-          return true;
-        });
+        assert.throws(
+          () => parseTrace(Buffer.from(text), 'x.trace'),
+          (err: Error & { code?: string; offset?: number }) => {
+            assert.equal(err.code, code, `${JSON.stringify(text)}: ${err.message}`);
+            assert.match(err.message, message);
+            assert.match(err.message, /^x\.trace/);
+            assert.equal(err.offset, offset, err.message);
+            return true;
+          },
+        );
       }
       const bad = path.join(tmp, 'bad.trace');
       fs.writeFileSync(bad, header + 'oops\n');
@@ -464,7 +480,11 @@ describe('migration guests', function () {
       assert.deepEqual(s.options, { pages: 65536, workload: 'hotset', dirtyRate: 20000 });
       assert.deepEqual(parseGuestSpec('sim:1G').options, { pages: 262144, workload: 'idle' });
       assert.deepEqual(parseGuestSpec('sim:64K,workload=webserver,dirty-rate=2.5,seed=7,source=/data/x.bin').options, {
-        pages: 16, workload: 'webserver', dirtyRate: 2.5, seed: 7, source: '/data/x.bin',
+        pages: 16,
+        workload: 'webserver',
+        dirtyRate: 2.5,
+        seed: 7,
+        source: '/data/x.bin',
       });
       const t = parseGuestSpec('trace:/tmp/a.trace,speed=2,loop,seed=3,default-bytes=64');
       assert.equal(t.kind, 'trace');
@@ -506,12 +526,15 @@ describe('migration guests', function () {
         ['trace:a.trace,default-bytes=5000', /default-bytes "5000" is not an integer in 0\.\.4096/],
       ];
       for (const [spec, message] of cases) {
-        assert.throws(() => parseGuestSpec(spec), (err: Error & { code?: string }) => {
-          assert.equal(err.code, 'PP_ERR_ARG', spec);
-          assert.match(err.message, new RegExp(`^guest spec "${spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `));
-          assert.match(err.message, message, spec);
-          return true;
-        });
+        assert.throws(
+          () => parseGuestSpec(spec),
+          (err: Error & { code?: string }) => {
+            assert.equal(err.code, 'PP_ERR_ARG', spec);
+            assert.match(err.message, new RegExp(`^guest spec "${spec.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}": `));
+            assert.match(err.message, message, spec);
+            return true;
+          },
+        );
       }
     });
 

@@ -141,7 +141,11 @@ describe('migration/link', function () {
 
   describe('createLink arguments', () => {
     it('rejects bad specs and ports with PP_ERR_ARG', async () => {
-      for (const spec of [{ rateBitsPerSec: 0, latencyMs: 1 }, { rateBitsPerSec: NaN, latencyMs: 1 }, { rateBitsPerSec: 1e6, latencyMs: -1 }] as LinkSpec[]) {
+      for (const spec of [
+        { rateBitsPerSec: 0, latencyMs: 1 },
+        { rateBitsPerSec: NaN, latencyMs: 1 },
+        { rateBitsPerSec: 1e6, latencyMs: -1 },
+      ] as LinkSpec[]) {
         await assert.rejects(createLink(spec, { prefer: 'userspace' }), (e: unknown) => isPagepressError(e) && e.code === 'PP_ERR_ARG');
       }
       await assert.rejects(createLink(LINKS['1G'], { prefer: 'userspace', port: 70000 }), (e: unknown) => isPagepressError(e) && e.code === 'PP_ERR_ARG');
@@ -182,7 +186,10 @@ describe('migration/link', function () {
         }
       }
 
-      for (const [name, bytes, tolerance] of [['100M', 20e6, 0.25], ['1G', 100e6, 0.3]] as const) {
+      for (const [name, bytes, tolerance] of [
+        ['100M', 20e6, 0.25],
+        ['1G', 100e6, 0.3],
+      ] as const) {
         it(`${name}: a ${bytes / 1e6} MB transfer runs at the rate (within ${tolerance * 100} %)`, async () => {
           const spec = LINKS[name];
           await withLink(spec, async (link) => {

@@ -81,12 +81,31 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
 
   describe('isLoopbackHost', () => {
     const cases: Array<[string, boolean]> = [
-      ['127.0.0.1', true], ['127.255.3.4', true], ['::1', true], ['0:0:0:0:0:0:0:1', true], ['[::1]', true], ['::1%lo', true],
-      ['::ffff:127.0.0.1', true], ['::ffff:7f00:1', true], ['localhost', true], ['LocalHost', true],
-      ['0.0.0.0', false], ['::', false], ['10.213.0.2', false], ['192.168.1.7', false], ['128.0.0.1', false], ['::2', false],
-      ['::ffff:10.0.0.1', false], ['fe80::1%eth0', false], ['', false],
+      ['127.0.0.1', true],
+      ['127.255.3.4', true],
+      ['::1', true],
+      ['0:0:0:0:0:0:0:1', true],
+      ['[::1]', true],
+      ['::1%lo', true],
+      ['::ffff:127.0.0.1', true],
+      ['::ffff:7f00:1', true],
+      ['localhost', true],
+      ['LocalHost', true],
+      ['0.0.0.0', false],
+      ['::', false],
+      ['10.213.0.2', false],
+      ['192.168.1.7', false],
+      ['128.0.0.1', false],
+      ['::2', false],
+      ['::ffff:10.0.0.1', false],
+      ['fe80::1%eth0', false],
+      ['', false],
       // Names are never resolved: only "localhost" itself counts (not a DNS name ending in a dot, not 127.1 shorthand).
-      ['localhost.', false], ['dest.example', false], ['localhost.example', false], ['127.1', false], [' 127.0.0.1', false],
+      ['localhost.', false],
+      ['dest.example', false],
+      ['localhost.example', false],
+      ['127.1', false],
+      [' 127.0.0.1', false],
     ];
     for (const [host, loopback] of cases) {
       it(`${JSON.stringify(host)} is ${loopback ? '' : 'not '}loopback`, () => assert.equal(isLoopbackHost(host), loopback));
@@ -176,7 +195,10 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
       assert.doesNotMatch(refused.trace, /\blisten\(/);
       const control = await traced(['migrate', 'receive', '--listen', `${HOST}:0`, '--accept-timeout', '0.2']);
       assert.equal(control.r.code, 1, control.r.stderr);
-      assert.ok(ipSocketCalls(control.trace).some((l) => /bind\(.*127\.0\.0\.1/.test(l)), 'the trace shows a bind when there is one');
+      assert.ok(
+        ipSocketCalls(control.trace).some((l) => /bind\(.*127\.0\.0\.1/.test(l)),
+        'the trace shows a bind when there is one',
+      );
       assert.match(control.trace, /\blisten\(/);
     });
   });
@@ -301,8 +323,14 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
       const control = await traced(['migrate', 'send', '--guest', `file:${image}`, '--to', target(), '-T', '1', '--insecure']);
       await settle();
       assert.equal(control.r.code, 1, control.r.stderr);
-      assert.ok(control.trace.split('\n').some((l) => /openat\(/.test(l) && l.includes(image)), 'the image was opened');
-      assert.ok(ipSocketCalls(control.trace).some((l) => l.includes(`connect(`) && l.includes(pair!.nsAddr)), 'the trace shows the connect');
+      assert.ok(
+        control.trace.split('\n').some((l) => /openat\(/.test(l) && l.includes(image)),
+        'the image was opened',
+      );
+      assert.ok(
+        ipSocketCalls(control.trace).some((l) => l.includes(`connect(`) && l.includes(pair!.nsAddr)),
+        'the trace shows the connect',
+      );
       assert.equal(recorded.length, 1, recorded.join('; '));
       recorded.length = 0;
     });
@@ -354,7 +382,10 @@ describe('migration: secure defaults (plain TCP only on loopback)', function () 
         await guest.close();
       }
       assert.equal(await exited, 0);
-      assert.ok(events.some((e) => e.event === 'done' && e.pages === 1024), JSON.stringify(events));
+      assert.ok(
+        events.some((e) => e.event === 'done' && e.pages === 1024),
+        JSON.stringify(events),
+      );
     });
 
     it('TLS needs no --insecure: a receiver with --tls-cert/--tls-key on the namespace address, a sender with --tls-ca', async function () {

@@ -50,12 +50,28 @@ describe('migration: TLS (migrate receive / send with certificates)', function (
     }
     const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: t.dir, stdio: ['ignore', 'ignore', 'pipe'] });
     // A self-signed server certificate (server authentication only).
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', 'self.key', '-out', 'self.pem');
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', 'self.key', '-out', 'self.pem');
     // A CA, and an unrelated one.
     for (const ca of ['ca', 'other-ca']) {
-      ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', `/CN=pagepress test ${ca}`,
-        '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-keyout', `${ca}.key`, '-out', `${ca}.pem`);
+      ssl(
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        `/CN=pagepress test ${ca}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        '-keyout',
+        `${ca}.key`,
+        '-out',
+        `${ca}.pem`,
+      );
     }
     // Server and client certificates signed by the CA (the client one also by the other CA).
     const sign = (name: string, ca: string, cn: string, ext: string): void => {
@@ -139,23 +155,32 @@ describe('migration: TLS (migrate receive / send with certificates)', function (
 
   it('a sender without a client certificate against --require-client-cert: both fail, both say so', async () => {
     const { rx, tx } = await migrateOver(mutualTls(), ['--tls-ca', f('ca.pem')]);
-    bothFail(rx, tx,
+    bothFail(
+      rx,
+      tx,
       /^pagepress: migrate receive: TLS: refused the sender from 127\.0\.0\.1:\d+: the sender presented no client certificate/,
-      /^pagepress: migrate send: receiver refused the migration: TLS: this receiver requires a client certificate: give --tls-cert and --tls-key/);
+      /^pagepress: migrate send: receiver refused the migration: TLS: this receiver requires a client certificate: give --tls-cert and --tls-key/,
+    );
   });
 
   it('a client certificate from another CA: both fail, the receiver names the certificate', async () => {
     const { rx, tx } = await migrateOver(mutualTls(), ['--tls-ca', f('ca.pem'), ...clientCert('rogue-client')]);
-    bothFail(rx, tx,
+    bothFail(
+      rx,
+      tx,
       /migrate receive: TLS: refused the sender .*client certificate \(CN=rogue-sender, issued by CN=pagepress test other-ca\) is not signed by --tls-ca/,
-      /migrate send: receiver refused the migration: TLS: this receiver does not trust our client certificate/);
+      /migrate send: receiver refused the migration: TLS: this receiver does not trust our client certificate/,
+    );
   });
 
   it('a sender trusting the wrong CA: both fail, the sender says the receiver is not trusted', async () => {
     const { rx, tx } = await migrateOver(serverTls(), ['--tls-ca', f('other-ca.pem')]);
-    bothFail(rx, tx,
+    bothFail(
+      rx,
+      tx,
       /^pagepress: migrate receive: TLS handshake( from \S+)? failed: the sender closed the connection during the TLS handshake/,
-      /^pagepress: migrate send: TLS handshake with 127\.0\.0\.1:\d+ failed: the receiver's certificate is not signed by a trusted CA \(check --tls-ca\)/);
+      /^pagepress: migrate send: TLS handshake with 127\.0\.0\.1:\d+ failed: the receiver's certificate is not signed by a trusted CA \(check --tls-ca\)/,
+    );
   });
 
   it('a name the certificate does not carry: the sender fails with a hostname mismatch', async () => {

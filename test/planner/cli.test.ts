@@ -10,7 +10,16 @@ describe('planner: CLI (pagepress plan)', function () {
   const trace = tmp.file('trace.json');
   before(async () => {
     // Two small hosts: the 300-request trace's peak hour saturates them, so managers differ.
-    fs.writeFileSync(hosts, JSON.stringify({ hosts: [{ name: 'pm1', cpus: 16, memGiB: 64, storageGiB: 2000 }, { name: 'pm2', cpus: 16, memGiB: 64, storageGiB: 2000 }], public: { name: 'cloud.example', linkMbps: 1000, latencyMs: 20, pricePerCpuHour: 0.05 } }));
+    fs.writeFileSync(
+      hosts,
+      JSON.stringify({
+        hosts: [
+          { name: 'pm1', cpus: 16, memGiB: 64, storageGiB: 2000 },
+          { name: 'pm2', cpus: 16, memGiB: 64, storageGiB: 2000 },
+        ],
+        public: { name: 'cloud.example', linkMbps: 1000, latencyMs: 20, pricePerCpuHour: 0.05 },
+      }),
+    );
     const gen = await run(['plan', '--generate', '300', '--seed', '5']);
     assert.equal(gen.code, 0, gen.stderr);
     fs.writeFileSync(trace, gen.stdout);
@@ -22,7 +31,10 @@ describe('planner: CLI (pagepress plan)', function () {
     const r = await run(['plan', '--hosts', hosts, '--requests', trace, '--manager', 'all', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const rep = JSON.parse(r.stdout.toString());
-    assert.deepEqual(rep.runs.map((x: { manager: string }) => x.manager), ['fcfs', 'rule-based-no-aging', 'rule-based']);
+    assert.deepEqual(
+      rep.runs.map((x: { manager: string }) => x.manager),
+      ['fcfs', 'rule-based-no-aging', 'rule-based'],
+    );
     assert.equal(rep.requests, 300);
     assert.deepEqual(rep.estimator, { linkMbps: 1000, latencyMs: 20, codec: 'zstd', policy: 'adaptive' });
     for (const run of rep.runs) assert.equal(run.summary.unfinished, 0);
@@ -43,7 +55,10 @@ describe('planner: CLI (pagepress plan)', function () {
   it('--emit xl|virsh prints the migration commands (dry run)', async () => {
     const xl = await run(['plan', '--hosts', hosts, '--requests', trace, '--emit', 'xl']);
     assert.equal(xl.code, 0, xl.stderr);
-    const lines = xl.stdout.toString().split('\n').filter((l) => l.startsWith('xl '));
+    const lines = xl.stdout
+      .toString()
+      .split('\n')
+      .filter((l) => l.startsWith('xl '));
     assert.ok(lines.length > 0);
     for (const l of lines) assert.match(l, /^xl migrate -s "pagepress xen ssh" r\d+ cloud\.example$/);
     const virsh = await run(['plan', '--hosts', hosts, '--requests', trace, '--emit', 'virsh', '--public-link-mbps', '100']);

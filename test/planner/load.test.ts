@@ -72,7 +72,7 @@ describe('planner: loaders', () => {
     assert.deepEqual(parseHosts(JSON.stringify(good), 'h.json'), good);
     throwsField(() => parseHosts(JSON.stringify({ ...good, hosts: [{ ...good.hosts[0], cpus: -1 }] }), 'h.json'), /h\.json hosts\[0\]/, /"cpus"/);
     throwsField(() => parseHosts(JSON.stringify({ ...good, public: { ...good.public, linkMbps: 'fast' } }), 'h.json'), /h\.json public/, /"linkMbps"/);
-    throwsField(() => parseHosts(JSON.stringify({ hosts: [] , public: good.public }), 'h.json'), /"hosts"/);
+    throwsField(() => parseHosts(JSON.stringify({ hosts: [], public: good.public }), 'h.json'), /"hosts"/);
     throwsField(() => parseHosts(JSON.stringify({ ...good, hosts: [good.hosts[0], good.hosts[0]] }), 'h.json'), /hosts\[1\]/, /used twice/);
     throwsField(() => loadHosts('/nonexistent/hosts.json'), /hosts\.json: cannot read \(ENOENT\)/);
   });

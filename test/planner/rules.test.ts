@@ -21,11 +21,7 @@ describe('planner: Algorithm 1 rules', () => {
   });
 
   describe('(a) no low-priority guest runs: displacement', () => {
-    const trace = (yDeadline: number) => [
-      req('y1', 0, 2, 4, 5000, { deadline: yDeadline }),
-      req('y2', 0, 2, 4, 900, { deadline: 1000 }),
-      req('new', 10, 1, 4, 100, { deadline: 1000 }),
-    ];
+    const trace = (yDeadline: number) => [req('y1', 0, 2, 4, 5000, { deadline: yDeadline }), req('y2', 0, 2, 4, 900, { deadline: 1000 }), req('new', 10, 1, 4, 100, { deadline: 1000 })];
     it('suspends a lower-priority guest as large whose deadline is >= 2x, puts it first, resumes it', () => {
       const r = simulate(hostsOf(8), trace(10000), toyEstimator, { manager: ruleBased });
       assert.equal(at(r, 'suspend', 'y1'), 10);
@@ -47,14 +43,11 @@ describe('planner: Algorithm 1 rules', () => {
     it('migrates the least-cost set on one host, holding the source until the migration is done', () => {
       // pm1 (8 cpus): big (4 cpus, 4 GiB: cost 4) and two 2-cpu guests of cost 1 and 1.5; the new
       // priority-1 request needs 4 cpus: {s1, s2} (2.5) is cheaper than {big} (4).
-      const trace = [
-        req('big', 0, 3, 4, 1000, { memGiB: 4 }),
-        req('s1', 0, 4, 2, 1000, { memGiB: 1 }),
-        req('s2', 0, 3, 2, 1000, { memGiB: 1, dirtyRate: 500 }),
-        req('new', 10, 1, 4, 100),
-      ];
+      const trace = [req('big', 0, 3, 4, 1000, { memGiB: 4 }), req('s1', 0, 4, 2, 1000, { memGiB: 1 }), req('s2', 0, 3, 2, 1000, { memGiB: 1, dirtyRate: 500 }), req('new', 10, 1, 4, 100)];
       const r = simulate(hostsOf(8), trace, toyEstimator, { manager: ruleBased });
-      const moved = entries(r, 'migrate-start').map((e) => e.request).sort();
+      const moved = entries(r, 'migrate-start')
+        .map((e) => e.request)
+        .sort();
       assert.deepEqual(moved, ['s1', 's2']);
       // s2 takes 1 + 0.5 s to move: the new request starts when the last source frees.
       assert.equal(at(r, 'migrate-done', 's1'), 11);
@@ -94,7 +87,10 @@ describe('planner: Algorithm 1 rules', () => {
     it('never migrates a high-priority guest', () => {
       const trace = [req('p2run', 0, 2, 4, 1000), req('low', 0, 3, 4, 1000, { runTime: 1000 }), req('p1', 10, 1, 8, 100)];
       const r = simulate(hostsOf(8), trace, toyEstimator, { manager: ruleBased });
-      assert.deepEqual(entries(r, 'migrate-start').map((e) => e.request), []);
+      assert.deepEqual(
+        entries(r, 'migrate-start').map((e) => e.request),
+        [],
+      );
     });
   });
 
@@ -119,7 +115,10 @@ describe('planner: Algorithm 1 rules', () => {
     it('with aging, it rises one step per threshold up to 2 (never 1) and is served within 2 thresholds + one run', () => {
       const T = 300;
       const r = simulate(hostsOf(4), stream, toyEstimator, { manager: ruleBased, agingThresholdS: T });
-      assert.deepEqual(entries(r, 'age', 'low').map((e) => e.t), [1 + T, 1 + 2 * T]);
+      assert.deepEqual(
+        entries(r, 'age', 'low').map((e) => e.t),
+        [1 + T, 1 + 2 * T],
+      );
       assert.match(entries(r, 'age', 'low')[1].reason, /priority 3 -> 2/);
       const wait = r.outcomes.find((o) => o.id === 'low')!.waitS;
       assert.ok(wait <= 2 * T + 100, `wait ${wait}`);

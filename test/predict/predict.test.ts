@@ -4,8 +4,19 @@ import * as fc from 'fast-check';
 import { parseTrace } from '../../lib/migration/guests/trace-guest';
 import { SimulatedGuest } from '../../lib/migration/guests/simulated-guest';
 import {
-  avgModel, avgModelFromTrace, CodecProfile, createRelocationEstimator, histModel, histModelFromTrace, machineFromReport, migrationCost, migrationEnergy,
-  predictMigration, PredictInput, profileCodec, wwsCurve,
+  avgModel,
+  avgModelFromTrace,
+  CodecProfile,
+  createRelocationEstimator,
+  histModel,
+  histModelFromTrace,
+  machineFromReport,
+  migrationCost,
+  migrationEnergy,
+  predictMigration,
+  PredictInput,
+  profileCodec,
+  wwsCurve,
 } from '../../lib/predict';
 import type { MigrationReport } from '../../lib/migration/metrics';
 
@@ -22,8 +33,12 @@ const ZSTD_LIKE: CodecProfile = { codec: 'zstd', firstBytesPerPage: 1500, resent
 
 function input(o: Partial<PredictInput> = {}): PredictInput {
   return {
-    pageCount: 65536, dirty: avgModel(2000, 65536), link: { bytesPerSec: 12.5e6, latencyMs: 0.5 }, codec: ZSTD_LIKE,
-    machine: { linkEfficiency: 1, fixedDowntimeMs: 0, connectMs: 0, checksumBytesPerSec: 1e12, sharedCpu: false }, ...o,
+    pageCount: 65536,
+    dirty: avgModel(2000, 65536),
+    link: { bytesPerSec: 12.5e6, latencyMs: 0.5 },
+    codec: ZSTD_LIKE,
+    machine: { linkEfficiency: 1, fixedDowntimeMs: 0, connectMs: 0, checksumBytesPerSec: 1e12, sharedCpu: false },
+    ...o,
   };
 }
 
@@ -49,7 +64,14 @@ describe('predict: dirty-page models', () => {
   });
 
   it('HIST interpolates, extends along the last slope, and never exceeds the guest', () => {
-    const m = histModel([{ ms: 0, pages: 0 }, { ms: 100, pages: 50 }, { ms: 200, pages: 80 }], 200);
+    const m = histModel(
+      [
+        { ms: 0, pages: 0 },
+        { ms: 100, pages: 50 },
+        { ms: 200, pages: 80 },
+      ],
+      200,
+    );
     assert.equal(m.dirtied(50), 25);
     assert.equal(m.dirtied(150), 65);
     assert.equal(m.dirtied(300), 110);
@@ -97,26 +119,45 @@ describe('predict: pre-copy simulation', () => {
   });
 
   it('the adaptive policy stops once the predicted final copy fits its target', () => {
-    const p = predictMigration(input({ policy: 'adaptive', policyOptions: { downtimeTargetMs: 50 }, dirty: histModel([{ ms: 0, pages: 0 }, { ms: 100, pages: 300 }, { ms: 1000, pages: 600 }], 65536) }));
+    const p = predictMigration(
+      input({
+        policy: 'adaptive',
+        policyOptions: { downtimeTargetMs: 50 },
+        dirty: histModel(
+          [
+            { ms: 0, pages: 0 },
+            { ms: 100, pages: 300 },
+            { ms: 1000, pages: 600 },
+          ],
+          65536,
+        ),
+      }),
+    );
     assert.match(p.stopReason, /<= target 50 ms/);
     assert.ok(p.downtimeMs < 60, `${p.downtimeMs}`);
   });
 
   it('properties: a faster link or a better codec never makes a migration slower or bigger', () => {
-    fc.assert(fc.property(
-      fc.integer({ min: 1024, max: 1 << 19 }), fc.integer({ min: 0, max: 50000 }), fc.double({ min: 1e6, max: 1.25e9, noNaN: true }), fc.double({ min: 1.1, max: 4, noNaN: true }),
-      fc.constantFrom('xen', 'xen-4.4' as const),
-      (pageCount, rate, bps, faster, policy) => {
-        const base = input({ pageCount, dirty: avgModel(rate, pageCount), link: { bytesPerSec: bps, latencyMs: 0.5 }, policy });
-        const a = predictMigration(base);
-        const b = predictMigration({ ...base, link: { bytesPerSec: bps * faster, latencyMs: 0.5 } });
-        assert.ok(Number.isFinite(a.totalMs) && a.totalMs > 0 && a.downtimeMs >= 0 && a.wireBytes > 0);
-        assert.ok(a.iterations[0].pages === pageCount);
-        // Same stop rule outcome or an earlier stop: a faster pass leaves fewer dirty pages behind.
-        assert.ok(b.iterations[0].ms <= a.iterations[0].ms);
-        assert.ok(b.iterations[1].pages <= a.iterations[1].pages);
-      },
-    ), { numRuns: 200 });
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1024, max: 1 << 19 }),
+        fc.integer({ min: 0, max: 50000 }),
+        fc.double({ min: 1e6, max: 1.25e9, noNaN: true }),
+        fc.double({ min: 1.1, max: 4, noNaN: true }),
+        fc.constantFrom('xen', 'xen-4.4' as const),
+        (pageCount, rate, bps, faster, policy) => {
+          const base = input({ pageCount, dirty: avgModel(rate, pageCount), link: { bytesPerSec: bps, latencyMs: 0.5 }, policy });
+          const a = predictMigration(base);
+          const b = predictMigration({ ...base, link: { bytesPerSec: bps * faster, latencyMs: 0.5 } });
+          assert.ok(Number.isFinite(a.totalMs) && a.totalMs > 0 && a.downtimeMs >= 0 && a.wireBytes > 0);
+          assert.ok(a.iterations[0].pages === pageCount);
+          // Same stop rule outcome or an earlier stop: a faster pass leaves fewer dirty pages behind.
+          assert.ok(b.iterations[0].ms <= a.iterations[0].ms);
+          assert.ok(b.iterations[1].pages <= a.iterations[1].pages);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 
   it('refuses a bad input with PP_ERR_ARG naming the field', () => {
@@ -151,8 +192,15 @@ describe('predict: cost and relocation', () => {
 
   it('a machine profile from a report takes out the modelled parts', () => {
     const r = {
-      pageCount: 1024, pageSize: 4096, totalMs: 1000, downtimeMs: 30, drainBeforePauseMs: 10,
-      iterations: [{ ms: 800, final: false }, { ms: 5, final: true }],
+      pageCount: 1024,
+      pageSize: 4096,
+      totalMs: 1000,
+      downtimeMs: 30,
+      drainBeforePauseMs: 10,
+      iterations: [
+        { ms: 800, final: false },
+        { ms: 5, final: true },
+      ],
       downtime: { pauseMs: 1, finalCopyMs: 5, checksumMs: 2, commitMs: 4, resumeMs: 3 },
       measured: { linkBytesPerSec: 11e6, checksumMs: 2, wireBytesPerPage: 0, encodePagesPerSec: 0, batchCodecMs: 0 },
     } as unknown as MigrationReport;

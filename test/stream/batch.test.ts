@@ -55,13 +55,20 @@ describe('batch API', function () {
             const frames: Buffer[] = [];
             const inputs: Buffer[] = [];
             for (const b of batches) {
-              const pages = Buffer.concat(b.map(({ seed, edit }) => {
-                const p = seed === 0 ? Buffer.alloc(4096) : memoryLike(1, seed);
-                p[edit] ^= 1;
-                return p;
-              }));
+              const pages = Buffer.concat(
+                b.map(({ seed, edit }) => {
+                  const p = seed === 0 ? Buffer.alloc(4096) : memoryLike(1, seed);
+                  p[edit] ^= 1;
+                  return p;
+                }),
+              );
               inputs.push(pages);
-              frames.push(await enc.encode(pages, b.map((x) => x.pfn)));
+              frames.push(
+                await enc.encode(
+                  pages,
+                  b.map((x) => x.pfn),
+                ),
+              );
             }
             // Check late, so a buffer reused too early would show.
             for (let i = 0; i < frames.length; i++) assert.ok((await dec.decode(frames[i])).pages.equals(inputs[i]));
@@ -90,9 +97,18 @@ describe('batch API', function () {
         for (let k = 0; k < 4; k++) assert.ok(viaWith[k].equals(viaEncode[k]), `round ${round} batch ${k}`);
       }
       assert.deepEqual(b.totals.kinds, a.totals.kinds);
-      await assert.rejects(b.encodeWith(0, () => undefined), { code: 'PP_ERR_ARG' });
-      await assert.rejects(b.encodeWith(129, () => undefined), { code: 'PP_ERR_ARG' });
-      await assert.rejects(b.encodeWith(2, () => undefined, [1]), { code: 'PP_ERR_ARG' });
+      await assert.rejects(
+        b.encodeWith(0, () => undefined),
+        { code: 'PP_ERR_ARG' },
+      );
+      await assert.rejects(
+        b.encodeWith(129, () => undefined),
+        { code: 'PP_ERR_ARG' },
+      );
+      await assert.rejects(
+        b.encodeWith(2, () => undefined, [1]),
+        { code: 'PP_ERR_ARG' },
+      );
     } finally {
       await Promise.all([a.close(), b.close()]);
     }
@@ -140,7 +156,7 @@ describe('batch API concurrency', () => {
 });
 
 describe('synchronous batch codec', () => {
-  it('makes the same frames as BatchEncoder, and each decodes the other\'s', async () => {
+  it("makes the same frames as BatchEncoder, and each decodes the other's", async () => {
     for (const options of [{ batchPages: 64 }, { batchPages: 64, cacheSlots: 128, codec: 'lz4' as const }, { batchPages: 64, codec: 'deflate' as const }]) {
       const sync = new SyncBatchCodec(options);
       const enc = new BatchEncoder({ ...options, threads: 1 });
@@ -149,7 +165,7 @@ describe('synchronous batch codec', () => {
         for (let round = 0; round < 4; round++) {
           const pages = memoryLike(64, 10 + round);
           // Rounds 2 and 3 re-send the pfns of rounds 0 and 1: cache hits when there is a cache.
-          const pfns = Array.from({ length: 64 }, (_, i) => ((round % 2) ? 1000 + i * 3 : i));
+          const pfns = Array.from({ length: 64 }, (_, i) => (round % 2 ? 1000 + i * 3 : i));
           if (round >= 2) pages[5] ^= 1;
           const a = sync.encode(pages, pfns);
           const b = await enc.encode(pages, pfns);

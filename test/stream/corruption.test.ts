@@ -100,13 +100,32 @@ describe('corrupt and truncated streams', function () {
     const apply = (s: Buffer, m: Mutation): Buffer => {
       const at = m.at % s.length;
       switch (m.kind) {
-        case 'flip': { const b = Buffer.from(s); m.bits.forEach((bit, i) => { b[(at + i * 977) % b.length] ^= 1 << bit; }); return b; }
-        case 'overwrite': { const b = Buffer.from(s); b.set(m.bytes.subarray(0, b.length - at), at); return b; }
-        case 'u32': { const b = Buffer.from(s); if (at + 4 <= b.length) b.writeUInt32LE(m.value, at); else b[at] ^= 0xff; return b; }
-        case 'delete': return Buffer.concat([s.subarray(0, at), s.subarray(at + m.length)]);
-        case 'repeat': return Buffer.concat([s.subarray(0, at + m.length), s.subarray(at)]);
-        case 'insert': return Buffer.concat([s.subarray(0, at), Buffer.from(m.bytes), s.subarray(at)]);
-        case 'truncate': return s.subarray(0, at);
+        case 'flip': {
+          const b = Buffer.from(s);
+          m.bits.forEach((bit, i) => {
+            b[(at + i * 977) % b.length] ^= 1 << bit;
+          });
+          return b;
+        }
+        case 'overwrite': {
+          const b = Buffer.from(s);
+          b.set(m.bytes.subarray(0, b.length - at), at);
+          return b;
+        }
+        case 'u32': {
+          const b = Buffer.from(s);
+          if (at + 4 <= b.length) b.writeUInt32LE(m.value, at);
+          else b[at] ^= 0xff;
+          return b;
+        }
+        case 'delete':
+          return Buffer.concat([s.subarray(0, at), s.subarray(at + m.length)]);
+        case 'repeat':
+          return Buffer.concat([s.subarray(0, at + m.length), s.subarray(at)]);
+        case 'insert':
+          return Buffer.concat([s.subarray(0, at), Buffer.from(m.bytes), s.subarray(at)]);
+        case 'truncate':
+          return s.subarray(0, at);
       }
     };
     const viaFile = async (stream: Buffer, threads: number, n: number): Promise<{ out: Buffer; err: (Error & { code?: string }) | null }> => {

@@ -44,15 +44,19 @@ describe('stream round trip', () => {
   it('encodes and decodes between file descriptors (the CLI fast path)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pp-fd-'));
     try {
-      const src = path.join(dir, 'in'), mid = path.join(dir, 'mid'), dst = path.join(dir, 'out');
+      const src = path.join(dir, 'in'),
+        mid = path.join(dir, 'mid'),
+        dst = path.join(dir, 'out');
       fs.writeFileSync(src, data);
-      const inFd = fs.openSync(src, 'r'), midFd = fs.openSync(mid, 'w');
+      const inFd = fs.openSync(src, 'r'),
+        midFd = fs.openSync(mid, 'w');
       const totals = await encodeFd(inFd, midFd, { threads: 2 });
       fs.closeSync(inFd);
       fs.closeSync(midFd);
       assert.equal(totals.rawBytes, data.length);
       assert.equal(totals.streamBytes + FRAME_HEADER_BYTES + END_BODY_BYTES, fs.statSync(mid).size); // + the END frame
-      const midIn = fs.openSync(mid, 'r'), outFd = fs.openSync(dst, 'w');
+      const midIn = fs.openSync(mid, 'r'),
+        outFd = fs.openSync(dst, 'w');
       const r = await decodeFd(midIn, outFd, { threads: 2 });
       fs.closeSync(midIn);
       fs.closeSync(outFd);
@@ -71,9 +75,11 @@ describe('stream round trip', () => {
       const input = Buffer.alloc(8 << 20); // 2048 pages, mostly zero
       input.set(memoryLike(64, 5), 1 << 20);
       input.set(memoryLike(3, 6), (8 << 20) - 3 * 4096 - 100); // data near the end, then a zero tail
-      const src = path.join(dir, 'in.pp'), dst = path.join(dir, 'out');
+      const src = path.join(dir, 'in.pp'),
+        dst = path.join(dir, 'out');
       fs.writeFileSync(src, await through(input, createEncoder({ threads: 2 })));
-      const inFd = fs.openSync(src, 'r'), outFd = fs.openSync(dst, 'w');
+      const inFd = fs.openSync(src, 'r'),
+        outFd = fs.openSync(dst, 'w');
       await decodeFd(inFd, outFd, { threads: 2 });
       fs.closeSync(inFd);
       fs.closeSync(outFd);
@@ -86,7 +92,7 @@ describe('stream round trip', () => {
     }
   });
 
-  it('decodes into a regular file when batches end in short pages mid-stream (workers\' positions corrected)', async () => {
+  it("decodes into a regular file when batches end in short pages mid-stream (workers' positions corrected)", async () => {
     // An input that pauses mid-page makes batches whose last page is short; the workers
     // write every batch where it would go if all before it were full, so each batch after
     // the first short one lands in the wrong place and the main thread writes it again,
@@ -111,11 +117,13 @@ describe('stream round trip', () => {
       encoder.end();
       await new Promise((r) => encoder.on('end', r));
       assert.ok(encoder.totals.frames >= 12, `${encoder.totals.frames} frames`);
-      const src = path.join(dir, 'in.pp'), dst = path.join(dir, 'out');
+      const src = path.join(dir, 'in.pp'),
+        dst = path.join(dir, 'out');
       fs.writeFileSync(src, Buffer.concat(frames));
       for (const threads of [1, 2]) {
         fs.writeFileSync(dst, Buffer.alloc(0));
-        const inFd = fs.openSync(src, 'r'), outFd = fs.openSync(dst, 'w');
+        const inFd = fs.openSync(src, 'r'),
+          outFd = fs.openSync(dst, 'w');
         await decodeFd(inFd, outFd, { threads });
         fs.closeSync(inFd);
         fs.closeSync(outFd);

@@ -128,7 +128,10 @@ describe('xen filter: page-aware compress/decompress of Xen streams', function (
       for (let pass = 0; pass < 2; pass++) {
         for (let i = 0; i < 300; i++) {
           const pfn = i * 3;
-          const entries = [{ pfn, type: PageType.NOTAB }, { pfn: pfn + 1, type: PageType.XTAB }];
+          const entries = [
+            { pfn, type: PageType.NOTAB },
+            { pfn: pfn + 1, type: PageType.XTAB },
+          ];
           w.pageData(entries, pages.subarray((i + pass * 300) * 4096, (i + pass * 300 + 1) * 4096));
         }
       }
@@ -148,23 +151,24 @@ describe('xen filter: page-aware compress/decompress of Xen streams', function (
     feed.pipe(encoder).pipe(decoder);
     const got: Buffer[] = [];
     let have = 0;
-    const waitFor = (n: number) => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${have} of ${n} bytes came out within 2 s while input stayed open`)), 2000);
-      const check = () => {
-        if (have >= n) {
-          clearTimeout(timer);
-          decoder.off('data', onData);
-          resolve();
-        }
-      };
-      const onData = (c: Buffer) => {
-        got.push(c);
-        have += c.length;
+    const waitFor = (n: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${have} of ${n} bytes came out within 2 s while input stayed open`)), 2000);
+        const check = () => {
+          if (have >= n) {
+            clearTimeout(timer);
+            decoder.off('data', onData);
+            resolve();
+          }
+        };
+        const onData = (c: Buffer) => {
+          got.push(c);
+          have += c.length;
+          check();
+        };
+        decoder.on('data', onData);
         check();
-      };
-      decoder.on('data', onData);
-      check();
-    });
+      });
     let w = waitFor(input.length);
     feed.write(input);
     await w;

@@ -58,7 +58,9 @@ describe('cli: xen inspect', function () {
 
   it('a libvirt save file (virsh save): libvirt > libxl > libxc; compress treats it as Xen and restores it byte for byte', async () => {
     const parts: Buffer[] = [];
-    generateXenStream({ guest: 'pv', version: 3, layer: 'libvirt', pages: 600, iterations: [{ pfns: [1, 2, 3, 500] }], page: (pfn, it, out) => out.fill((pfn * 7 + it) % 251) }, (c) => parts.push(Buffer.from(c)));
+    generateXenStream({ guest: 'pv', version: 3, layer: 'libvirt', pages: 600, iterations: [{ pfns: [1, 2, 3, 500] }], page: (pfn, it, out) => out.fill((pfn * 7 + it) % 251) }, (c) =>
+      parts.push(Buffer.from(c)),
+    );
     const saved = Buffer.concat(parts);
     const r = await run(['xen', 'inspect', '--json'], { input: saved });
     assert.equal(r.code, 0, r.stderr);

@@ -46,7 +46,10 @@ describe('xen reader: generated streams', function () {
       for (const layer of ['libxc', 'libxl', 'xl'] as const) {
         it(`${guest.toUpperCase()} v${version} ${layer}: accepted by verify-stream-v2 and XenReader, reproduced byte for byte`, () => {
           const { stream, pfns } = generate({
-            guest, version, layer, pages: 2100,
+            guest,
+            version,
+            layer,
+            pages: 2100,
             holes: guest === 'hvm' ? VGA_HOLE : [],
             iterations: [{ pfns: [2099, 3, 1, 0xa5, 1500, 1501] }, { pfns: [7] }],
             xenstore: [], // verify-stream-v2 wrongly refuses any non-empty EMULATOR_XENSTORE_DATA (tested in rules)
@@ -122,9 +125,15 @@ describe('xen reader: generated streams', function () {
     }
     // Read with the wrong --colo setting, each fails at the first CHECKPOINT_STATE / the record after CHECKPOINT_END.
     const colo = generate({ guest: 'pv', version: 3, layer: 'libxl', pages: 64, checkpoints: { kind: 'colo', count: 2, pfns: [3] } }).stream;
-    assert.throws(() => readXen(colo), (e: XenStreamError) => e.code === 'PP_ERR_XEN' && e.recordName === 'CHECKPOINT_STATE' && /use --colo/.test(e.message));
+    assert.throws(
+      () => readXen(colo),
+      (e: XenStreamError) => e.code === 'PP_ERR_XEN' && e.recordName === 'CHECKPOINT_STATE' && /use --colo/.test(e.message),
+    );
     const remus = generate({ guest: 'pv', version: 3, layer: 'libxl', pages: 64, checkpoints: { kind: 'remus', count: 2, pfns: [3] } }).stream;
-    assert.throws(() => readXen(remus, { colo: true }), (e: XenStreamError) => e.code === 'PP_ERR_XEN' && e.layer === 'libxl' && /CHECKPOINT_STATE record must follow/.test(e.message));
+    assert.throws(
+      () => readXen(remus, { colo: true }),
+      (e: XenStreamError) => e.code === 'PP_ERR_XEN' && e.layer === 'libxl' && /CHECKPOINT_STATE record must follow/.test(e.message),
+    );
   });
 });
 
@@ -213,7 +222,11 @@ describe('xen reader: chunking, flush points, truncation, legacy', () => {
         if (complete(n)) {
           assert.doesNotThrow(() => reader.end(), `prefix of ${n} bytes`);
         } else {
-          assert.throws(() => reader.end(), (e: XenStreamError) => e instanceof XenStreamError && e.code === 'PP_ERR_TRUNCATED' && e.offset === n, `prefix of ${n} bytes`);
+          assert.throws(
+            () => reader.end(),
+            (e: XenStreamError) => e instanceof XenStreamError && e.code === 'PP_ERR_TRUNCATED' && e.offset === n,
+            `prefix of ${n} bytes`,
+          );
         }
       }
     }
@@ -222,8 +235,16 @@ describe('xen reader: chunking, flush points, truncation, legacy', () => {
   it('legacy (v1) streams: refused with how to convert them, or passed through verbatim with legacy: pass', () => {
     // A 64-bit legacy image starts with p2m_size as an unsigned long.
     const legacy = Buffer.concat([Buffer.from([0x00, 0x00, 0x01, 0x00, 0, 0, 0, 0]), Buffer.alloc(5000, 0x5a)]);
-    assert.throws(() => readXen(legacy), (e: XenStreamError) =>
-      e.code === 'PP_ERR_VERSION' && e.offset === 0 && /legacy \(Xen <= 4\.5\)/.test(e.message) && /convert-legacy-stream/.test(e.message) && /-g hvm\|pv/.test(e.message) && /--legacy pass/.test(e.message));
+    assert.throws(
+      () => readXen(legacy),
+      (e: XenStreamError) =>
+        e.code === 'PP_ERR_VERSION' &&
+        e.offset === 0 &&
+        /legacy \(Xen <= 4\.5\)/.test(e.message) &&
+        /convert-legacy-stream/.test(e.message) &&
+        /-g hvm\|pv/.test(e.message) &&
+        /--legacy pass/.test(e.message),
+    );
     const r = readXen(legacy, { legacy: 'pass' }, [3, 100]);
     assert.ok(r.output.equals(legacy));
     assert.equal(r.summary.format, 'legacy');
@@ -233,20 +254,32 @@ describe('xen reader: chunking, flush points, truncation, legacy', () => {
 
     // An xl save file without STREAMv2: the header is checked, the legacy stream after it passes or is refused.
     const xl = Buffer.concat([build((w) => w.xlHeader('{"c_info": {}}', { mandatoryFlags: XL_MANDATORY_FLAG_JSON })), legacy]);
-    assert.throws(() => readXen(xl), (e: XenStreamError) =>
-      e.code === 'PP_ERR_VERSION' && e.offset === 36 && e.layer === 'xl' && e.recordName === 'header' && /lack STREAMv2/.test(e.message) && /convert-legacy-stream/.test(e.message));
+    assert.throws(
+      () => readXen(xl),
+      (e: XenStreamError) =>
+        e.code === 'PP_ERR_VERSION' && e.offset === 36 && e.layer === 'xl' && e.recordName === 'header' && /lack STREAMv2/.test(e.message) && /convert-legacy-stream/.test(e.message),
+    );
     const p = readXen(xl, { legacy: 'pass' });
     assert.ok(p.output.equals(xl));
-    assert.deepEqual(p.records.map((x) => `${x.layer} ${x.name}`), ['xl header']);
+    assert.deepEqual(
+      p.records.map((x) => `${x.layer} ${x.name}`),
+      ['xl header'],
+    );
     assert.equal(p.summary.legacyBytes, legacy.length);
     assert.equal(p.summary.format, 'legacy');
 
     // A libvirt save file of version 1 (libvirt restores it with libxl stream version 1): the same.
     const lv = Buffer.concat([build((w) => w.libvirtHeader('<domain/>', 1)), legacy]);
-    assert.throws(() => readXen(lv), (e: XenStreamError) => e.code === 'PP_ERR_VERSION' && e.offset === 16 && e.layer === 'libvirt' && /convert-legacy-stream/.test(e.message));
+    assert.throws(
+      () => readXen(lv),
+      (e: XenStreamError) => e.code === 'PP_ERR_VERSION' && e.offset === 16 && e.layer === 'libvirt' && /convert-legacy-stream/.test(e.message),
+    );
     const q = readXen(lv, { legacy: 'pass' }, [10, 70]);
     assert.ok(q.output.equals(lv));
-    assert.deepEqual(q.records.map((x) => `${x.layer} ${x.name}`), ['libvirt header']);
+    assert.deepEqual(
+      q.records.map((x) => `${x.layer} ${x.name}`),
+      ['libvirt header'],
+    );
     assert.equal(q.summary.legacyBytes, legacy.length);
   });
 

@@ -81,8 +81,7 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
   after(() => t.cleanup());
 
   /** `pagepress xen ssh ... dst WORDS...` as a shell command (the rune xl would build around -s). */
-  const xenSsh = (words: string[], options: string[] = []) =>
-    `exec ${PP} xen ssh -T 2 ${options.map(q).join(' ')} --rsh ${q(fakeSsh)} --remote-pagepress ${q(PP)} dst ${words.map(q).join(' ')}`;
+  const xenSsh = (words: string[], options: string[] = []) => `exec ${PP} xen ssh -T 2 ${options.map(q).join(' ')} --rsh ${q(fakeSsh)} --remote-pagepress ${q(PP)} dst ${words.map(q).join(' ')}`;
   const receiverWords = (report: string, extra: string[] = []) => [NODE, PEERS, 'receiver', '--report', report, ...extra, ...XL_WORDS];
   const args = (words: string[], options: string[] = []) => ['xen', 'ssh', '-T', '2', ...options, '--rsh', fakeSsh, '--remote-pagepress', PP, 'dst', ...words];
 
@@ -191,10 +190,17 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
 
   it('a COLO stream passes when the remote command has a --colo word (as xl migrate-receive --colo does)', async () => {
     const parts: Buffer[] = [];
-    generateXenStream({
-      guest: 'hvm', version: 3, layer: 'xl', pages: 1024, checkpoints: { kind: 'colo', count: 3, pfns: [1, 2, 3, 700] },
-      page: (pfn, it, out) => out.fill((pfn + it) % 251),
-    }, (c) => parts.push(Buffer.from(c)));
+    generateXenStream(
+      {
+        guest: 'hvm',
+        version: 3,
+        layer: 'xl',
+        pages: 1024,
+        checkpoints: { kind: 'colo', count: 3, pfns: [1, 2, 3, 700] },
+        page: (pfn, it, out) => out.fill((pfn + it) % 251),
+      },
+      (c) => parts.push(Buffer.from(c)),
+    );
     const stream = Buffer.concat(parts);
     const r = await run(args(['sh', '-c', 'cat', 'sh', '--colo']), { input: stream });
     assert.equal(r.code, 0, r.stderr);
@@ -248,10 +254,10 @@ describe('xen ssh: drop-in for ssh in xl migrate', function () {
     }
     const wholeRatio = median(whole.pp) / median(whole.cat);
     const runeRatio = median(rune.pp) / median(rune.cat);
-    console.log(`      whole test run, median of 3: cat ${median(whole.cat)} ms [${whole.cat.join(', ')}], ` +
-      `xen ssh ${median(whole.pp)} ms [${whole.pp.join(', ')}]: ratio ${wholeRatio.toFixed(2)}`);
-    console.log(`      rune to last ack, median of 3: cat ${median(rune.cat)} ms [${rune.cat.join(', ')}], ` +
-      `xen ssh ${median(rune.pp)} ms [${rune.pp.join(', ')}]: ratio ${runeRatio.toFixed(2)}`);
+    console.log(
+      `      whole test run, median of 3: cat ${median(whole.cat)} ms [${whole.cat.join(', ')}], ` + `xen ssh ${median(whole.pp)} ms [${whole.pp.join(', ')}]: ratio ${wholeRatio.toFixed(2)}`,
+    );
+    console.log(`      rune to last ack, median of 3: cat ${median(rune.cat)} ms [${rune.cat.join(', ')}], ` + `xen ssh ${median(rune.pp)} ms [${rune.pp.join(', ')}]: ratio ${runeRatio.toFixed(2)}`);
     console.log(`      ${lastStderr}`);
     assert.ok(wholeRatio < 8, `xen ssh took ${wholeRatio.toFixed(1)}x the time of cat`);
   });

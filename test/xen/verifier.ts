@@ -118,33 +118,36 @@ export function readXen(input: Buffer, options: XenReaderOptions = {}, chunks: n
   const flushes: string[] = [];
   const events: string[] = [];
   let pageBytesDue = 0;
-  const reader = new XenReader({
-    verbatim(b) {
-      if (pageBytesDue !== 0) throw new Error(`verbatim() while ${pageBytesDue} page bytes are due`);
-      parts.push(Buffer.from(b));
-      events.push('v');
+  const reader = new XenReader(
+    {
+      verbatim(b) {
+        if (pageBytesDue !== 0) throw new Error(`verbatim() while ${pageBytesDue} page bytes are due`);
+        parts.push(Buffer.from(b));
+        events.push('v');
+      },
+      pageRecord(p, info) {
+        if (p.length === 0) throw new Error('pageRecord() with no pfns');
+        if (info.pages?.dataPages !== p.length) throw new Error('pageRecord() pfns disagree with info.pages');
+        pfns.push(...p);
+        pageBytesDue = p.length * 4096;
+        events.push(`r${p.length}`);
+      },
+      pageBytes(b) {
+        if (b.length > pageBytesDue) throw new Error('pageBytes() beyond the record');
+        pageBytesDue -= b.length;
+        parts.push(Buffer.from(b));
+        events.push('p');
+      },
+      flushPoint(reason) {
+        flushes.push(reason);
+        events.push(`f:${reason}`);
+      },
+      record(info) {
+        records.push(info);
+      },
     },
-    pageRecord(p, info) {
-      if (p.length === 0) throw new Error('pageRecord() with no pfns');
-      if (info.pages?.dataPages !== p.length) throw new Error('pageRecord() pfns disagree with info.pages');
-      pfns.push(...p);
-      pageBytesDue = p.length * 4096;
-      events.push(`r${p.length}`);
-    },
-    pageBytes(b) {
-      if (b.length > pageBytesDue) throw new Error('pageBytes() beyond the record');
-      pageBytesDue -= b.length;
-      parts.push(Buffer.from(b));
-      events.push('p');
-    },
-    flushPoint(reason) {
-      flushes.push(reason);
-      events.push(`f:${reason}`);
-    },
-    record(info) {
-      records.push(info);
-    },
-  }, options);
+    options,
+  );
   let at = 0;
   for (const n of chunks) {
     reader.push(input.subarray(at, Math.min(input.length, at + n)));

@@ -313,11 +313,18 @@ async function sender(args: string[]): Promise<void> {
   // A first run only measures it, so the second writes into one buffer of the exact size.
   const dirty = (every: number) => Array.from({ length: Math.floor(pages / every) }, (_, i) => i * every + 3).filter((p) => p < pages);
   const guest = (page: (pfn: number, iteration: number, out: Uint8Array) => void) => ({
-    guest: 'hvm' as const, version: 3 as const, layer: 'xl' as const, pages, page,
+    guest: 'hvm' as const,
+    version: 3 as const,
+    layer: 'xl' as const,
+    pages,
+    page,
     holes: pages > 0xc0 ? Array.from({ length: 32 }, (_, i) => 0xa0 + i) : [],
     iterations: [{ pfns: dirty(37) }, { pfns: dirty(331) }],
   });
-  const size = generateXenStream(guest(() => {}), () => {}).bytes;
+  const size = generateXenStream(
+    guest(() => {}),
+    () => {},
+  ).bytes;
   const stream = Buffer.allocUnsafe(size);
   let filled = 0;
   const gen = generateXenStream(guest(pageSource(seed)), (c) => (filled += c.copy(stream, filled)));
@@ -331,18 +338,26 @@ async function sender(args: string[]): Promise<void> {
   const expectedReverse = Buffer.concat([BANNER, RECEIVED, RESULT, Buffer.from([0])]);
 
   const report: SenderReport = {
-    ok: false, steps: [], sent: { bytes: stream.length + GO.length, sha256: sentHash, pageRecords: gen.pageRecords, dataPages: gen.dataPages },
-    reverse: { bytes: 0, sha256: '', exact: false }, wallMs: 0, transferMs: 0, exit: { code: null, signal: null }, killed: false,
+    ok: false,
+    steps: [],
+    sent: { bytes: stream.length + GO.length, sha256: sentHash, pageRecords: gen.pageRecords, dataPages: gen.dataPages },
+    reverse: { bytes: 0, sha256: '', exact: false },
+    wallMs: 0,
+    transferMs: 0,
+    exit: { code: null, signal: null },
+    killed: false,
   };
   const started = Date.now();
   // Its own process group, so a hung rune can be killed with everything it started.
   const child: ChildProcess = spawn('/bin/sh', ['-c', rune], { stdio: ['pipe', 'pipe', 'inherit'], detached: true });
   if (pidFile) fs.writeFileSync(pidFile, String(child.pid));
-  const exited = new Promise<void>((resolve) => child.once('exit', (code, signal) => {
-    report.exit = { code, signal };
-    report.wallMs = Date.now() - started;
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', (code, signal) => {
+      report.exit = { code, signal };
+      report.wallMs = Date.now() - started;
+      resolve();
+    }),
+  );
   child.stdin!.on('error', () => {}); // reported by the write that meets it
   const reverse = new ReverseReader(child.stdout!);
   const forward = { bytes: 0 };
@@ -352,9 +367,7 @@ async function sender(args: string[]): Promise<void> {
   const step = async <T>(name: string, ms: number, work: () => Promise<T>): Promise<T> => {
     let timer: NodeJS.Timeout | null = null;
     const hung = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new StepTimeout(
-        `step ${name} hung: not done within ${ms} ms (forward: ${forward.bytes} of ${total} bytes written; reverse: ${reverse.total} bytes read)`,
-      )), ms);
+      timer = setTimeout(() => reject(new StepTimeout(`step ${name} hung: not done within ${ms} ms (forward: ${forward.bytes} of ${total} bytes written; reverse: ${reverse.total} bytes read)`)), ms);
     });
     try {
       const value = await Promise.race([work(), hung]);

@@ -29,26 +29,34 @@ function rnd() {
 const pick = (a) => a[Math.floor(rnd() * a.length)];
 
 // --- text from /usr ---------------------------------------------------------------
-const TEXT_EXT = new Set(['.js', '.cjs', '.mjs', '.ts', '.json', '.md', '.txt', '.html', '.css', '.xml',
-  '.py', '.pl', '.pm', '.sh', '.conf', '.yml', '.yaml', '.c', '.h', '.rst', '']);
+const TEXT_EXT = new Set(['.js', '.cjs', '.mjs', '.ts', '.json', '.md', '.txt', '.html', '.css', '.xml', '.py', '.pl', '.pm', '.sh', '.conf', '.yml', '.yaml', '.c', '.h', '.rst', '']);
 const texts = [];
 let textBytes = 0;
 function walk(dir, depth) {
   if (textBytes >= TEXT_BYTES || depth > 12) return;
   let ents;
-  try { ents = fs.readdirSync(dir, { withFileTypes: true }); } catch { return; }
+  try {
+    ents = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
   ents.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of ents) {
     if (textBytes >= TEXT_BYTES) return;
     const p = path.join(dir, e.name);
-    if (e.isDirectory()) { walk(p, depth + 1); continue; }
+    if (e.isDirectory()) {
+      walk(p, depth + 1);
+      continue;
+    }
     if (!e.isFile() || !TEXT_EXT.has(path.extname(e.name))) continue;
     let buf;
     try {
       const st = fs.statSync(p);
       if (st.size < 64 || st.size > 2 * 1024 * 1024) continue;
       buf = fs.readFileSync(p);
-    } catch { continue; }
+    } catch {
+      continue;
+    }
     if (buf.subarray(0, 8192).includes(0)) continue; // binary
     texts.push({ path: p, text: buf.toString('utf8') });
     textBytes += buf.length;
@@ -62,7 +70,10 @@ const words = [];
   const seen = new Set();
   for (const t of texts) {
     for (const w of t.text.slice(0, 20000).match(/[A-Za-z][A-Za-z_]{2,14}/g) || []) {
-      if (!seen.has(w)) { seen.add(w); words.push(w); }
+      if (!seen.has(w)) {
+        seen.add(w);
+        words.push(w);
+      }
       if (words.length >= 40000) break;
     }
     if (words.length >= 40000) break;
@@ -78,21 +89,30 @@ const byEmail = new Map();
 const byTag = new Map();
 const t0 = Date.UTC(2020, 0, 1);
 for (let i = 0; i < RECORDS; i++) {
-  const first = pick(words), last = pick(words);
+  const first = pick(words),
+    last = pick(words);
   const tags = [pick(words), pick(words), pick(words)].slice(0, 1 + Math.floor(rnd() * 3));
   const rec = {
     id: i,
-    uuid: (Math.floor(rnd() * 2 ** 32)).toString(16).padStart(8, '0') + '-' +
-      (Math.floor(rnd() * 2 ** 16)).toString(16).padStart(4, '0') + '-4' +
-      (Math.floor(rnd() * 2 ** 12)).toString(16).padStart(3, '0'),
+    uuid:
+      Math.floor(rnd() * 2 ** 32)
+        .toString(16)
+        .padStart(8, '0') +
+      '-' +
+      Math.floor(rnd() * 2 ** 16)
+        .toString(16)
+        .padStart(4, '0') +
+      '-4' +
+      Math.floor(rnd() * 2 ** 12)
+        .toString(16)
+        .padStart(3, '0'),
     name: first + ' ' + last,
     email: (first + '.' + last + i).toLowerCase() + '@example.org',
     createdAt: new Date(t0 + Math.floor(rnd() * 1.5e11)).toISOString(),
     active: rnd() < 0.8,
     score: Math.round(rnd() * 100000) / 100,
     tags,
-    address: { street: `${1 + Math.floor(rnd() * 999)} ${pick(words)} St`, city: pick(cities),
-      zip: String(10000 + Math.floor(rnd() * 89999)) },
+    address: { street: `${1 + Math.floor(rnd() * 999)} ${pick(words)} St`, city: pick(cities), zip: String(10000 + Math.floor(rnd() * 89999)) },
     history: Array.from({ length: Math.floor(rnd() * 6) }, () => Math.floor(rnd() * 1000)),
   };
   records.push(rec);
@@ -121,8 +141,7 @@ for (let s = 0; s < SERIES; s++) {
 }
 
 globalThis.__keep = { texts, records, byId, byEmail, byTag, jsonCache, series };
-process.stdout.write(`READY node-heap records=${records.length} textMiB=${(textBytes / 1048576).toFixed(1)} ` +
-  `files=${texts.length} series=${series.length}\n`);
+process.stdout.write(`READY node-heap records=${records.length} textMiB=${(textBytes / 1048576).toFixed(1)} ` + `files=${texts.length} series=${series.length}\n`);
 
 // Idle until killed; exit if the parent disappears or after an hour.
 const ppid = process.ppid;

@@ -19,9 +19,14 @@ const ts = require(path.join(root, 'node_modules', 'typescript'));
 const libDir = path.join(root, 'lib');
 let rootNames = [];
 try {
-  rootNames = fs.readdirSync(libDir, { recursive: true })
-    .map(String).filter((f) => f.endsWith('.ts')).map((f) => path.join(libDir, f));
-} catch { /* no lib dir: check the lib.d.ts files alone */ }
+  rootNames = fs
+    .readdirSync(libDir, { recursive: true })
+    .map(String)
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => path.join(libDir, f));
+} catch {
+  /* no lib dir: check the lib.d.ts files alone */
+}
 const tsLibDir = path.dirname(ts.getDefaultLibFilePath({}));
 // Also check a few lib.d.ts files directly as roots (they are "its own lib.d.ts files").
 for (const f of ['lib.es2022.full.d.ts', 'lib.webworker.importscripts.d.ts', 'lib.scripthost.d.ts']) {
@@ -50,14 +55,15 @@ for (let r = 0; r < rounds; r++) {
   const diags = ts.getPreEmitDiagnostics(program);
   diagCount = diags.length;
   const formatted = ts.formatDiagnostics(diags.slice(0, 200), {
-    getCanonicalFileName: (f) => f, getCurrentDirectory: () => root, getNewLine: () => '\n',
+    getCanonicalFileName: (f) => f,
+    getCurrentDirectory: () => root,
+    getNewLine: () => '\n',
   });
   kept.push({ program, checker: program.getTypeChecker(), formatted });
   if (kept.length > 2) kept.shift();
 }
 globalThis.__keep = kept;
-process.stdout.write(`READY tsc-check rounds=${rounds} roots=${rootNames.length} ` +
-  `files=${kept[kept.length - 1].program.getSourceFiles().length} diagnostics=${diagCount}\n`);
+process.stdout.write(`READY tsc-check rounds=${rounds} roots=${rootNames.length} ` + `files=${kept[kept.length - 1].program.getSourceFiles().length} diagnostics=${diagCount}\n`);
 
 const ppid = process.ppid;
 const started = Date.now();

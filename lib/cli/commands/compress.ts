@@ -15,8 +15,12 @@ import { END_FRAME_BYTES, printSummary } from '../summary';
 export function encoderOptions(flags: CompressFlags): EncoderOptions {
   checkLevel(flags.codec, flags.level);
   const options: EncoderOptions = {
-    codec: flags.codec, level: flags.level, threads: flags.threads, pageSize: flags.pageSize,
-    batchPages: flags.batchPages, cacheSlots: flags.cacheSlots,
+    codec: flags.codec,
+    level: flags.level,
+    threads: flags.threads,
+    pageSize: flags.pageSize,
+    batchPages: flags.batchPages,
+    cacheSlots: flags.cacheSlots,
   };
   try {
     resolveEncoderOptions(options);
@@ -54,17 +58,28 @@ export async function compress(file: string | undefined, flags: CompressFlags): 
       else head = (start = await sniff(input.fd, XEN_SIGNATURE_BYTES, options.flushDelayMs ?? 2)).bytes;
       format = detectXen(head) ? 'xen' : 'raw';
     }
-    const totals = format === 'xen'
-      ? await encodeThrough(new XenEncoder({ ...options, colo: flags.colo, legacy: flags.legacy }), input.fd, output.fd, onProgress, start)
-      : await encodeFd(input.fd, output.fd, options, onProgress, start);
+    const totals =
+      format === 'xen'
+        ? await encodeThrough(new XenEncoder({ ...options, colo: flags.colo, legacy: flags.legacy }), input.fd, output.fd, onProgress, start)
+        : await encodeFd(input.fd, output.fd, options, onProgress, start);
     progress.stop();
     output.close();
     if (flags.json && !flags.quiet) {
       const streamBytes = totals.streamBytes + END_FRAME_BYTES;
       printSummary({
-        command: 'compress', format, input: input.name, output: output.name, inputBytes: totals.rawBytes, outputBytes: streamBytes,
-        rawBytes: totals.rawBytes, streamBytes, seconds: Number(process.hrtime.bigint() - started) / 1e9,
-        frames: totals.frames, pages: totals.pages, kinds: totals.kinds, codecs: totals.codecs,
+        command: 'compress',
+        format,
+        input: input.name,
+        output: output.name,
+        inputBytes: totals.rawBytes,
+        outputBytes: streamBytes,
+        rawBytes: totals.rawBytes,
+        streamBytes,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        frames: totals.frames,
+        pages: totals.pages,
+        kinds: totals.kinds,
+        codecs: totals.codecs,
       });
     }
   } catch (err) {

@@ -30,9 +30,18 @@ export async function decompress(file: string | undefined, flags: CommonOptions)
     if (flags.json && !flags.quiet) {
       const streamBytes = totals.streamBytes + END_FRAME_BYTES;
       printSummary({
-        command: 'decompress', input: input.name, output: output.name, inputBytes: streamBytes, outputBytes: totals.rawBytes,
-        rawBytes: totals.rawBytes, streamBytes, seconds: Number(process.hrtime.bigint() - started) / 1e9,
-        frames: totals.frames, pages: totals.pages, kinds: totals.kinds, codecs: null,
+        command: 'decompress',
+        input: input.name,
+        output: output.name,
+        inputBytes: streamBytes,
+        outputBytes: totals.rawBytes,
+        rawBytes: totals.rawBytes,
+        streamBytes,
+        seconds: Number(process.hrtime.bigint() - started) / 1e9,
+        frames: totals.frames,
+        pages: totals.pages,
+        kinds: totals.kinds,
+        codecs: null,
       });
     }
   } catch (err) {

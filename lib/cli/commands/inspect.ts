@@ -41,7 +41,10 @@ function frameRow(f: FrameReport): string {
 
 function summaryText(r: InspectReport): string {
   const t = r.totals;
-  const codecs = Object.entries(t.codecs).map(([name, n]) => `${name} ${n}`).join(', ') || 'none (no batch frames)';
+  const codecs =
+    Object.entries(t.codecs)
+      .map(([name, n]) => `${name} ${n}`)
+      .join(', ') || 'none (no batch frames)';
   const digest = r.end.digest >= 0 ? ', digest' : '';
   return (
     `frames:  ${t.frames - t.verbatimFrames} batch frames${t.verbatimFrames > 0 ? ` + ${t.verbatimFrames} verbatim` : ''} + END, ${t.pages} pages\n` +
@@ -81,10 +84,15 @@ export async function inspect(file: string | undefined, options: InspectFlags): 
     }
   } catch (err) {
     if (flags.json && isPagepressError(err)) {
-      out(`${JSON.stringify({
-        ok: false, file: input.name, header: header ? { ...(header as StreamHeader), streamId: streamIdText(header) } : null, frames: flags.frames ? frames : undefined,
-        error: { code: err.code, message: describePagepressError(err), offset: err.offset, frame: err.frame },
-      })}\n`);
+      out(
+        `${JSON.stringify({
+          ok: false,
+          file: input.name,
+          header: header ? { ...(header as StreamHeader), streamId: streamIdText(header) } : null,
+          frames: flags.frames ? frames : undefined,
+          error: { code: err.code, message: describePagepressError(err), offset: err.offset, frame: err.frame },
+        })}\n`,
+      );
     }
     if (isEpipe(err)) throw new SilentExit(1);
     throw new SilentExit(reportError('inspect', err));

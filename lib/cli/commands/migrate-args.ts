@@ -175,8 +175,7 @@ function hostPortText(h: HostPort): string {
   return h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`;
 }
 
-const INSECURE_WITH_TLS =
-  "option '--insecure' only allows plain TCP to or on a non-loopback address; it does not turn off TLS certificate checks: drop it when using TLS";
+const INSECURE_WITH_TLS = "option '--insecure' only allows plain TCP to or on a non-loopback address; it does not turn off TLS certificate checks: drop it when using TLS";
 
 /**
  * Checks that need two options of `migrate receive` at once, and the secure default: plain
@@ -184,7 +183,8 @@ const INSECURE_WITH_TLS =
  * @throws UsageError
  */
 export function checkReceiveFlags(f: MigrateReceiveFlags): void {
-  if (!!f.tlsCert !== !!f.tlsKey) throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': TLS needs a certificate and its key`);
+  if (!!f.tlsCert !== !!f.tlsKey)
+    throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': TLS needs a certificate and its key`);
   if (f.requireClientCert && !f.tlsCert) throw new UsageError("option '--require-client-cert' needs TLS: give '--tls-cert' and '--tls-key' too");
   if (f.requireClientCert && !f.tlsCa) throw new UsageError("option '--require-client-cert' needs '--tls-ca <FILE>', the CA that signs the senders' certificates");
   if (f.tlsCa && !f.requireClientCert) throw new UsageError("option '--tls-ca' on the receiver checks client certificates: add '--require-client-cert' (or drop '--tls-ca')");
@@ -192,7 +192,7 @@ export function checkReceiveFlags(f: MigrateReceiveFlags): void {
   if (!f.tlsCert && !f.insecure && !isLoopbackHost(f.listen.host)) {
     throw new UsageError(
       `--listen ${hostPortText(f.listen)} is not a loopback address: in plain TCP anyone who can reach it could send this receiver a guest, and anyone on the path could read or alter it. ` +
-        "Use TLS (--tls-cert FILE --tls-key FILE; add --tls-ca FILE --require-client-cert to accept only senders with a certificate), or --insecure for plain TCP on a network you trust",
+        'Use TLS (--tls-cert FILE --tls-key FILE; add --tls-ca FILE --require-client-cert to accept only senders with a certificate), or --insecure for plain TCP on a network you trust',
     );
   }
 }
@@ -203,7 +203,8 @@ export function checkReceiveFlags(f: MigrateReceiveFlags): void {
  * @throws UsageError
  */
 export function checkSendFlags(f: MigrateSendFlags): void {
-  if (!!f.tlsCert !== !!f.tlsKey) throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': a client certificate needs its key`);
+  if (!!f.tlsCert !== !!f.tlsKey)
+    throw new UsageError(`option '--tls-${f.tlsCert ? 'key' : 'cert'} <FILE>' is required with '--tls-${f.tlsCert ? 'cert' : 'key'}': a client certificate needs its key`);
   if (f.downtimeTarget !== undefined && f.policy !== 'adaptive') throw new UsageError(`option '--downtime-target <MS>' applies to --policy adaptive only (not ${f.policy})`);
   const tls = sendUsesTls(f);
   if (f.insecure && tls) throw new UsageError(INSECURE_WITH_TLS);
@@ -270,7 +271,7 @@ Exit status: 0 migrated (the source guest stays paused: it runs on the receiver 
 
 /** Adds `migrate receive` and `migrate send` to `program`. */
 export function addMigrateCommands(program: Command, handlers: MigrateHandlers): void {
-  const migrate = program.command('migrate').description('pre-copy live migration of a guest\'s memory over TCP (docs/MIGRATION.md)');
+  const migrate = program.command('migrate').description("pre-copy live migration of a guest's memory over TCP (docs/MIGRATION.md)");
 
   migrate
     .command('receive')
@@ -278,17 +279,19 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--listen <HOST:PORT>', 'address to listen on (port 0 = any free port)').argParser((t) => parseHostPort(t, true)).makeOptionMandatory())
     .option('--once', 'accept one migration, then exit (the default)')
     .option('-o, --output <FILE>', 'write the received memory image (verified) to FILE; nothing is written if the migration fails')
-    .addOption(new Option('--tls-cert <FILE>', 'TLS: this receiver\'s certificate (PEM)').argParser(pemFile('--tls-cert')))
+    .addOption(new Option('--tls-cert <FILE>', "TLS: this receiver's certificate (PEM)").argParser(pemFile('--tls-cert')))
     .addOption(new Option('--tls-key <FILE>', 'TLS: its private key (PEM)').argParser(pemFile('--tls-key')))
     .addOption(new Option('--tls-ca <FILE>', 'TLS: CA that signs accepted client certificates (PEM)').argParser(pemFile('--tls-ca')))
     .option('--require-client-cert', 'TLS: accept only senders with a certificate signed by --tls-ca')
-    .addOption(new Option('--max-guest <SIZE>', 'largest guest accepted, e.g. 4G (default: this machine\'s memory)').argParser(parseMaxGuest))
+    .addOption(new Option('--max-guest <SIZE>', "largest guest accepted, e.g. 4G (default: this machine's memory)").argParser(parseMaxGuest))
     .addOption(new Option('-T, --threads <N>', 'decoder threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .addOption(new Option('--timeout <S>', 'fail when nothing moves for S seconds (0 = never)').argParser(seconds).default(30))
-    .addOption(new Option('--handshake-timeout <S>', 'fail when a connected sender has not completed HELLO in S seconds (the TLS handshake gets as long)').argParser(number('seconds', 0.1, 3600)).default(10))
+    .addOption(
+      new Option('--handshake-timeout <S>', 'fail when a connected sender has not completed HELLO in S seconds (the TLS handshake gets as long)').argParser(number('seconds', 0.1, 3600)).default(10),
+    )
     .addOption(new Option('--accept-timeout <S>', 'fail when no sender connects in S seconds (0 = wait)').argParser(seconds).default(0))
     .option('--insecure', 'allow plain TCP on a non-loopback --listen address (anyone who reaches it can send a guest)')
-    .option('--json', 'print the receiver\'s report as one JSON line on stdout')
+    .option('--json', "print the receiver's report as one JSON line on stdout")
     .option('-q, --quiet', 'errors only')
     .addHelpText('after', RECEIVE_HELP)
     .action(async (flags: MigrateReceiveFlags) => handlers.migrateReceive(flags));
@@ -300,24 +303,26 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--to <HOST:PORT>', 'the receiver').argParser((t) => parseHostPort(t, false)).makeOptionMandatory())
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(codecOption())
-    .addOption(new Option('-l, --level <N>', levelHelp()).argParser((t) => {
-      if (!/^\s*[+-]?\d+\s*$/.test(t)) throw new InvalidArgumentError('expected an integer.');
-      return Number(t);
-    }))
+    .addOption(
+      new Option('-l, --level <N>', levelHelp()).argParser((t) => {
+        if (!/^\s*[+-]?\d+\s*$/.test(t)) throw new InvalidArgumentError('expected an integer.');
+        return Number(t);
+      }),
+    )
     .addOption(new Option('-T, --threads <N>', 'encoder threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .addOption(new Option('--cache-slots <N>', 'page-cache slots: re-sent pages go as UNCHANGED/DELTA (default min(guest pages, 16384): 64 MiB)').argParser(integer(0, 1 << 22)))
     .addOption(new Option('--downtime-target <MS>', 'adaptive: the downtime to aim for, ms (default 300)').argParser(number('milliseconds', 0, 3_600_000)))
-    .addOption(new Option('--max-iterations <N>', 'most live iterations (default: the policy\'s)').argParser(integer(1, 10_000)))
+    .addOption(new Option('--max-iterations <N>', "most live iterations (default: the policy's)").argParser(integer(1, 10_000)))
     .addOption(new Option('--timeout <S>', 'connect timeout, and fail when nothing moves for S seconds (0 = no idle limit)').argParser(seconds).default(30))
     .addOption(new Option('--verify <WHAT>', 'COMMIT checksum over the paused guest re-read, or the pages as sent').choices(['paused', 'sent']).default('paused'))
-    .option('--tls', 'use TLS, trusting the system\'s CAs (implied by the other --tls options)')
-    .addOption(new Option('--tls-ca <FILE>', 'TLS: CA that signs the receiver\'s certificate (PEM)').argParser(pemFile('--tls-ca')))
+    .option('--tls', "use TLS, trusting the system's CAs (implied by the other --tls options)")
+    .addOption(new Option('--tls-ca <FILE>', "TLS: CA that signs the receiver's certificate (PEM)").argParser(pemFile('--tls-ca')))
     .addOption(new Option('--tls-cert <FILE>', 'TLS: client certificate (PEM), for --require-client-cert receivers').argParser(pemFile('--tls-cert')))
     .addOption(new Option('--tls-key <FILE>', 'TLS: its private key (PEM)').argParser(pemFile('--tls-key')))
-    .option('--tls-servername <NAME>', 'TLS: name the receiver\'s certificate must carry (default: HOST)')
-    .option('--insecure', 'allow plain TCP to a non-loopback --to host (the guest\'s memory goes in the clear)')
+    .option('--tls-servername <NAME>', "TLS: name the receiver's certificate must carry (default: HOST)")
+    .option('--insecure', "allow plain TCP to a non-loopback --to host (the guest's memory goes in the clear)")
     .option('--progress', 'show iteration, pages left and rate on stderr (when it is a terminal)')
-    .option('--json', 'print the sender\'s report as one JSON line on stdout')
+    .option('--json', "print the sender's report as one JSON line on stdout")
     .option('-q, --quiet', 'no progress, no summary; errors only')
     .addHelpText('after', SEND_HELP)
     .action(async (flags: MigrateSendFlags) => handlers.migrateSend(flags));

@@ -122,7 +122,12 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
         signal,
       };
       if (useTls) {
-        const socket: TLSSocket = await tlsAcceptOne(host, port, { cert: cert!, key: key!, ca, requireClientCert: flags.requireClientCert }, { onListening, acceptTimeoutMs: options.acceptTimeoutMs, handshakeTimeoutMs: options.handshakeTimeoutMs, signal });
+        const socket: TLSSocket = await tlsAcceptOne(
+          host,
+          port,
+          { cert: cert!, key: key!, ca, requireClientCert: flags.requireClientCert },
+          { onListening, acceptTimeoutMs: options.acceptTimeoutMs, handshakeTimeoutMs: options.handshakeTimeoutMs, signal },
+        );
         peer = `${socket.remoteAddress}:${socket.remotePort}`;
         const subject = socket.getPeerCertificate()?.subject as { CN?: string } | undefined;
         tlsInfo = { protocol: socket.getProtocol(), cipher: socket.getCipher()?.name, clientCert: flags.requireClientCert ? (subject?.CN ?? true) : null };
@@ -145,7 +150,7 @@ export async function migrateReceive(flags: MigrateReceiveFlags): Promise<void> 
     const tlsText = tlsInfo ? `, ${String(tlsInfo.protocol)}${tlsInfo.clientCert ? ` (client ${String(tlsInfo.clientCert)})` : ''}` : '';
     say(
       `received ${formatBytes(r.pageCount * r.pageSize)} (${r.pageCount} pages)${peer ? ` from ${peer}` : ''} in ${ms(r.totalMs)}, paused ${ms(r.pausedMs)}, ` +
-        `${live} live iteration${live === 1 ? "" : "s"} + final, ${r.pagesReceived} pages in ${formatBytes(r.bytes.received)}, memory verified${tlsText}`,
+        `${live} live iteration${live === 1 ? '' : 's'} + final, ${r.pagesReceived} pages in ${formatBytes(r.bytes.received)}, memory verified${tlsText}`,
     );
     if (flags.output) {
       await writeImage(flags.output, received.memory);
@@ -200,7 +205,7 @@ function createSendProgress(enabled: boolean): SendProgress {
     update(p) {
       const t = p.elapsedMs;
       if (t - last.t >= 500) {
-        rate = `${(((p.bytesSent - last.bytes) / 1e6) / ((t - last.t) / 1000)).toFixed(1)} MB/s`;
+        rate = `${((p.bytesSent - last.bytes) / 1e6 / ((t - last.t) / 1000)).toFixed(1)} MB/s`;
         last = { t, bytes: p.bytesSent };
       }
       const payload = { phase: p.phase, iteration: `iteration ${p.iteration}`, left: p.pagesLeft, sent: formatBytes(p.bytesSent), rate };
@@ -224,7 +229,7 @@ function sendSummary(r: MigrationReport, to: string): string {
   const paused = r.iterations.filter((i) => i.final).reduce((s, i) => s + i.pages, 0);
   return (
     `migrated ${formatBytes(r.pageCount * r.pageSize)} (${r.pageCount} pages) to ${to} in ${ms(r.totalMs)}, downtime ${ms(r.downtimeMs)}, ` +
-    `${r.liveIterations} live iteration${r.liveIterations === 1 ? "" : "s"} + final (${paused} pages paused), ${formatBytes(r.bytes.sent)} on the wire ` +
+    `${r.liveIterations} live iteration${r.liveIterations === 1 ? '' : 's'} + final (${paused} pages paused), ${formatBytes(r.bytes.sent)} on the wire ` +
     `(${r.pagesSent} pages, ratio ${r.ratio.toFixed(2)}), policy ${String(r.policy.name)}: ${r.stopReason}`
   );
 }

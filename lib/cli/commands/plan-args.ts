@@ -38,8 +38,6 @@ export interface PlanHandlers {
   plan(flags: PlanFlags): Promise<void>;
 }
 
-
-
 function intIn(min: number, max: number) {
   return (text: string): number => {
     if (!/^\s*\d+\s*$/.test(text) || Number(text) < min || Number(text) > max) throw new InvalidArgumentError(`expected an integer in ${min}..${max}.`);
@@ -50,7 +48,7 @@ function intIn(min: number, max: number) {
 /** Checks the options that depend on each other. @throws UsageError (exit 2) */
 export function checkPlanFlags(f: PlanFlags): void {
   if (f.generate !== undefined) {
-    if (f.hosts || f.requests) throw new UsageError("plan: --generate prints a trace; it takes no --hosts or --requests");
+    if (f.hosts || f.requests) throw new UsageError('plan: --generate prints a trace; it takes no --hosts or --requests');
     return;
   }
   if (f.csv) throw new UsageError('plan: --csv is for --generate');

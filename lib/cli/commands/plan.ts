@@ -37,12 +37,19 @@ export async function plan(flags: PlanFlags): Promise<void> {
     const files = await plotRuns(results);
     fs.mkdirSync(flags.plot, { recursive: true });
     for (const [name, svg] of Object.entries(files)) fs.writeFileSync(path.join(flags.plot, name), svg);
-    if (!flags.json && !flags.quiet) process.stderr.write(`pagepress: plan: wrote ${Object.keys(files).map((f) => path.join(flags.plot!, f)).join(', ')}\n`);
+    if (!flags.json && !flags.quiet)
+      process.stderr.write(
+        `pagepress: plan: wrote ${Object.keys(files)
+          .map((f) => path.join(flags.plot!, f))
+          .join(', ')}\n`,
+      );
   }
 
   if (flags.json) {
     const report = {
-      hosts: hostSet, requests: requests.length, agingThresholdS: flags.agingThreshold,
+      hosts: hostSet,
+      requests: requests.length,
+      agingThresholdS: flags.agingThreshold,
       estimator: { linkMbps: link.linkMbps, latencyMs: link.latencyMs, codec: flags.codec, policy: flags.policy },
       runs: results.map((r) => ({ manager: r.manager, summary: r.summary, ...(flags.emit ? { commands: emitCommands(r, flags.emit, publicHost) } : {}), log: r.log, series: r.series })),
     };

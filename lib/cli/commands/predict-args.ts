@@ -41,8 +41,6 @@ export function parseLinkRate(text: string): number {
   return Number(m[1]) * LINK_UNITS[m[2].toUpperCase()];
 }
 
-
-
 function memory(text: string): number {
   try {
     // Loaded on use: the guest parsers are not needed to start any other command.
@@ -89,9 +87,9 @@ export function addPredictCommand(program: Command, handlers: PredictHandlers): 
   program
     .command('predict')
     .description('predict the time, downtime, bytes and cost of migrating a guest')
-    .addOption(new Option('--memory <SIZE>', 'guest memory (512M, 4G); default: the trace\'s').argParser(memory))
+    .addOption(new Option('--memory <SIZE>', "guest memory (512M, 4G); default: the trace's").argParser(memory))
     .addOption(new Option('--workload <NAME>', 'without a trace: what the guest does').choices(['idle', 'pagecache', 'hotset', 'inplace', 'webserver']).default('webserver'))
-    .addOption(new Option('--dirty-rate <N>', 'without a trace: page writes per second (default: the workload\'s)').argParser(nonNegative))
+    .addOption(new Option('--dirty-rate <N>', "without a trace: page writes per second (default: the workload's)").argParser(nonNegative))
     .option('--trace <FILE>', 'dirty-page trace of the guest (docs/MIGRATION-GUESTS.md)')
     .addOption(new Option('--model <NAME>', 'dirty model learned from --trace').choices(['hist', 'avg']).default('hist'))
     .addOption(new Option('--link <RATE>', 'link rate, bits/s (100M, 1G, 10G)').argParser(parseLinkRate).default(1e9, '1G'))
@@ -100,7 +98,7 @@ export function addPredictCommand(program: Command, handlers: PredictHandlers): 
     .addOption(new Option('--profile <FILE>', 'codec profile measured on the guest (JSON), instead of --codec').conflicts('codec'))
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(new Option('--downtime-target <MS>', 'adaptive: the downtime to aim for (default 300)').argParser(positive))
-    .addOption(new Option('--max-iterations <N>', 'most live iterations (default: the policy\'s)').argParser(positive))
+    .addOption(new Option('--max-iterations <N>', "most live iterations (default: the policy's)").argParser(positive))
     .addOption(new Option('--weights <A,B,C,D>', 'cost weights of Tdown, Tmig, Vmig, Emig (default 1,1,1,1)').argParser(weights))
     .option('--json', 'print one JSON report')
     .addHelpText('after', HELP)

@@ -2,9 +2,7 @@
 import * as fs from 'node:fs';
 import { ErrorCodes, PagepressError } from '../../errors';
 import { readTrace } from '../../migration/guests/trace-guest';
-import {
-  avgModelFromTrace, CodecProfile, DEFAULT_PROFILES, DirtyModel, histModelFromTrace, migrationCost, predictMigration, workloadDirtyModel,
-} from '../../predict';
+import { avgModelFromTrace, CodecProfile, DEFAULT_PROFILES, DirtyModel, histModelFromTrace, migrationCost, predictMigration, workloadDirtyModel } from '../../predict';
 import { checkPredictFlags, PredictFlags } from './predict-args';
 
 const MiB = 1024 * 1024;
@@ -41,8 +39,12 @@ export async function predict(flags: PredictFlags): Promise<void> {
   }
   const codec = flags.profile ? loadProfile(flags.profile) : DEFAULT_PROFILES[flags.codec];
   const p = predictMigration({
-    pageCount, dirty, codec, link: { bytesPerSec: flags.link / 8, latencyMs: flags.latency },
-    policy: flags.policy, policyOptions: { downtimeTargetMs: flags.downtimeTarget, maxIterations: flags.maxIterations },
+    pageCount,
+    dirty,
+    codec,
+    link: { bytesPerSec: flags.link / 8, latencyMs: flags.latency },
+    policy: flags.policy,
+    policyOptions: { downtimeTargetMs: flags.downtimeTarget, maxIterations: flags.maxIterations },
   });
   const cost = migrationCost(p, flags.weights);
   if (flags.json) {
@@ -54,7 +56,9 @@ export async function predict(flags: PredictFlags): Promise<void> {
     `link ${flags.link / 1e6} Mbit/s, ${flags.latency} ms; codec ${codec.codec}; policy ${flags.policy}`,
     '',
     'iteration  pages      MiB     ms',
-    ...p.iterations.map((it) => `${String(it.iteration).padStart(9)}${it.final ? '*' : ' '} ${String(it.pages).padStart(8)} ${(it.wireBytes / MiB).toFixed(1).padStart(8)} ${it.ms.toFixed(0).padStart(6)}`),
+    ...p.iterations.map(
+      (it) => `${String(it.iteration).padStart(9)}${it.final ? '*' : ' '} ${String(it.pages).padStart(8)} ${(it.wireBytes / MiB).toFixed(1).padStart(8)} ${it.ms.toFixed(0).padStart(6)}`,
+    ),
     '(* paused: the final copy)',
     '',
     `total time  ${(p.totalMs / 1000).toFixed(2)} s`,

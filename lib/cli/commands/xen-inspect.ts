@@ -14,7 +14,9 @@ function out(text: string): void {
 }
 
 function typesText(types: Record<string, number>): string {
-  return Object.entries(types).map(([name, n]) => `${name} ${n}`).join(', ');
+  return Object.entries(types)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(', ');
 }
 
 function recordRow(r: XenRecordInfo): string {
@@ -29,7 +31,9 @@ function summaryText(s: XenSummary): string {
   const libxc = s.libxcVersion ? `, libxc v${s.libxcVersion}` : '';
   const xen = s.xen ? (s.xen.startsWith('converted') ? ` (${s.xen} by convert-legacy-stream)` : ` from Xen ${s.xen}`) : '';
   lines.push(`stream:  ${s.format} format, layers ${s.layers.join(' > ') || 'none'}${guest}${libxc}${xen}`);
-  const records = Object.entries(s.records).map(([k, n]) => `${k} ${n}`).join(', ');
+  const records = Object.entries(s.records)
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   lines.push(`records: ${records || 'none'}`);
   const p = s.pages;
   lines.push(`pages:   ${p.records} PAGE_DATA records, ${p.count} entries, ${p.dataPages} with data (${formatBytes(p.dataPages * 4096)})${p.count ? `: ${typesText(p.types)}` : ''}`);
@@ -84,13 +88,22 @@ export async function xenInspect(file: string | undefined, options: XenInspectFl
   } catch (err) {
     if (json && isPagepressError(err)) {
       const x = err instanceof XenStreamError ? err : null;
-      out(`${JSON.stringify({
-        ok: false, file: input.name, records,
-        error: {
-          code: err.code, message: describePagepressError(err), offset: err.offset,
-          layer: x?.layer ?? null, record: x?.recordName ?? null, recordType: x?.recordType ?? null, recordOffset: x?.recordOffset ?? null,
-        },
-      })}\n`);
+      out(
+        `${JSON.stringify({
+          ok: false,
+          file: input.name,
+          records,
+          error: {
+            code: err.code,
+            message: describePagepressError(err),
+            offset: err.offset,
+            layer: x?.layer ?? null,
+            record: x?.recordName ?? null,
+            recordType: x?.recordType ?? null,
+            recordOffset: x?.recordOffset ?? null,
+          },
+        })}\n`,
+      );
     }
     if (isEpipe(err)) throw new SilentExit(1);
     throw new SilentExit(reportError('xen inspect', err));

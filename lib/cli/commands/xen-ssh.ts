@@ -26,8 +26,14 @@ export async function xenSsh(host: string, command: string[], flags: XenSshFlags
   for (const sig of STOP_SIGNALS) process.on(sig, onSignal);
   try {
     const r = await runXenSsh({
-      host, command, rsh: flags.rsh, remotePagepress: flags.remotePagepress, encoder, signal: abort.signal,
-      format: flags.format, colo: flags.colo ? true : undefined,
+      host,
+      command,
+      rsh: flags.rsh,
+      remotePagepress: flags.remotePagepress,
+      encoder,
+      signal: abort.signal,
+      format: flags.format,
+      colo: flags.colo ? true : undefined,
     });
     if (r.exitCode === 0) {
       if (!flags.quiet) {

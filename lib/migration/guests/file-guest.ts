@@ -23,7 +23,12 @@ export class FileGuest implements GuestMemory {
   private first = true;
   private readonly preload: boolean;
 
-  private constructor(readonly file: string, fd: number, pageCount: number, memory: Uint8Array | null) {
+  private constructor(
+    readonly file: string,
+    fd: number,
+    pageCount: number,
+    memory: Uint8Array | null,
+  ) {
     this.fd = fd;
     this.pageCount = pageCount;
     this.memory = memory;

@@ -31,7 +31,13 @@ export const MAX_DIRTY_RATE = 10_000_000;
 
 /** A running simulated guest. Create with {@link SimulatedGuest.create}; close() when done. */
 export class SimulatedGuest extends ThreadedGuest {
-  private constructor(pageCount: number, memory: Uint8Array, log: DirtyLog, thread: GuestThread, private readonly info: Record<string, unknown>) {
+  private constructor(
+    pageCount: number,
+    memory: Uint8Array,
+    log: DirtyLog,
+    thread: GuestThread,
+    private readonly info: Record<string, unknown>,
+  ) {
     super(pageCount, memory, log, thread);
   }
 
@@ -42,11 +48,27 @@ export class SimulatedGuest extends ThreadedGuest {
   static async create(options: SimulatedGuestOptions): Promise<SimulatedGuest> {
     const o = checkSimulatedOptions(options);
     const { sab, memory, dirty, log } = newGuestMemory(o.pages, o.source, o.seed);
-    const thread = await started(new GuestThread({
-      mode: 'workload', memory: sab, dirty, control: GuestThread.controlBuffer(o.paused), pageSize: GUEST_PAGE_SIZE, pageCount: o.pages, seed: o.seed, workload: o.workload, rate: o.dirtyRate,
-    }));
+    const thread = await started(
+      new GuestThread({
+        mode: 'workload',
+        memory: sab,
+        dirty,
+        control: GuestThread.controlBuffer(o.paused),
+        pageSize: GUEST_PAGE_SIZE,
+        pageCount: o.pages,
+        seed: o.seed,
+        workload: o.workload,
+        rate: o.dirtyRate,
+      }),
+    );
     return new SimulatedGuest(o.pages, memory, log, thread, {
-      kind: 'sim', workload: o.workload, dirtyRate: o.dirtyRate, pages: o.pages, bytes: o.pages * GUEST_PAGE_SIZE, seed: o.seed, source: o.source ?? 'generated',
+      kind: 'sim',
+      workload: o.workload,
+      dirtyRate: o.dirtyRate,
+      pages: o.pages,
+      bytes: o.pages * GUEST_PAGE_SIZE,
+      seed: o.seed,
+      source: o.source ?? 'generated',
     });
   }
 

@@ -162,7 +162,12 @@ export abstract class ThreadedGuest implements GuestMemory {
   /** The guest's memory (shared with the writer thread; read-only by convention). */
   readonly memory: Uint8Array;
 
-  protected constructor(readonly pageCount: number, memory: Uint8Array, protected readonly log: DirtyLog, protected readonly thread: GuestThread) {
+  protected constructor(
+    readonly pageCount: number,
+    memory: Uint8Array,
+    protected readonly log: DirtyLog,
+    protected readonly thread: GuestThread,
+  ) {
     this.memory = memory;
   }
 

@@ -35,7 +35,18 @@ export function traceRecord(trace: DirtyTrace, k: number): Uint32Array {
 
 /** The header line of a trace (with its newline). */
 export function formatTraceHeader(h: { pageCount: number; durationMs: number; intervalMs?: number; bytes?: boolean; source?: Record<string, unknown> }): string {
-  return JSON.stringify({ format: TRACE_FORMAT, version: TRACE_VERSION, pageSize: GUEST_PAGE_SIZE, pageCount: h.pageCount, durationMs: h.durationMs, intervalMs: h.intervalMs, bytes: h.bytes ?? false, source: h.source }) + '\n';
+  return (
+    JSON.stringify({
+      format: TRACE_FORMAT,
+      version: TRACE_VERSION,
+      pageSize: GUEST_PAGE_SIZE,
+      pageCount: h.pageCount,
+      durationMs: h.durationMs,
+      intervalMs: h.intervalMs,
+      bytes: h.bytes ?? false,
+      source: h.source,
+    }) + '\n'
+  );
 }
 
 /** One record line (with its newline): the pfns dirtied in the interval ending at `tMs`. */
@@ -164,8 +175,15 @@ export function parseTrace(data: Uint8Array, name = 'trace'): DirtyTrace {
     offsets.push(pfns.n);
   }
   return {
-    pageSize: GUEST_PAGE_SIZE, pageCount, durationMs, intervalMs: h.intervalMs as number | undefined, source: h.source as Record<string, unknown> | undefined,
-    times: times.done(), offsets: offsets.done(), pfns: pfns.done(), bytes: bytes ? bytes.done() : null,
+    pageSize: GUEST_PAGE_SIZE,
+    pageCount,
+    durationMs,
+    intervalMs: h.intervalMs as number | undefined,
+    source: h.source as Record<string, unknown> | undefined,
+    times: times.done(),
+    offsets: offsets.done(),
+    pfns: pfns.done(),
+    bytes: bytes ? bytes.done() : null,
   };
 }
 
@@ -292,7 +310,14 @@ export interface TraceGuestOptions {
  * (spread evenly, in a seeded order), so its dirty log reproduces the recorded sets.
  */
 export class TraceGuest extends ThreadedGuest {
-  private constructor(memory: Uint8Array, pageCount: number, log: DirtyLog, thread: GuestThread, private readonly stepped: boolean, private readonly info: Record<string, unknown>) {
+  private constructor(
+    memory: Uint8Array,
+    pageCount: number,
+    log: DirtyLog,
+    thread: GuestThread,
+    private readonly stepped: boolean,
+    private readonly info: Record<string, unknown>,
+  ) {
     super(pageCount, memory, log, thread);
   }
 
@@ -303,21 +328,47 @@ export class TraceGuest extends ThreadedGuest {
     const seed = options.seed ?? 1;
     if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new PagepressError(`seed must be an integer in 0..4294967295, got ${seed}`, ErrorCodes.ARG);
     const defaultBytes = options.defaultBytes ?? 128;
-    if (!Number.isInteger(defaultBytes) || defaultBytes < 0 || defaultBytes > GUEST_PAGE_SIZE) throw new PagepressError(`defaultBytes must be an integer in 0..4096, got ${defaultBytes}`, ErrorCodes.ARG);
+    if (!Number.isInteger(defaultBytes) || defaultBytes < 0 || defaultBytes > GUEST_PAGE_SIZE)
+      throw new PagepressError(`defaultBytes must be an integer in 0..4096, got ${defaultBytes}`, ErrorCodes.ARG);
     const trace = readTrace(file);
     const pages = trace.pageCount;
     const { sab, memory, dirty, log } = newGuestMemory(pages, options.source, seed);
     const info = {
-      kind: 'trace', source: file, contents: options.source ?? 'generated', pages, bytes: pages * GUEST_PAGE_SIZE, durationMs: trace.durationMs, records: trace.times.length,
-      entries: trace.pfns.length, dirtyRate: trace.durationMs > 0 ? Math.round((trace.pfns.length * 1000 * speed) / trace.durationMs) : 0, speed, loop: !!options.loop,
-      stepped: !!options.stepped, seed,
+      kind: 'trace',
+      source: file,
+      contents: options.source ?? 'generated',
+      pages,
+      bytes: pages * GUEST_PAGE_SIZE,
+      durationMs: trace.durationMs,
+      records: trace.times.length,
+      entries: trace.pfns.length,
+      dirtyRate: trace.durationMs > 0 ? Math.round((trace.pfns.length * 1000 * speed) / trace.durationMs) : 0,
+      speed,
+      loop: !!options.loop,
+      stepped: !!options.stepped,
+      seed,
     };
     const arrays: TraceArrays = { times: trace.times, offsets: trace.offsets, pfns: trace.pfns, bytes: trace.bytes, durationMs: trace.durationMs };
     const transfer = [arrays.times.buffer, arrays.offsets.buffer, arrays.pfns.buffer, ...(arrays.bytes ? [arrays.bytes.buffer] : [])] as ArrayBuffer[];
-    const thread = await started(new GuestThread(
-      { mode: 'trace', memory: sab, dirty, control: GuestThread.controlBuffer(!!options.paused), pageSize: GUEST_PAGE_SIZE, pageCount: pages, seed, trace: arrays, speed, loop: !!options.loop, stepped: !!options.stepped, defaultBytes },
-      transfer,
-    ));
+    const thread = await started(
+      new GuestThread(
+        {
+          mode: 'trace',
+          memory: sab,
+          dirty,
+          control: GuestThread.controlBuffer(!!options.paused),
+          pageSize: GUEST_PAGE_SIZE,
+          pageCount: pages,
+          seed,
+          trace: arrays,
+          speed,
+          loop: !!options.loop,
+          stepped: !!options.stepped,
+          defaultBytes,
+        },
+        transfer,
+      ),
+    );
     return new TraceGuest(memory, pages, log, thread, !!options.stepped, info);
   }
 

@@ -65,10 +65,7 @@ export type WriterSetup = {
   pageSize: number;
   pageCount: number;
   seed: number;
-} & (
-  | { mode: 'workload'; workload: WorkloadName; rate: number }
-  | { mode: 'trace'; trace: TraceArrays; speed: number; loop: boolean; stepped: boolean; defaultBytes: number }
-);
+} & ({ mode: 'workload'; workload: WorkloadName; rate: number } | { mode: 'trace'; trace: TraceArrays; speed: number; loop: boolean; stepped: boolean; defaultBytes: number });
 
 /** A write schedule: when the next write is due (active ms) and doing it. */
 interface Schedule {

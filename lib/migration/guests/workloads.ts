@@ -77,7 +77,11 @@ class Ops {
   readonly pages: number;
   private serial = 0;
 
-  constructor(readonly mem: Uint8Array, readonly pageSize: number, readonly r: () => number) {
+  constructor(
+    readonly mem: Uint8Array,
+    readonly pageSize: number,
+    readonly r: () => number,
+  ) {
     this.words = new Int32Array(mem.buffer, mem.byteOffset, mem.byteLength >>> 2);
     this.pages = Math.floor(mem.byteLength / pageSize);
   }

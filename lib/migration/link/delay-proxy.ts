@@ -47,11 +47,7 @@ export interface ProxyStats {
 /** Messages from the main thread to the worker. */
 export type ProxyRequest = { op: 'stats'; id: number } | { op: 'close' };
 /** Messages from the worker to the main thread. */
-export type ProxyReply =
-  | { op: 'listening'; port: number }
-  | { op: 'stats'; id: number; stats: ProxyStats }
-  | { op: 'error'; message: string }
-  | { op: 'closed'; stats: ProxyStats };
+export type ProxyReply = { op: 'listening'; port: number } | { op: 'stats'; id: number; stats: ProxyStats } | { op: 'error'; message: string } | { op: 'closed'; stats: ProxyStats };
 
 /** Chunks due within this much of now are released together (timer granularity is coarser anyway). */
 const RELEASE_SLACK_MS = 0.02;
@@ -268,8 +264,7 @@ export class DelayProxy {
     upstream.setNoDelay(true);
     this.sockets.add(client);
     this.sockets.add(upstream);
-    const bucket = (): TokenBucket | null =>
-      this.config.rateBitsPerSec === null ? null : new TokenBucket(this.config.rateBitsPerSec, this.config.burstBytes);
+    const bucket = (): TokenBucket | null => (this.config.rateBitsPerSec === null ? null : new TokenBucket(this.config.rateBitsPerSec, this.config.burstBytes));
     const peak = (queued: number): void => {
       if (queued > this.totals.peakBufferedBytes) this.totals.peakBufferedBytes = queued;
     };

@@ -31,7 +31,10 @@ export class TokenBucket {
   /** Time at which the bucket is full again ("theoretical arrival time"); 0 = full now. */
   private tat = 0;
 
-  constructor(rateBitsPerSec: number, readonly burst: number = burstBytes(rateBitsPerSec)) {
+  constructor(
+    rateBitsPerSec: number,
+    readonly burst: number = burstBytes(rateBitsPerSec),
+  ) {
     this.bytesPerMs = rateBitsPerSec / 8 / 1000;
   }
 

@@ -98,7 +98,9 @@ function decide(r: Guest, view: PlannerView): Decision {
     const d = chooseDisplaced(r, view);
     if (d) {
       return {
-        action: 'suspend', victim: d.victim, host: d.host,
+        action: 'suspend',
+        victim: d.victim,
+        host: d.host,
         reason: `no low-priority guest runs privately; ${d.victim.req.id} (priority ${d.victim.req.priority}, ${fmt(slack(d.victim, view.now))} s to deadline >= 2 x ${fmt(slack(r, view.now))} s) is suspended for it`,
       };
     }
@@ -106,7 +108,9 @@ function decide(r: Guest, view: PlannerView): Decision {
     const plan = chooseMigrations(r, view);
     if (plan) {
       return {
-        action: 'migrate', victims: plan.victims, host: plan.host,
+        action: 'migrate',
+        victims: plan.victims,
+        host: plan.host,
         reason: `least-cost set on ${plan.host.spec.name}: ${plan.victims.map((v) => v.req.id).join(', ')} (predicted cost ${plan.cost.toFixed(3)})`,
       };
     }
