@@ -4,6 +4,7 @@
  * opened; checks that need two options at once (--level depends on --codec) are in
  * resolveCompressOptions, also run before any work.
  */
+import { DEFAULT_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG, MIN_LONG_WINDOW_LOG } from '../codec/long-range';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
@@ -30,6 +31,8 @@ export interface CompressFlags extends CommonOptions {
   pageSize?: number;
   batchPages?: number;
   cacheSlots?: number;
+  /** Long-range matching window log (true: the default window); see EncoderOptions.longWindowLog. */
+  long?: number | true;
   decompress?: boolean;
   /** Input format: auto (default: Xen streams are recognised by their first bytes), xen or raw. */
   format?: 'auto' | 'xen' | 'raw';
@@ -185,6 +188,12 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
     .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
     .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0; Xen streams 262144 = 1 GiB)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
+    .addOption(
+      new Option(
+        '--long [WLOG]',
+        `long-range matching across the whole stream, window 2^WLOG bytes, ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG} (default ${DEFAULT_LONG_WINDOW_LOG}: 256 MiB; the decoder holds as much); zstd only, one compressing thread`,
+      ).argParser(intInRange(MIN_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG)),
+    )
     .addOption(new Option('--format <F>', 'input format: auto recognises Xen save/migration streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
     .option('--colo', 'Xen input is a COLO stream (CHECKPOINT_STATE after each CHECKPOINT_END)')
     .addOption(new Option('--legacy <WHAT>', 'Xen input from Xen <= 4.5 (v1): refuse with a hint, or pass it through as raw bytes').choices(['refuse', 'pass']).default('refuse'))

@@ -6,7 +6,8 @@
  */
 import { addon, ImageInfo } from '../native';
 import { Codec, CompressHint } from '../codec/codec';
-import { codecById, none } from '../codec/registry';
+import { codecById, none, zstd } from '../codec/registry';
+import * as longRange from '../codec/long-range';
 import { ErrorCodes, PagepressError } from '../errors';
 import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, StreamFlags } from './constants';
 import { FrameHeader, StreamHeader, writeFrameHeader } from './frame';
@@ -24,6 +25,8 @@ export interface NewFrame {
   outOffset: number;
   /** frameSeed() of its stream. */
   seed: number;
+  /** The stream's long-range window log (docs/FORMAT.md 2.9), or 0: then `codec` compresses the frame alone. */
+  longWindowLog?: number;
 }
 
 /** A frame written by writeFrame. */
@@ -50,8 +53,13 @@ export function writeFrame(out: Uint8Array, src: Uint8Array, codec: Codec, level
   const body = out.subarray(FRAME_HEADER_BYTES);
   let used = codec;
   let bodyLength = src.length;
-  if (codec !== none) bodyLength = codec.compress(src, body, level, hint);
-  if (codec === none || bodyLength >= src.length) {
+  const long = frame.longWindowLog ?? 0;
+  if (long > 0) {
+    // The next block of the stream's one zstd stream; never stored instead (its bytes are in the window now).
+    used = zstd;
+    bodyLength = longRange.compressNext(src, body, level, long);
+  } else if (codec !== none) bodyLength = codec.compress(src, body, level, hint);
+  if (long === 0 && (codec === none || bodyLength >= src.length)) {
     const inPlace = src.buffer === body.buffer && src.byteOffset === body.byteOffset;
     if (!inPlace) body.set(src);
     bodyLength = src.length;
@@ -127,8 +135,9 @@ function bodyError(message: string, code: (typeof ErrorCodes)[keyof typeof Error
   return new PagepressError(message, code, { offset, record });
 }
 
-/** Undoes the codec of `body` into `dst` (exactly dst.length bytes). */
-function unpack(codec: Codec, body: Uint8Array, dst: Uint8Array): void {
+/** Undoes the codec of `body` into `dst` (exactly dst.length bytes); a long-range stream's blocks go through its one context. */
+function unpack(codec: Codec, body: Uint8Array, dst: Uint8Array, longWindowLog = 0): void {
+  if (longWindowLog > 0) return longRange.decompressNext(body, dst, longWindowLog);
   if (codec !== none) return codec.decompress(body, dst);
   if (body.length !== dst.length) throw bodyError(`stored body is ${body.length} bytes, frame header says ${dst.length}`, ErrorCodes.FORMAT, undefined, 'frame body');
   dst.set(body);
@@ -150,7 +159,7 @@ export function decodeFrameBody(a: BodyDecodeArgs): DecodedBody {
   const codec = codecById(h.codec);
   if (h.type === FrameType.VERBATIM) {
     const out = a.out.subarray(0, h.rawLength);
-    unpack(codec, a.body, out);
+    unpack(codec, a.body, out, a.stream.longWindowLog);
     return { length: h.rawLength, codec: codec.id, digest: addon.crc32c(out), info: null };
   }
   // Without a cache, decompress the image to (out - header length): the native decoder
@@ -161,7 +170,7 @@ export function decodeFrameBody(a: BodyDecodeArgs): DecodedBody {
   if (inPlace) image = area.subarray(0, h.rawLength);
   else if (codec === none) image = a.body;
   else image = a.scratch.subarray(0, h.rawLength);
-  if (image !== a.body) unpack(codec, a.body, image);
+  if (image !== a.body) unpack(codec, a.body, image, a.stream.longWindowLog);
   const info = addon.imageInfo(image);
   const s = a.stream;
   if (info.imageLength !== h.rawLength) {

@@ -38,6 +38,7 @@ import {
   StreamFlags,
 } from './constants';
 import { codecsById, maxBound } from '../codec/registry';
+import { MAX_LONG_WINDOW_LOG, MIN_LONG_WINDOW_LOG } from '../codec/long-range';
 
 /** Fields of the stream header. */
 export interface StreamHeader {
@@ -52,6 +53,11 @@ export interface StreamHeader {
   streamId?: bigint;
   /** The header's CRC32C as read or written: the seed of every frame header CRC (version 2). */
   crc?: number;
+  /**
+   * Long-range matching (docs/FORMAT.md 2.9): log2 of the window of the one zstd stream that
+   * every frame is a block of; 0 (or absent) = off, frames are independent.
+   */
+  longWindowLog?: number;
 }
 
 /** Fields of a frame header. */
@@ -132,7 +138,10 @@ export function encodeStreamHeader(h: StreamHeader): Buffer {
   b.writeUInt16LE(h.batchPages, 6);
   b.writeUInt32LE(h.pageSize, 8);
   b.writeUInt32LE(h.cacheSlots, 12);
-  if (!v1) b.writeBigUInt64LE(h.streamId ?? 0n, 16);
+  if (!v1) {
+    b.writeBigUInt64LE(h.streamId ?? 0n, 16);
+    b.writeUInt32LE(h.longWindowLog ?? 0, 24); // features: bits 0..7 the long-range window log
+  }
   const crcAt = b.length - 4;
   const crc = addon.crc32c(b.subarray(0, crcAt));
   b.writeUInt32LE(crc, crcAt);
@@ -195,14 +204,22 @@ export function decodeStreamHeader(b: Uint8Array): StreamHeader {
     throw new PagepressError(`page cache of ${cacheSlots} slots at offset 12 exceeds the limit ${MAX_CACHE_SLOTS}`, ErrorCodes.LIMIT, { offset: 12, ...where });
   }
   let streamId = 0n;
+  let longWindowLog = 0;
   if (version >= 2) {
     streamId = v.readBigUInt64LE(16);
     const features = v.readUInt32LE(24);
-    if (features !== 0) {
-      throw new PagepressError(`stream features 0x${features.toString(16)} at offset 24 are not known to this reader (must be 0)`, ErrorCodes.FORMAT, { offset: 24, ...where });
+    if (features & ~0xff) {
+      throw new PagepressError(`stream features 0x${features.toString(16)} at offset 24 are not known to this reader (only bits 0..7, the long-range window)`, ErrorCodes.FORMAT, {
+        offset: 24,
+        ...where,
+      });
+    }
+    longWindowLog = features & 0xff;
+    if (longWindowLog !== 0 && (longWindowLog < MIN_LONG_WINDOW_LOG || longWindowLog > MAX_LONG_WINDOW_LOG)) {
+      throw new PagepressError(`long-range window 2^${longWindowLog} at offset 24 is outside 2^${MIN_LONG_WINDOW_LOG}..2^${MAX_LONG_WINDOW_LOG}`, ErrorCodes.LIMIT, { offset: 24, ...where });
     }
   }
-  return { version, flags, pageSize, cacheSlots, batchPages, streamId, crc };
+  return { version, flags, pageSize, cacheSlots, batchPages, streamId, crc, longWindowLog };
 }
 
 /** Writes a version 2 frame header into `dst` at `at`; `seed` is frameSeed() of its stream. */
@@ -297,6 +314,9 @@ export function decodeFrameHeader(b: Uint8Array, stream: StreamHeader, offset: n
   const codec = codecsById.get(h.codec);
   if (!codec) {
     throw new PagepressError(`frame ${frame} at offset ${offset}: unknown codec id ${h.codec} (byte ${offset + 1})`, ErrorCodes.FORMAT, where);
+  }
+  if ((stream.longWindowLog ?? 0) > 0 && codec.name !== 'zstd') {
+    throw new PagepressError(`frame ${frame} at offset ${offset}: codec ${codec.name} in a long-range stream, whose frames are all blocks of one zstd stream`, ErrorCodes.FORMAT, where);
   }
   if (verbatim) {
     // Verbatim bytes are cut at a batch's worth, so they fit the slots a batch sizes.

@@ -32,6 +32,7 @@ import {
   streamHeaderLength,
 } from './frame';
 import { decodeFrameBody } from './body';
+import * as longRange from '../codec/long-range';
 
 /** Page counts by kind. */
 export interface KindCounts {
@@ -193,6 +194,7 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
     regular = false;
   }
   const r = new Reader(fd, regular);
+  longRange.reset(); // a long-range stream's blocks decode in order, from a fresh context
   const keep = options.keepFrames ?? true;
 
   const hb = Buffer.alloc(STREAM_HEADER_BYTES);

@@ -55,6 +55,7 @@ export class SyncBatchCodec {
    */
   constructor(options: EncoderOptions = {}) {
     const o = (this.options = resolveEncoderOptions({ ...options, threads: 1 }));
+    if (o.longWindowLog > 0) throw new PagepressError('SyncBatchCodec has no long-range matching (its frames decode independently); use BatchEncoder', ErrorCodes.ARG);
     this.stream = { version: STREAM_VERSION, flags: StreamFlags.RAW, pageSize: o.pageSize, cacheSlots: o.cacheSlots, batchPages: o.batchPages, streamId: o.streamId ?? 0n };
     encodeStreamHeader(this.stream); // sets stream.crc, the seed of the frame header CRCs
     this.area = new Uint8Array(imageBound(o.batchPages, o.pageSize));

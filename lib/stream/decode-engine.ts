@@ -315,7 +315,9 @@ export class DecodeEngine {
     const placedAt = writeFd >= 0 && h.outOffset >= 0 ? this.options.writeBase + h.outOffset : -1;
     const firstPfn = stream.version === 1 && (stream.flags & StreamFlags.RAW) !== 0 && !verbatim ? this.placedPages : -1;
     if (!verbatim) this.placedPages += h.pages;
-    this.pool!.run({ kind: 'decode', slot, header: h, turn, firstPfn, wantPfns: false, writeFd, writeAt: placedAt })
+    // Long-range streams: every frame on worker 0, in stream order (its zstd stream lives there).
+    const worker = (stream.longWindowLog ?? 0) > 0 ? 0 : undefined;
+    this.pool!.run({ kind: 'decode', slot, header: h, turn, firstPfn, wantPfns: false, writeFd, writeAt: placedAt }, worker)
       .then((result) => {
         this.ready.set(seq, { slot, result, placedAt });
         this.deliver();

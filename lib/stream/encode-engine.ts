@@ -100,6 +100,7 @@ export class EncodeEngine {
       cacheSlots: o.cacheSlots,
       batchPages: o.batchPages,
       streamId: o.streamId ?? randomStreamId(),
+      longWindowLog: o.longWindowLog,
     };
     this.streamHeader = encodeStreamHeader(this.stream);
     this.pool = WorkerPool.create(o.threads, {
@@ -111,7 +112,8 @@ export class EncodeEngine {
       stream: this.stream,
       frameSeed: frameSeed(this.stream),
     });
-    this.auto = o.codec === 'auto' ? new AutoCodec() : null;
+    // A long-range stream is one zstd stream: no per-batch choice.
+    this.auto = o.codec === 'auto' && o.longWindowLog === 0 ? new AutoCodec() : null;
     this.totals = { frames: 0, pages: 0, rawBytes: 0, streamBytes: this.streamHeader.length, kinds: [0, 0, 0, 0, 0], codecs: {} };
   }
 
@@ -174,8 +176,11 @@ export class EncodeEngine {
     const turn = verbatim ? -1 : this.batches++;
     const outOffset = this.totals.rawBytes;
     this.totals.rawBytes += length;
+    // Long-range streams: every frame on worker 0, in stream order (its zstd stream lives there).
+    const worker = this.options.longWindowLog > 0 ? 0 : undefined;
+    if (worker !== undefined) choice = { codec: codecsByName.get('zstd')!.id, level: this.options.codec === 'zstd' ? this.options.level : codecsByName.get('zstd')!.levels.default };
     this.pool
-      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim, seq, outOffset })
+      .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim, seq, outOffset }, worker)
       .then((result) => {
         this.ready.set(seq, { slot, result });
         this.deliver();

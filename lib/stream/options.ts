@@ -1,5 +1,6 @@
 /** Options shared by encoders and decoders, validated in one place (cf. zlib's checkRangesOrGetDefault). */
 import { defaultThreads } from './threads';
+import { MAX_LONG_WINDOW_LOG, MIN_LONG_WINDOW_LOG } from '../codec/long-range';
 import { ErrorCodes, PagepressError } from '../errors';
 import { CODEC_CHOICES, CodecChoice, codecsByName } from '../codec/registry';
 import { DEFAULT_BATCH_PAGES, DEFAULT_PAGE_SIZE, isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_BYTES, MAX_CACHE_SLOTS } from '../format/constants';
@@ -29,6 +30,14 @@ export interface EncoderOptions {
    * from the same options.
    */
   streamId?: bigint;
+  /**
+   * Long-range matching (docs/FORMAT.md 2.9): the log2 window (20..30) of one zstd stream
+   * with long-distance matching that every frame is a block of, so content repeated up to
+   * that far back in the stream is a match. 0 (default) = off: frames are independent and
+   * compressed in parallel; on, one worker compresses every frame in order, and a decoder
+   * needs a window of that size.
+   */
+  longWindowLog?: number;
 }
 
 /** Options of a decoder. */
@@ -54,6 +63,14 @@ function intOption(name: string, value: number | undefined, min: number, max: nu
   return value;
 }
 
+function longWindowLogOption(w: number | undefined): number {
+  if (w === undefined || w === 0) return 0;
+  if (!Number.isInteger(w) || w < MIN_LONG_WINDOW_LOG || w > MAX_LONG_WINDOW_LOG) {
+    throw new PagepressError(`options.longWindowLog must be 0 (off) or an integer in ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG}, got ${String(w)}`, ErrorCodes.ARG);
+  }
+  return w;
+}
+
 function streamIdOption(id: bigint | undefined): bigint | null {
   if (id === undefined) return null;
   if (typeof id !== 'bigint' || id < 0n || id >= 1n << 64n) throw new PagepressError(`options.streamId must be a bigint in 0..2^64-1, got ${String(id)}`, ErrorCodes.ARG);
@@ -75,6 +92,10 @@ export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOp
   if (64 + cacheSlots * (8 + pageSize) > MAX_CACHE_BYTES) {
     throw new PagepressError(`options.cacheSlots: ${cacheSlots} slots of ${pageSize} bytes exceed the page-cache limit of ${MAX_CACHE_BYTES} bytes`, ErrorCodes.ARG);
   }
+  const longWindowLog = longWindowLogOption(o.longWindowLog);
+  if (longWindowLog > 0 && codec !== 'zstd' && codec !== 'auto') {
+    throw new PagepressError(`options.longWindowLog needs codec zstd (or auto, which then means zstd), got ${codec}`, ErrorCodes.ARG);
+  }
   return {
     codec,
     level,
@@ -85,6 +106,7 @@ export function resolveEncoderOptions(o: EncoderOptions = {}): ResolvedEncoderOp
     window: intOption('window', o.window, 2, 256, 2 * threads + 2),
     flushDelayMs: intOption('flushDelayMs', o.flushDelayMs, 0, 60000, 2),
     streamId: streamIdOption(o.streamId),
+    longWindowLog,
   };
 }
 

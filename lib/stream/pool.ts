@@ -82,14 +82,19 @@ export class WorkerPool {
     return this.workers.length;
   }
 
-  /** Queues a job; resolves with its result or rejects with a PagepressError. */
-  run(job: NewJob): Promise<JobResult> {
+  /**
+   * Queues a job on the least loaded worker, or on `worker` (long-range streams run every
+   * frame on one thread, in order: lib/codec/long-range.ts); resolves with its result or
+   * rejects with a PagepressError.
+   */
+  run(job: NewJob, worker?: number): Promise<JobResult> {
     if (this.failure) return Promise.reject(this.failure);
     if (!this.init) return Promise.reject(new PagepressError('worker pool used before setup()', ErrorCodes.WORKER));
     if (this.closed) return Promise.reject(new PagepressError('worker pool is closed', ErrorCodes.WORKER));
     const id = this.nextId++;
     let w = 0;
-    for (let i = 1; i < this.load.length; i++) if (this.load[i] < this.load[w]) w = i;
+    if (worker !== undefined) w = worker % this.workers.length;
+    else for (let i = 1; i < this.load.length; i++) if (this.load[i] < this.load[w]) w = i;
     this.load[w]++;
     this.counters.queued++;
     const stack = new Error().stack;

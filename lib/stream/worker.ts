@@ -13,6 +13,7 @@ import { addon, ImageInfo, STATS_LENGTH } from '../native';
 import { codecById, none } from '../codec/registry';
 import { FRAME_HEADER_BYTES, FrameType, IMAGE_HEADER_BYTES, imageBound } from '../format/constants';
 import { decodeFrameBody, NewFrame, pfnSection, writeFrame } from '../format/body';
+import * as longRange from '../codec/long-range';
 import { ErrorCodes, PagepressError } from '../errors';
 import { slotIn, slotInOffset, slotOut, slotOutOffset } from './slab';
 import { DecodeJob, EncodeJob, Job, JobResult, WorkerInit } from './protocol';
@@ -28,6 +29,7 @@ const stats = new Uint32Array(STATS_LENGTH);
 
 function setup(data: WorkerInit): void {
   init = data;
+  longRange.reset(); // a new stream
   scratch = new Uint8Array(imageBound(init.batchPages, init.pageSize));
   cache = init.cache ? new Uint8Array(init.cache) : null;
   turn = init.turn ? new Int32Array(init.turn) : null;
@@ -93,7 +95,7 @@ const NO_STATS = [0, 0, 0, 0, 0];
 
 /** Where the job's frame goes in the stream (the header fields not about the body). */
 function placeOf(job: EncodeJob, type: NewFrame['type'], pages: number): NewFrame {
-  return { type, pages, outLength: job.length, seq: job.seq, outOffset: job.outOffset, seed: init.frameSeed };
+  return { type, pages, outLength: job.length, seq: job.seq, outOffset: job.outOffset, seed: init.frameSeed, longWindowLog: init.stream.longWindowLog ?? 0 };
 }
 
 /** A VERBATIM frame: the codec over the slot's bytes as they are. */
