@@ -72,7 +72,7 @@ describe('cli: corrupt and truncated input', function () {
   });
 
   it('a flipped byte in the stream header: a field (header checksum)', async () => {
-    await expectFailure(flipped(9), /offset 16[^\d].*PP_ERR_CHECKSUM/);
+    await expectFailure(flipped(9), /offset 28[^\d].*PP_ERR_CHECKSUM/);
   });
 
   it('a flipped byte in a frame header', async () => {
