@@ -172,6 +172,16 @@ function hello(overrides: Partial<{ version: number; pageCount: number; magic: s
   return bytes;
 }
 
+/** A promise's outcome within 20 s: its value's ok, or its error (null when it did not settle). */
+const settle = (p: Promise<unknown>) =>
+  Promise.race([
+    p.then(
+      () => ({ ok: true as const, err: null }),
+      (err: MigrationError) => ({ ok: false as const, err }),
+    ),
+    sleep(20_000).then(() => ({ ok: false as const, err: null })),
+  ]);
+
 describe('migration faults', function () {
   this.timeout(60_000);
   const children: ChildReceiver[] = [];
@@ -487,6 +497,38 @@ describe('migration faults', function () {
     });
   });
 
+  for (const [what, hook] of [
+    ['the second BATCH message dropped', (drop: Buffer[], msg: Buffer, i: number) => (i === 1 ? Buffer.alloc(0) : msg)],
+    ['the second BATCH message sent twice', (_held: Buffer[], msg: Buffer, i: number) => (i === 1 ? Buffer.concat([msg, msg]) : msg)],
+    [
+      'the second and third BATCH messages swapped',
+      (held: Buffer[], msg: Buffer, i: number) => {
+        if (i === 1) {
+          held.push(msg);
+          return Buffer.alloc(0);
+        }
+        return i === 2 ? Buffer.concat([msg, held.pop()!]) : msg;
+      },
+    ],
+  ] as const) {
+    it(`${what}: the receiver refuses the frame that is out of place (format version 2), the source runs on`, async () => {
+      const rx = await startReceiver({ idleTimeoutMs: 3000 });
+      const held: Buffer[] = [];
+      const proxy = await startProxy(rx.port, (type, msg, batch) => (type === MessageType.BATCH ? hook(held, msg, batch) : msg));
+      try {
+        const guest = await newGuest(4096);
+        const [r, s] = await Promise.all([settle(rx.result), settle(send(guest, proxy.port, { idleTimeoutMs: 3000 }))]);
+        assert.ok(r.err, 'the receiver must fail');
+        assert.equal(r.err.code, 'PP_ERR_FORMAT', r.err.message);
+        assert.match(r.err.message, /reordered, dropped or repeated/);
+        assert.ok(s.err, 'the sender must fail');
+        assert.ok(await isRunning(guest), 'the source runs after the failure');
+      } finally {
+        proxy.close();
+      }
+    });
+  }
+
   it('one sender message mutated at random, 24 seeded migrations: both ends settle with typed errors or a verified guest, the source runs unless the receiver had verified', async function () {
     this.timeout(240_000);
     const mutate = (next: () => number, msg: Buffer): Buffer => {
@@ -509,14 +551,6 @@ describe('migration faults', function () {
           return b;
       }
     };
-    const settle = (p: Promise<unknown>) =>
-      Promise.race([
-        p.then(
-          () => ({ ok: true as const, err: null }),
-          (err: MigrationError) => ({ ok: false as const, err }),
-        ),
-        sleep(20_000).then(() => ({ ok: false as const, err: null })),
-      ]);
     for (let seed = 1; seed <= 24; seed++) {
       const next = rngU32(seed);
       const pick = next() % 24;
