@@ -28,7 +28,9 @@ describe('frame layer validation (hand-built headers)', () => {
   it('stream header: each rule gives its code and offset', () => {
     const cases: Array<[string, (b: Buffer) => void, string, number]> = [
       ['version 3', (b) => b.writeUInt8(3, 4), 'PP_ERR_VERSION', 4],
-      ['unknown feature', (b) => b.writeUInt32LE(1, 24), 'PP_ERR_FORMAT', 24],
+      ['unknown feature bit', (b) => b.writeUInt32LE(0x100, 24), 'PP_ERR_FORMAT', 24],
+      ['long-range window 2^19', (b) => b.writeUInt32LE(19, 24), 'PP_ERR_LIMIT', 24],
+      ['long-range window 2^31', (b) => b.writeUInt32LE(31, 24), 'PP_ERR_LIMIT', 24],
       ['unknown flag', (b) => b.writeUInt8(0x81, 5), 'PP_ERR_FORMAT', 5],
       ['batch size 0', (b) => b.writeUInt16LE(0, 6), 'PP_ERR_LIMIT', 6],
       ['batch size 4097', (b) => b.writeUInt16LE(4097, 6), 'PP_ERR_LIMIT', 6],

@@ -214,7 +214,8 @@ describe('stream integrity: frames out of place and forged geometry are refused 
             assert.match(r.stderr, /PP_ERR_(FORMAT|CHECKSUM|LIMIT)/, label);
             outputs.push(crypto.createHash('sha256').update(out).digest('hex'));
             if (goodBytes === END_DIGEST) {
-              assert.match(r.stderr, /END frame .*digest/, label);
+              // Refused at END by the digest, or at the next frame when its length differs.
+              assert.match(r.stderr, /END frame .*digest|reordered, dropped or repeated/, `${label}: ${r.stderr}`);
               continue;
             }
             assert.ok(out.equals(input.subarray(0, out.length)), `${label}: output is not a prefix of the original`);
