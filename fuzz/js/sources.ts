@@ -14,14 +14,18 @@ export interface StreamShape {
   batchPages: number;
   /** Page cache of the encoder (Xen only: raw pfns never repeat). */
   cacheSlots: number;
+  /** Long-range window log (docs/FORMAT.md 2.9), 0 = off; zstd and auto only. */
+  longWindowLog: number;
 }
 
 /** Picks a stream shape. */
 export function pickShape(c: Choices): StreamShape {
   const kind = c.chance(0.3) ? 'xen' : 'raw';
+  const codec = c.pick<CodecChoice>(['zstd', 'lz4', 'deflate', 'none', 'auto']);
   return {
     kind,
-    codec: c.pick<CodecChoice>(['zstd', 'lz4', 'deflate', 'none', 'auto']),
+    codec,
+    longWindowLog: (codec === 'zstd' || codec === 'auto') && c.chance(0.4) ? 20 : 0,
     pageSize: kind === 'xen' ? 4096 : c.pick([512, 4096]),
     batchPages: c.pick([1, 3, 8]),
     cacheSlots: kind === 'xen' ? c.pick([0, 64]) : 0,
@@ -59,6 +63,6 @@ export function original(shape: StreamShape, c: Choices, seed: number): Buffer {
 
 /** Encodes `input` as a pagepress stream of `shape`. */
 export function encode(shape: StreamShape, input: Buffer): Promise<Buffer> {
-  const o = { codec: shape.codec, pageSize: shape.pageSize, batchPages: shape.batchPages, threads: 1 };
+  const o = { codec: shape.codec, pageSize: shape.pageSize, batchPages: shape.batchPages, threads: 1, longWindowLog: shape.longWindowLog };
   return through(input, shape.kind === 'xen' ? createXenEncoder({ ...o, cacheSlots: shape.cacheSlots }) : createEncoder(o));
 }

@@ -67,7 +67,7 @@ export function streamHarness(): JsHarness {
       const m = c.chance(0.5) ? mutateFrames(stream, foreign, c) : mutateBytes(stream, c);
       const threads = c.pick([1, 2]);
       const how = c.chance(0.1) ? 'cli' : c.pick(['transform', 'file'] as const);
-      const what = `${shape.kind} ${shape.codec} P=${shape.pageSize} batch=${shape.batchPages} cache=${shape.cacheSlots}, ${m.description}, ${how} -T ${threads}`;
+      const what = `${shape.kind} ${shape.codec} P=${shape.pageSize} batch=${shape.batchPages} cache=${shape.cacheSlots} long=${shape.longWindowLog}, ${m.description}, ${how} -T ${threads}`;
       if (how === 'cli') {
         const r = await cli(m.bytes, threads, dir);
         if (r.code !== 0 && r.code !== 1) throw new Finding(`${what}: pagepress decompress exited ${r.code}: ${r.stderr.trim()}`, m.bytes);
