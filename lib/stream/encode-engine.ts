@@ -158,7 +158,9 @@ export class EncodeEngine {
     const pages = Math.ceil(length / this.options.pageSize);
     const pfnBase = firstPfn ?? this.nextPfn;
     if (!pfns) this.nextPfn = pfnBase + pages;
-    const choice = this.auto ? this.auto.choose(this.options.level) : { codec: codecsByName.get(this.options.codec as 'zstd')!.id, level: this.options.level };
+    // Without a per-batch choice (a fixed codec, or a long-range stream, where 'auto' means zstd).
+    const fixed = this.options.codec === 'auto' ? 'zstd' : this.options.codec;
+    const choice = this.auto ? this.auto.choose(this.options.level) : { codec: codecsByName.get(fixed)!.id, level: this.options.level };
     this.run(slot, length, pfnBase, pfns, choice, false);
   }
 

@@ -135,6 +135,14 @@ describe('long-range streams', function () {
     assert.equal(r2.out.length, f[1].at > 0 ? 4 << 20 : 0);
   });
 
+  it("codec 'auto' means zstd in a long-range stream (fuzz finding: the encoder had no codec for it)", async () => {
+    for (const codec of ['auto', 'zstd'] as const) {
+      const out = await through(input, createEncoder({ codec, threads: 2, longWindowLog: 24 }));
+      assert.equal(decodeStreamHeader(out).longWindowLog, 24);
+      assert.ok((await through(out, createDecoder({ threads: 2 }))).equals(input), codec);
+    }
+  });
+
   it('incompressible input grows by less than 0.5 %', async () => {
     const noise = Buffer.from(randomBytes(6 << 20, 99));
     const out = await through(noise, createEncoder({ threads: 2, longWindowLog: 22 }));
