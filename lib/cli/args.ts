@@ -61,6 +61,8 @@ export interface XenSshFlags {
   rsh?: string;
   codec: CodecChoice;
   level?: number;
+  /** Long-range matching window log (true: the default window). */
+  long?: number | true;
   threads: number;
   /** The pagepress command on the remote side. */
   remotePagepress?: string;
@@ -109,6 +111,14 @@ const LEVEL_MAX = Math.max(...CODECS.map((c) => c.levels.max));
 function integer(text: string): number {
   if (!/^[+-]?\d+$/.test(text.trim())) throw new InvalidArgumentError('expected an integer.');
   return Number(text);
+}
+
+/** `--long [WLOG]` of compress and xen ssh: long-range matching across the whole stream (docs/FORMAT.md 2.9), as `zstd --long`. */
+function longOption(): Option {
+  return new Option(
+    '--long [WLOG]',
+    `long-range matching across the whole stream, window 2^WLOG bytes, ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG} (default ${DEFAULT_LONG_WINDOW_LOG}: 256 MiB; the decoder holds as much); zstd only, one compressing thread`,
+  ).argParser(intInRange(MIN_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG));
 }
 
 function intInRange(min: number, max: number) {
@@ -188,12 +198,7 @@ export function buildProgram(handlers: Handlers): Command {
     .addOption(new Option('--page-size <BYTES>', 'page size, a power of two 512..64k (default 4k)').argParser(parsePageSize))
     .addOption(new Option('--batch-pages <N>', `pages per batch frame, 1..${MAX_BATCH_PAGES} (default 1024)`).argParser(intInRange(1, MAX_BATCH_PAGES)))
     .addOption(new Option('--cache-slots <N>', `page-cache slots for UNCHANGED/DELTA pages, 0..${MAX_CACHE_SLOTS} (default 0; Xen streams 262144 = 1 GiB)`).argParser(intInRange(0, MAX_CACHE_SLOTS)))
-    .addOption(
-      new Option(
-        '--long [WLOG]',
-        `long-range matching across the whole stream, window 2^WLOG bytes, ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG} (default ${DEFAULT_LONG_WINDOW_LOG}: 256 MiB; the decoder holds as much); zstd only, one compressing thread`,
-      ).argParser(intInRange(MIN_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG)),
-    )
+    .addOption(longOption())
     .addOption(new Option('--format <F>', 'input format: auto recognises Xen save/migration streams (libvirt, xl, libxl, libxc) by their first bytes').choices(['auto', 'xen', 'raw']).default('auto'))
     .option('--colo', 'Xen input is a COLO stream (CHECKPOINT_STATE after each CHECKPOINT_END)')
     .addOption(new Option('--legacy <WHAT>', 'Xen input from Xen <= 4.5 (v1): refuse with a hint, or pass it through as raw bytes').choices(['refuse', 'pass']).default('refuse'))
@@ -233,6 +238,7 @@ export function buildProgram(handlers: Handlers): Command {
     .passThroughOptions()
     .option('--rsh <CMD>', 'shell command to reach HOST instead of ssh; gets HOST and the remote command line appended', 'ssh')
     .addOption(codecOption())
+    .addOption(longOption())
     .addOption(new Option('-l, --level <N>', levelHelp()).argParser(intInRange(LEVEL_MIN, LEVEL_MAX)))
     .addOption(new Option('-T, --threads <N>', 'worker threads, 0 = all cores').argParser(parseThreads).default(defaultThreads(), 'all cores'))
     .option('--remote-pagepress <CMD>', 'shell command that runs pagepress on HOST', 'pagepress')

@@ -3,6 +3,7 @@
  * codec registry, so that a new codec shows up in each choice list and help text at once.
  */
 import { Option } from 'commander';
+import { DEFAULT_LONG_WINDOW_LOG } from '../codec/long-range';
 import { CODEC_CHOICES, CODECS, DEFAULT_CODEC, CodecName } from '../codec/registry';
 
 /** "zstd -7..19 (default 1), deflate 0..9 (default 1), lz4 1, none 0": the accepted levels of each codec. */
@@ -31,4 +32,9 @@ export function codecOption(): Option {
 export function estimatedCodecOption(description: string): Option {
   const names: CodecName[] = CODECS.flatMap((c) => (c.estimate ? [c.name] : []));
   return new Option('--codec <NAME>', description).choices(names).default(DEFAULT_CODEC);
+}
+
+/** The window log a `--long` flag stands for: true = the default window, absent = 0 (off). */
+export function longWindowLogOf(flag: number | true | undefined): number {
+  return flag === true ? DEFAULT_LONG_WINDOW_LOG : (flag ?? 0);
 }

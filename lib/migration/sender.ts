@@ -63,6 +63,12 @@ export interface MigrateOptions {
   cacheSlots?: number;
   /** Pages per batch (default 1024, as Xen). */
   batchPages?: number;
+  /**
+   * Long-range matching (docs/FORMAT.md 2.9): every batch a block of one zstd stream with a
+   * 2^longWindowLog window, so pages that repeat content sent earlier in the migration, at
+   * any pfn or iteration, cost a few bytes; 0 (default) = off. The receiver then holds the window too.
+   */
+  longWindowLog?: number;
   /** Batches in flight (default 2 x threads + 2); memory is window x batch size x 2. */
   window?: number;
   /** adaptive policy: downtime to aim for, ms (default 300). */
@@ -129,6 +135,7 @@ export async function migrate(guest: GuestMemory, options: MigrateOptions): Prom
       cacheSlots: o.cacheSlots,
       window: o.window,
       streamId: randomStreamId(),
+      longWindowLog: o.longWindowLog,
     });
     return await new SenderRun(guest, ch, encoder, o, t0, state).run();
   } catch (err) {
@@ -167,6 +174,7 @@ interface Resolved {
   threads: number;
   cacheSlots: number;
   batchPages: number;
+  longWindowLog: number;
   window: number;
   maxIterations: number;
   idleTimeoutMs: number;
@@ -202,6 +210,7 @@ function resolve(guest: GuestMemory, o: MigrateOptions): Resolved {
     threads,
     cacheSlots: intIn('cacheSlots', o.cacheSlots, 0, 1 << 22, defaultCacheSlots(guest.pageCount)),
     batchPages: intIn('batchPages', o.batchPages, 1, 4096, 1024),
+    longWindowLog: o.longWindowLog ?? 0,
     window: intIn('window', o.window, 2, 256, 2 * threads + 2),
     // Also a hard cap for custom policies.
     maxIterations: intIn('maxIterations', o.maxIterations, 1, 10_000, 10_000),

@@ -1,5 +1,5 @@
 /** `pagepress compress [FILE] [-o OUT]`: raw bytes in, a pagepress stream out. */
-import { DEFAULT_LONG_WINDOW_LOG } from '../../codec/long-range';
+import { longWindowLogOf } from '../codec-options';
 import { encodeFd, encodeThrough } from '../../stream/files';
 import { readHeadAt, sniff, Sniffed } from '../../stream/fd-io';
 import { detectXen, XEN_SIGNATURE_BYTES } from '../../xen/detect';
@@ -22,7 +22,7 @@ export function encoderOptions(flags: CompressFlags): EncoderOptions {
     pageSize: flags.pageSize,
     batchPages: flags.batchPages,
     cacheSlots: flags.cacheSlots,
-    longWindowLog: flags.long === true ? DEFAULT_LONG_WINDOW_LOG : flags.long,
+    longWindowLog: longWindowLogOf(flags.long),
   };
   try {
     resolveEncoderOptions(options);

@@ -5,6 +5,7 @@
  * (one line with the reason; the sender's guest is resumed by the engine), 2 usage,
  * 128+n when stopped by signal n. docs/MIGRATION.md, "Command line".
  */
+import { longWindowLogOf } from '../codec-options';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -277,6 +278,7 @@ export async function migrateSend(flags: MigrateSendFlags): Promise<void> {
           policy: flags.policy,
           codec: flags.codec,
           level: flags.level,
+          longWindowLog: longWindowLogOf(flags.long),
           threads: flags.threads,
           cacheSlots: flags.cacheSlots,
           downtimeTargetMs: flags.downtimeTarget,

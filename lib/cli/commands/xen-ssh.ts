@@ -19,7 +19,7 @@ function mib(bytes: number): string {
 /** Runs `xen ssh`; throws SilentExit with the exit status when it is not 0. */
 export async function xenSsh(host: string, command: string[], flags: XenSshFlags): Promise<void> {
   if (command.length === 0) throw new UsageError('a remote command is required, as in `xen ssh HOST xl migrate-receive`');
-  const encoder = encoderOptions({ codec: flags.codec, level: flags.level, threads: flags.threads });
+  const encoder = encoderOptions({ codec: flags.codec, level: flags.level, threads: flags.threads, long: flags.long });
   // A signal to us stops the remote side too (and is then our exit status, 128+n).
   const abort = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => abort.abort(sig);
