@@ -19,7 +19,8 @@ function kindsText(k: KindCounts): string {
 function headerText(h: StreamHeader): string {
   const flags = h.flags & StreamFlags.RAW ? 'raw byte stream' : h.flags & StreamFlags.XEN ? 'Xen stream' : 'page stream';
   const id = h.version > 1 ? `, id ${streamIdText(h)}` : '';
-  return `stream:  pagepress v${h.version}, ${flags}, page size ${h.pageSize}, batch ${h.batchPages} pages, page cache ${h.cacheSlots} slots${id}\n`;
+  const long = (h.longWindowLog ?? 0) > 0 ? `, long-range window 2^${h.longWindowLog}` : '';
+  return `stream:  pagepress v${h.version}, ${flags}, page size ${h.pageSize}, batch ${h.batchPages} pages, page cache ${h.cacheSlots} slots${long}${id}\n`;
 }
 
 /** The stream id as 16 hex digits (JSON has no 64-bit integers). */
