@@ -4,12 +4,11 @@
  * opened; checks that need two options at once (--level depends on --codec) are in
  * resolveCompressOptions, also run before any work.
  */
-import { DEFAULT_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG, MIN_LONG_WINDOW_LOG } from '../codec/long-range';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { CODECS, CodecChoice, codecsByName, DEFAULT_CODEC } from '../codec/registry';
-import { codecOption, levelHelp } from './codec-options';
+import { codecOption, levelHelp, longOption } from './codec-options';
 import { isValidPageSize, MAX_BATCH_PAGES, MAX_CACHE_SLOTS } from '../format/constants';
 import { defaultThreads } from '../stream/threads';
 import { UsageError } from './exit';
@@ -111,14 +110,6 @@ const LEVEL_MAX = Math.max(...CODECS.map((c) => c.levels.max));
 function integer(text: string): number {
   if (!/^[+-]?\d+$/.test(text.trim())) throw new InvalidArgumentError('expected an integer.');
   return Number(text);
-}
-
-/** `--long [WLOG]` of compress and xen ssh: long-range matching across the whole stream (docs/FORMAT.md 2.9), as `zstd --long`. */
-function longOption(): Option {
-  return new Option(
-    '--long [WLOG]',
-    `long-range matching across the whole stream, window 2^WLOG bytes, ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG} (default ${DEFAULT_LONG_WINDOW_LOG}: 256 MiB; the decoder holds as much); zstd only, one compressing thread`,
-  ).argParser(intInRange(MIN_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG));
 }
 
 function intInRange(min: number, max: number) {

@@ -222,6 +222,43 @@ export function decodeStreamHeader(b: Uint8Array): StreamHeader {
   return { version, flags, pageSize, cacheSlots, batchPages, streamId, crc, longWindowLog };
 }
 
+/** What a decoder lets a stream header ask of it (lib/stream/decode-engine.ts DecoderLimits). */
+export interface StreamLimits {
+  /** Largest batch (batchPages x pageSize), bytes. */
+  maxBatchBytes: number;
+  /** Largest page cache, bytes. */
+  maxCacheBytes: number;
+  /** Who enforces them, for the message ("the decoder limit of ..."). */
+  who: string;
+  /** Name the options that set them in the message (library callers can raise them). */
+  nameOptions?: boolean;
+}
+
+/**
+ * Refuses a stream header that asks for more memory than `limits` allow, before anything
+ * is allocated; returns the page cache's size in bytes (0: none). The stream decoder and
+ * inspect both call it, so inspect reads every stream the decoder reads.
+ */
+export function checkStreamLimits(h: StreamHeader, limits: StreamLimits): number {
+  const batchBytes = h.batchPages * h.pageSize;
+  if (batchBytes > limits.maxBatchBytes) {
+    throw new PagepressError(
+      `stream batches of ${batchBytes} bytes exceed the ${limits.who} limit of ${limits.maxBatchBytes}${limits.nameOptions ? ' (options.maxBatchBytes)' : ''}`,
+      ErrorCodes.LIMIT,
+      { offset: 6, record: 'stream header' },
+    );
+  }
+  const cacheBytes = h.cacheSlots > 0 ? addon.cacheBytes(h.cacheSlots, h.pageSize) : 0;
+  if (cacheBytes > limits.maxCacheBytes) {
+    throw new PagepressError(
+      `stream needs a page cache of ${cacheBytes} bytes, above the ${limits.who} limit of ${limits.maxCacheBytes}${limits.nameOptions ? ' (options.maxCacheBytes)' : ''}`,
+      ErrorCodes.LIMIT,
+      { offset: 12, record: 'stream header' },
+    );
+  }
+  return cacheBytes;
+}
+
 /** Writes a version 2 frame header into `dst` at `at`; `seed` is frameSeed() of its stream. */
 export function writeFrameHeader(dst: Uint8Array, at: number, h: FrameHeader, seed: number): void {
   const v = Buffer.from(dst.buffer, dst.byteOffset + at, FRAME_HEADER_BYTES);
@@ -240,32 +277,10 @@ export function writeFrameHeader(dst: Uint8Array, at: number, h: FrameHeader, se
 
 /** Reads the fields of a frame header without checking anything (CRC first: decodeFrameHeader). */
 function readFrameFields(v: Buffer, version: number): FrameHeader {
-  if (version === 1) {
-    return {
-      type: v.readUInt8(0),
-      codec: v.readUInt8(1),
-      flags: v.readUInt16LE(2),
-      rawLength: v.readUInt32LE(4),
-      bodyLength: v.readUInt32LE(8),
-      pages: v.readUInt32LE(12),
-      outLength: -1,
-      seq: -1,
-      outOffset: -1,
-      bodyCrc: v.readUInt32LE(16),
-    };
-  }
-  return {
-    type: v.readUInt8(0),
-    codec: v.readUInt8(1),
-    flags: v.readUInt16LE(2),
-    rawLength: v.readUInt32LE(4),
-    bodyLength: v.readUInt32LE(8),
-    pages: v.readUInt32LE(12),
-    outLength: v.readUInt32LE(16),
-    seq: v.readUInt32LE(20),
-    outOffset: Number(v.readBigUInt64LE(24)),
-    bodyCrc: v.readUInt32LE(32),
-  };
+  // Bytes 0..15 are the same in both versions; version 1 has no place, and its body CRC at 16.
+  const h = { type: v.readUInt8(0), codec: v.readUInt8(1), flags: v.readUInt16LE(2), rawLength: v.readUInt32LE(4), bodyLength: v.readUInt32LE(8), pages: v.readUInt32LE(12) };
+  if (version === 1) return { ...h, outLength: -1, seq: -1, outOffset: -1, bodyCrc: v.readUInt32LE(16) };
+  return { ...h, outLength: v.readUInt32LE(16), seq: v.readUInt32LE(20), outOffset: Number(v.readBigUInt64LE(24)), bodyCrc: v.readUInt32LE(32) };
 }
 
 /**

@@ -21,6 +21,7 @@ import {
   checkBodyCrc,
   checkEndTotals,
   checkFramePlace,
+  checkStreamLimits,
   decodeEndBody,
   decodeFrameHeader,
   decodeStreamHeader,
@@ -207,15 +208,9 @@ async function inspectFd(fd: number, options: InspectOptions): Promise<InspectRe
   }
   const header = decodeStreamHeader(headerBytes);
   const batchBytes = header.batchPages * header.pageSize;
-  if (batchBytes > MAX_BATCH_BYTES) {
-    throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the inspect limit of ${MAX_BATCH_BYTES}`, ErrorCodes.LIMIT, { offset: 6, record: 'stream header' });
-  }
+  const bytes = checkStreamLimits(header, { maxBatchBytes: MAX_BATCH_BYTES, maxCacheBytes: MAX_CACHE_BYTES, who: 'inspect' });
   let cache: Uint8Array | null = null;
-  if (header.cacheSlots > 0) {
-    const bytes = addon.cacheBytes(header.cacheSlots, header.pageSize);
-    if (bytes > MAX_CACHE_BYTES) {
-      throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the inspect limit of ${MAX_CACHE_BYTES}`, ErrorCodes.LIMIT, { offset: 12, record: 'stream header' });
-    }
+  if (bytes > 0) {
     cache = new Uint8Array(bytes);
     addon.cacheInit(cache, header.pageSize);
   }

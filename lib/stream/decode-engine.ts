@@ -29,6 +29,7 @@ import {
   checkBodyCrc,
   checkEndTotals,
   checkFramePlace,
+  checkStreamLimits,
   decodeEndBody,
   decodeFrameHeader,
   decodeStreamHeader,
@@ -262,28 +263,16 @@ export class DecodeEngine {
   }
 
   private start(h: StreamHeader): void {
+    const o = this.options;
+    const bytes = checkStreamLimits(h, { maxBatchBytes: o.maxBatchBytes, maxCacheBytes: o.maxCacheBytes, who: 'decoder', nameOptions: true });
     const batchBytes = h.batchPages * h.pageSize;
-    if (batchBytes > this.options.maxBatchBytes) {
-      throw new PagepressError(`stream batches of ${batchBytes} bytes exceed the decoder limit of ${this.options.maxBatchBytes} (options.maxBatchBytes)`, ErrorCodes.LIMIT, {
-        offset: 6,
-        record: 'stream header',
-      });
-    }
     let cache: SharedArrayBuffer | null = null;
     let turn: SharedArrayBuffer | null = null;
-    if (h.cacheSlots > 0) {
-      const bytes = addon.cacheBytes(h.cacheSlots, h.pageSize);
-      if (bytes > this.options.maxCacheBytes) {
-        throw new PagepressError(`stream needs a page cache of ${bytes} bytes, above the decoder limit of ${this.options.maxCacheBytes} (options.maxCacheBytes)`, ErrorCodes.LIMIT, {
-          offset: 12,
-          record: 'stream header',
-        });
-      }
+    if (bytes > 0) {
       cache = new SharedArrayBuffer(bytes);
       addon.cacheInit(new Uint8Array(cache), h.pageSize);
       turn = new SharedArrayBuffer(8);
     }
-    const o = this.options;
     this.slab = createSlab({ slots: o.window, inCapacity: maxBodyLength(h.batchPages, h.pageSize), outCapacity: Math.max(batchBytes, imageBound(h.batchPages, h.pageSize)) });
     for (let i = 0; i < o.window; i++) this.free.push(i);
     let writer: SharedArrayBuffer | null = null;

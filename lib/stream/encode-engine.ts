@@ -158,19 +158,27 @@ export class EncodeEngine {
     const pages = Math.ceil(length / this.options.pageSize);
     const pfnBase = firstPfn ?? this.nextPfn;
     if (!pfns) this.nextPfn = pfnBase + pages;
-    // Without a per-batch choice (a fixed codec, or a long-range stream, where 'auto' means zstd).
-    const fixed = this.options.codec === 'auto' ? 'zstd' : this.options.codec;
-    const choice = this.auto ? this.auto.choose(this.options.level) : { codec: codecsByName.get(fixed)!.id, level: this.options.level };
-    this.run(slot, length, pfnBase, pfns, choice, false);
+    this.run(slot, length, pfnBase, pfns, this.codecFor(false), false);
   }
 
   /** Sends the first `length` bytes of a slot's input as one VERBATIM frame (Xen streams). */
   submitVerbatim(slot: number, length: number): void {
     if (length < 1 || length > this.batchBytes) throw new PagepressError(`verbatim segment of ${length} bytes outside 1..${this.batchBytes}`, ErrorCodes.ARG);
-    // Verbatim bytes are headers and pfn lists: always the plain codec, never 'auto'.
-    const codec = this.options.codec === 'auto' ? 'zstd' : this.options.codec;
-    const level = this.options.codec === 'auto' ? codecsByName.get('zstd')!.levels.default : this.options.level;
-    this.run(slot, length, 0, null, { codec: codecsByName.get(codec)!.id, level }, true);
+    this.run(slot, length, 0, null, this.codecFor(true), true);
+  }
+
+  /**
+   * The wire codec and level of the next frame: `auto`'s per-batch choice for batches;
+   * zstd where `auto` cannot choose (verbatim bytes are headers and pfn lists; a long-range
+   * stream is one zstd stream), at its default level unless zstd was asked for; else the
+   * codec asked for.
+   */
+  private codecFor(verbatim: boolean): { codec: number; level: number } {
+    const { codec, level, longWindowLog } = this.options;
+    if (this.auto && !verbatim) return this.auto.choose(level);
+    const zstd = codecsByName.get('zstd')!;
+    if (codec === 'auto' || longWindowLog > 0) return { codec: zstd.id, level: codec === 'zstd' ? level : zstd.levels.default };
+    return { codec: codecsByName.get(codec)!.id, level };
   }
 
   private run(slot: number, length: number, pfnBase: number, pfns: Float64Array | null, choice: { codec: number; level: number }, verbatim: boolean): void {
@@ -180,7 +188,6 @@ export class EncodeEngine {
     this.totals.rawBytes += length;
     // Long-range streams: every frame on worker 0, in stream order (its zstd stream lives there).
     const worker = this.options.longWindowLog > 0 ? 0 : undefined;
-    if (worker !== undefined) choice = { codec: codecsByName.get('zstd')!.id, level: this.options.codec === 'zstd' ? this.options.level : codecsByName.get('zstd')!.levels.default };
     this.pool
       .run({ kind: 'encode', slot, length, pfnBase, pfns, codec: choice.codec, level: choice.level, turn, verbatim, seq, outOffset }, worker)
       .then((result) => {

@@ -5,11 +5,10 @@
  * checkReceiveFlags / checkSendFlags, run first by the commands. Loaded by args.ts for
  * every command line, so it loads nothing of the migration engine until a value needs it.
  */
-import { DEFAULT_LONG_WINDOW_LOG, MAX_LONG_WINDOW_LOG, MIN_LONG_WINDOW_LOG } from '../../codec/long-range';
 import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CodecChoice } from '../../codec/registry';
-import { codecOption, levelHelp } from '../codec-options';
+import { codecOption, levelHelp, longOption } from '../codec-options';
 import { POLICY_NAMES, PolicyName } from '../../migration/policy';
 import { defaultThreads } from '../../stream/threads';
 import { isLoopbackHost } from '../../migration/loopback';
@@ -306,16 +305,7 @@ export function addMigrateCommands(program: Command, handlers: MigrateHandlers):
     .addOption(new Option('--to <HOST:PORT>', 'the receiver').argParser((t) => parseHostPort(t, false)).makeOptionMandatory())
     .addOption(new Option('--policy <NAME>', 'stop policy').choices(POLICY_NAMES as readonly string[]).default('adaptive'))
     .addOption(codecOption())
-    .addOption(
-      new Option(
-        '--long [WLOG]',
-        `long-range matching across the whole migration, window 2^WLOG bytes, ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG} (default ${DEFAULT_LONG_WINDOW_LOG}); zstd only`,
-      ).argParser((t) => {
-        const n = Number(t);
-        if (!Number.isInteger(n) || n < MIN_LONG_WINDOW_LOG || n > MAX_LONG_WINDOW_LOG) throw new InvalidArgumentError(`expected an integer in ${MIN_LONG_WINDOW_LOG}..${MAX_LONG_WINDOW_LOG}.`);
-        return n;
-      }),
-    )
+    .addOption(longOption('migration'))
     .addOption(
       new Option('-l, --level <N>', levelHelp()).argParser((t) => {
         if (!/^\s*[+-]?\d+\s*$/.test(t)) throw new InvalidArgumentError('expected an integer.');
